@@ -1,0 +1,18 @@
+"""provider-conformance: does an LLM API provider work with coding-agent clients?
+
+The public namespace. Data flows one way: a target is read (``jsondoc``, ``loader``), checks from the
+``catalogue`` turn it into ``Finding``s, and ``report`` renders them. The pytest plugin (``plugin``) and the
+command line (``cli``) are thin layers over that engine.
+
+Exceptions raised by the engine::
+
+    ConformanceError            anything the suite itself raises on purpose
+    └── LoaderError             the reference loader refuses a document (carries a code and a JSON pointer)
+        └── DocumentError       the bytes are not strict JSON (NaN, BOM, too deep, too large, not UTF-8 …)
+"""
+
+from conformance.errors import ConformanceError, DocumentError, LoaderError
+
+__version__ = "0.1.0"
+
+__all__ = ["ConformanceError", "DocumentError", "LoaderError", "__version__"]

@@ -1,0 +1,99 @@
+"""The one list of checks: each a small registered function with its ID, severity, title, rationale, source.
+
+A check function takes ``(subject, context)`` and yields ``Finding``s (nothing means it passed) and, where it
+observed something worth saying on a pass, ``Observation``s. ``scope`` says what its subjects are, so the
+runner and the pytest plugin can make one item per (check, subject).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from conformance.findings import Finding, Severity
+
+SCOPES = ("embedded", "manifest", "extended", "model", "pair")
+"""``embedded``: the pasted document; ``manifest``; ``extended``: the model list as a whole; ``model``: each
+model entry; ``pair``: the embedded and hosted forms of one provider together."""
+
+GROUPS = ("MAN", "EXT", "EMB", "JSON")
+"""Catalogue order: the order of ``checks.md``."""
+_CHECK_MODULES = ("conformance.checks.manifest", "conformance.checks.extended", "conformance.checks.embedded")
+_ID = re.compile(r"^([A-Z]+)-(\d{3})$")
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a passing check saw and wants reported (the client's view of a model, say)."""
+
+    text: str
+
+
+CheckFunc = Callable[[Any, Any], Iterable[Finding | Observation]]
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    severity: Severity
+    title: str
+    rationale: str
+    source: str
+    scope: str
+    func: CheckFunc
+    requires: str | None = None
+    """A check of the same scope whose findings on a subject make this one meaningless there (it is skipped,
+    pointing at that check): the structural check before the detailed ones."""
+    applies: Callable[[Any], bool] | None = None
+    """Whether the check means anything for a given context at all; no items are made where it does not."""
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        group, number = _ID.match(self.id).groups()  # type: ignore[union-attr]
+        return GROUPS.index(group), int(number)
+
+
+_REGISTRY: dict[str, Check] = {}
+
+
+def check(
+    id: str,
+    severity: Severity,
+    title: str,
+    *,
+    scope: str,
+    rationale: str,
+    source: str,
+    requires: str | None = None,
+    applies: Callable[[Any], bool] | None = None,
+) -> Callable[[CheckFunc], CheckFunc]:
+    """Register the decorated function as check ``id``; an ID is registered once, or it is a bug."""
+    match = _ID.match(id)
+    if not match or match.group(1) not in GROUPS:
+        raise ValueError(f"check ID {id!r} is not of the form GROUP-NNN with GROUP one of {GROUPS}")
+    if scope not in SCOPES:
+        raise ValueError(f"check {id}: unknown scope {scope!r}")
+
+    def register(func: CheckFunc) -> CheckFunc:
+        if id in _REGISTRY:
+            raise ValueError(f"check {id} is registered twice ({_REGISTRY[id].func.__qualname__}, {func.__qualname__})")
+        _REGISTRY[id] = Check(id, severity, title, rationale, source, scope, func, requires, applies)
+        return func
+
+    return register
+
+
+def catalogue() -> tuple[Check, ...]:
+    """Every check, in catalogue order."""
+    for module in _CHECK_MODULES:
+        importlib.import_module(module)
+    return tuple(sorted(_REGISTRY.values(), key=lambda c: c.sort_key))
+
+
+def get(check_id: str) -> Check:
+    """The check with this ID (``KeyError`` if there is none)."""
+    catalogue()
+    return _REGISTRY[check_id]

@@ -1,0 +1,1 @@
+"""The checks, one module per subject; importing a module registers its checks in the catalogue."""

@@ -1,0 +1,225 @@
+"""MAN-*: the manifest (``GET …/models?provider=true``, or element 0 of embedded JSON)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import urljoin
+
+from conformance import jsondoc, loader, urls
+from conformance.catalogue import CheckFunc, check
+from conformance.findings import Finding, Severity
+from conformance.target import CatalogContext, Subject
+
+MUST, SHOULD = Severity.MUST, Severity.SHOULD
+LOADER_SCHEMA = "the reference loader's manifest schema"
+
+
+def loader_rule(*codes: str) -> CheckFunc:
+    """A check that reports the loader's own manifest problems with these codes: one rule, stated once."""
+
+    def func(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
+        problems = loader.manifest_problems(subject.value, embedded=ctx.embedded, pointer=subject.pointer)
+        return (p for p in problems if p.code in codes)
+
+    func.__qualname__ = f"loader_rule{codes}"
+    return func
+
+
+@check(
+    "MAN-001",
+    MUST,
+    "The manifest is a JSON object",
+    scope="manifest",
+    rationale="the client reads named fields of an object; anything else is refused before a model shows",
+    source="Provider Defined docs",
+)
+def manifest_is_object(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
+    if ctx.manifest and ctx.manifest.error:
+        yield Finding(
+            f"the manifest could not be read: {ctx.manifest.error.message}",
+            ctx.manifest.error.pointer,
+            "a JSON object",
+            fix="serve the manifest as a UTF-8 JSON object",
+        )
+        return
+    yield from loader_rule("manifest-not-object")(subject, ctx)
+
+
+check(
+    "MAN-002",
+    MUST,
+    "`name` is a non-empty string",
+    scope="manifest",
+    requires="MAN-001",
+    rationale="the provider picker shows `name`; the loader refuses a manifest without it",
+    source=LOADER_SCHEMA,
+)(loader_rule("manifest-name"))
+check(
+    "MAN-003",
+    MUST,
+    "`baseUrl` is an absolute http(s) URL",
+    scope="manifest",
+    requires="MAN-001",
+    rationale="every request goes to `baseUrl`; `new URL()` must accept it",
+    source="reference loader: new URL(baseUrl)",
+)(loader_rule("manifest-base-url"))
+check(
+    "MAN-004",
+    MUST,
+    "`website` is an absolute URL",
+    scope="manifest",
+    requires="MAN-001",
+    rationale="the reference loader requires it although the docs do not say so",
+    source=LOADER_SCHEMA,
+)(loader_rule("manifest-website"))
+check(
+    "MAN-005",
+    MUST,
+    "`models_data_source` is valid for this form",
+    scope="manifest",
+    requires="MAN-001",
+    rationale="hosted manifests use 'endpoint' or 'models_dev'; embedded JSON uses 'embedded'",
+    source="Provider Defined docs; loader errors",
+)(loader_rule("manifest-source"))
+check(
+    "MAN-006",
+    MUST,
+    "'models_dev' comes with a `models_dev_provider_id`",
+    scope="manifest",
+    requires="MAN-001",
+    rationale="without the id the client cannot find the provider in the catalog",
+    source='loader error "models_dev_provider_id is required…"',
+)(loader_rule("manifest-models-dev-id"))
+check(
+    "MAN-007",
+    MUST,
+    "`headers` and `models_endpoint` have the right types",
+    scope="manifest",
+    requires="MAN-001",
+    rationale="headers are sent verbatim and must be strings; models_endpoint is resolved as a URL",
+    source=LOADER_SCHEMA,
+)(loader_rule("manifest-headers", "manifest-models-endpoint"))
+
+
+def _base_url(subject: Subject) -> str | None:
+    value = subject.value.get("baseUrl") if isinstance(subject.value, dict) else None
+    return value if isinstance(value, str) and not urls.url_problem(value) else None
+
+
+@check(
+    "MAN-008",
+    SHOULD,
+    "`baseUrl` uses https",
+    scope="manifest",
+    requires="MAN-003",
+    rationale="the client sends the user's API key and code to `baseUrl`; plain http exposes both",
+    source="security: API keys travel in the Authorization header",
+)
+def base_url_https(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
+    base = _base_url(subject)
+    if base and base.lower().startswith("http://") and not urls.is_local_host(base):
+        yield Finding(
+            f"`baseUrl` {base} is plain http on a public host",
+            jsondoc.join(subject.pointer, "baseUrl"),
+            "https:// (http only for loopback or private hosts)",
+            base,
+            "serve the API over https",
+        )
+
+
+@check(
+    "MAN-009",
+    SHOULD,
+    "`baseUrl` is an API root with its version",
+    scope="manifest",
+    requires="MAN-003",
+    rationale="clients append /chat/completions and /models; an endpoint path or a missing /v1 breaks them",
+    source='Provider Defined docs "Testing Tips"; Roo-Code #1065, #2077',
+)
+def base_url_is_root(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
+    base = _base_url(subject)
+    if not base:
+        return
+    where = jsondoc.join(subject.pointer, "baseUrl")
+    suffix = urls.endpoint_suffix(base)
+    if suffix:
+        root = base.rstrip("/")[: -len(suffix)]
+        yield Finding(
+            f"`baseUrl` ends in the endpoint path {suffix}; clients append {suffix} themselves and "
+            f"would call …{suffix}{suffix}",
+            where,
+            "the API root, e.g. https://api.example.com/v1",
+            base,
+            f"set baseUrl to {root}",
+        )
+    elif not urls.has_version_segment(base):
+        yield Finding(
+            "`baseUrl` has no API version segment (such as /v1); clients build "
+            f"{base.rstrip('/')}/chat/completions from it",
+            where,
+            "a versioned root such as …/v1",
+            base,
+            "include the version path your OpenAI-compatible API is served under",
+        )
+
+
+@check(
+    "MAN-010",
+    SHOULD,
+    "`baseUrl` is on the manifest's origin",
+    scope="manifest",
+    requires="MAN-003",
+    rationale="the client sends the user's API key to `baseUrl`; another origin gets the key too",
+    source="security: the key goes wherever baseUrl points",
+    applies=lambda ctx: ctx.manifest_url is not None,
+)
+def base_url_same_origin(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
+    base = _base_url(subject)
+    if not base or ctx.manifest_url is None:
+        return
+    if urls.origin(base) != urls.origin(ctx.manifest_url):
+        scheme, host, port = urls.origin(base)
+        yield Finding(
+            f"the manifest at {ctx.manifest_url} sends clients to another origin, {scheme}://{host}:{port}: "
+            "the user's API key will be sent to that origin",
+            jsondoc.join(subject.pointer, "baseUrl"),
+            "the manifest's own origin",
+            base,
+            "serve the manifest from the API's origin, or tell users plainly which origin receives their key",
+        )
+
+
+@check(
+    "MAN-011",
+    SHOULD,
+    "The manifest holds no null values",
+    scope="manifest",
+    requires="MAN-001",
+    rationale="the loader's optional fields reject null: leave a field out instead",
+    source=LOADER_SCHEMA,
+)
+def manifest_no_nulls(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
+    for pointer, value in jsondoc.walk(subject.value, subject.pointer):
+        if value is None:
+            yield Finding("null value", pointer, "a value, or no field at all", None, "remove the field")
+
+
+@check(
+    "MAN-012",
+    SHOULD,
+    "`models_endpoint` keeps the path of `baseUrl`",
+    scope="manifest",
+    requires="MAN-007",
+    rationale="a relative models_endpoint is resolved by URL rules: 'models/x' against …/v1 drops /v1",
+    source="URL resolution (RFC 3986 §5) as the client applies it",
+)
+def models_endpoint_keeps_path(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
+    base, endpoint = _base_url(subject), subject.value.get("models_endpoint")
+    if base and isinstance(endpoint, str) and urls.models_endpoint_drops_base_path(base, endpoint):
+        yield Finding(
+            f"`models_endpoint` {endpoint!r} resolves to {urljoin(base, endpoint)}, outside {base}",
+            jsondoc.join(subject.pointer, "models_endpoint"),
+            "a URL under baseUrl",
+            endpoint,
+            "give an absolute URL, or end baseUrl with '/' so relative paths stay under it",
+        )

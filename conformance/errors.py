@@ -1,0 +1,29 @@
+"""The suite's own exception types; see the tree in the package docstring."""
+
+from __future__ import annotations
+
+
+class ConformanceError(Exception):
+    """Base of every exception the suite raises on purpose."""
+
+
+class LoaderError(ConformanceError):
+    """The reference loader refuses a document, the way a Provider Defined client would.
+
+    ``code`` is stable (fixtures and the loader protocol compare it), ``pointer`` is an RFC 6901 JSON
+    pointer into the document ("" for the whole document), and the message says what to fix.
+    """
+
+    def __init__(self, code: str, message: str, pointer: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.pointer = pointer
+
+    def __str__(self) -> str:
+        where = f" (at {self.pointer})" if self.pointer else ""
+        return f"{self.message}{where}"
+
+
+class DocumentError(LoaderError):
+    """The bytes are not a document a strict JSON reader accepts."""

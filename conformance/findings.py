@@ -1,0 +1,85 @@
+"""What a check says: severities, outcomes, findings and the result of one (check, subject) item."""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Severity(str, enum.Enum):
+    """How much a broken rule costs (``checks.md``): MUST fails the run, SHOULD warns, INFO observes."""
+
+    MUST = "MUST"
+    SHOULD = "SHOULD"
+    INFO = "INFO"
+
+
+class Outcome(str, enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    WARNED = "warned"
+    SKIPPED = "skipped"
+    ERROR = "error"
+
+
+class _Sentinel:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_UNSET: Any = _Sentinel("UNSET")
+ABSENT: Any = _Sentinel("ABSENT")
+"""Pass as ``Finding(found=ABSENT)`` when the problem is that a field is missing."""
+
+
+def show(value: Any) -> str:
+    """A value as a provider wrote it: JSON, shortened when long."""
+    if value is ABSENT:
+        return "nothing (the field is absent)"
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing wrong in one place: what, where (a JSON pointer), expected vs found, and how to fix it."""
+
+    message: str
+    pointer: str | None = None
+    expected: str | None = None
+    found: Any = _UNSET
+    fix: str | None = None
+
+    @property
+    def has_found(self) -> bool:
+        return self.found is not _UNSET
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"message": self.message}
+        if self.pointer is not None:
+            out["pointer"] = self.pointer
+        if self.expected is not None:
+            out["expected"] = self.expected
+        if self.has_found:
+            out["found"] = show(self.found)
+        if self.fix:
+            out["fix"] = self.fix
+        return out
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one (check, subject) item."""
+
+    check_id: str
+    subject: str
+    outcome: Outcome
+    findings: tuple[Finding, ...] = ()
+    note: str = ""
+    """What a passing check observed (INFO mappings) or why a check was skipped."""
+    extra: dict[str, Any] = field(default_factory=dict)

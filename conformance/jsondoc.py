@@ -1,0 +1,170 @@
+"""Strict JSON reading, as a provider's published document deserves.
+
+Python's ``json`` accepts ``NaN``, ``Infinity`` and overflowing numbers and recurses on deep nesting; a
+JavaScript client (the reference client parses with ``JSON.parse``) rejects the first ones, and a suite that
+falls over on a hostile document is no suite. ``read`` turns each of those into a ``DocumentError`` with a
+code, a message a provider can act on, and a JSON pointer where one exists. Duplicate keys are legal to
+``JSON.parse`` (the last one wins) but ambiguous to everyone else, so they are returned, not raised.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import Any
+
+from conformance.errors import DocumentError
+
+MAX_DEPTH = 64
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_BOMS = {b"\xef\xbb\xbf": "UTF-8", b"\xff\xfe": "UTF-16 (LE)", b"\xfe\xff": "UTF-16 (BE)"}
+
+
+@dataclass(frozen=True)
+class Document:
+    """A parsed document and what was legal but suspicious in it."""
+
+    value: Any
+    duplicate_keys: tuple[str, ...] = ()
+    """JSON pointers of object members whose key appeared more than once (the last value was kept)."""
+
+
+class _NonFinite(float):
+    """A ``NaN``/``Infinity`` literal or an overflowing number, kept until its pointer is known."""
+
+    def __new__(cls, literal: str) -> _NonFinite:
+        self = super().__new__(cls, "nan")
+        self.literal = literal
+        return self
+
+
+def escape(token: str) -> str:
+    """Escape one reference token of an RFC 6901 JSON pointer."""
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def join(pointer: str, *tokens: str | int) -> str:
+    """Extend ``pointer`` by ``tokens``."""
+    return pointer + "".join("/" + escape(str(t)) for t in tokens)
+
+
+def walk(value: Any, pointer: str = "") -> Iterator[tuple[str, Any]]:
+    """Every value in a document with its pointer, parents before children, members in document order."""
+    stack: list[tuple[str, Any]] = [(pointer, value)]
+    while stack:
+        here, node = stack.pop()
+        yield here, node
+        if isinstance(node, dict):
+            stack.extend((join(here, k), v) for k, v in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend((join(here, i), v) for i, v in reversed(list(enumerate(node))))
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest array/object nesting in ``text``, without parsing (so without recursion)."""
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    if not brackets:
+        return 0
+    return max(accumulate(1 if c in "[{" else -1 for c in brackets))
+
+
+def decode(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
+    """Bytes to text the way a strict reader must: UTF-8, no byte-order mark, within the size cap."""
+    if len(data) > max_bytes:
+        raise DocumentError(
+            "too-large",
+            f"the document is {len(data) / 1048576:.1f} MiB, over the {max_bytes / 1048576:g} MiB cap "
+            "(--max-body-mb); no provider catalog needs to be this large",
+        )
+    for bom, encoding in _BOMS.items():
+        if data.startswith(bom):
+            raise DocumentError(
+                "bom",
+                f"the document starts with a {encoding} byte-order mark; JSON.parse rejects it. "
+                "Save the file as UTF-8 without a BOM",
+            )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DocumentError(
+            "not-utf8",
+            f"the document is not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "serve JSON as UTF-8",
+        ) from None
+
+
+def read(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = MAX_DEPTH) -> Document:
+    """Parse one JSON document strictly; raise ``DocumentError`` for anything a strict client rejects."""
+    if isinstance(data, bytes):
+        text = decode(data, max_bytes=max_bytes)
+    else:
+        if len(data) > max_bytes:
+            raise DocumentError("too-large", f"the document is over the {max_bytes / 1048576:g} MiB cap")
+        if data.startswith("\ufeff"):
+            raise DocumentError("bom", "the document starts with a byte-order mark; JSON.parse rejects it")
+        text = data
+    if not text.strip():
+        raise DocumentError("empty", "the document is empty: expected a JSON value")
+    depth = nesting_depth(text)
+    if depth > max_depth:
+        raise DocumentError(
+            "too-deep",
+            f"the document nests arrays/objects {depth} levels deep; the bound is {max_depth}, "
+            "far beyond any provider catalog",
+        )
+
+    flags = {"non_finite": False}
+    dupes_of: dict[int, tuple[dict[str, Any], list[str]]] = {}  # holds each object so its id stays unique
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(items)
+        if len(obj) != len(items):
+            seen: set[str] = set()
+            dupes_of[id(obj)] = (obj, sorted({k for k, _ in items if k in seen or seen.add(k)}))
+        return obj
+
+    def constant(literal: str) -> float:
+        flags["non_finite"] = True
+        return _NonFinite(literal)
+
+    def number(literal: str) -> float:
+        value = float(literal)
+        if math.isinf(value):
+            flags["non_finite"] = True
+            return _NonFinite(literal)
+        return value
+
+    try:
+        value = json.loads(text, object_pairs_hook=pairs, parse_constant=constant, parse_float=number)
+    except json.JSONDecodeError as exc:
+        raise DocumentError(
+            "invalid-json", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except ValueError:
+        raise DocumentError(
+            "invalid-json", "not valid JSON: a number literal is too long to be a price or a limit"
+        ) from None
+
+    if flags["non_finite"]:
+        for pointer, node in walk(value):
+            if isinstance(node, _NonFinite):
+                raise DocumentError(
+                    "non-finite-number",
+                    f"{node.literal} is not a JSON number (JSON.parse rejects it, and no price or limit "
+                    "can be infinite); write a finite number or leave the field out",
+                    pointer,
+                )
+    duplicates: list[str] = []
+    if dupes_of:
+        for pointer, node in walk(value):
+            owner, keys = dupes_of.get(id(node), (None, []))
+            if owner is node:
+                duplicates.extend(join(pointer, key) for key in keys)
+    return Document(value, tuple(duplicates))

@@ -1,0 +1,36 @@
+"""The published JSON Schemas, loaded once, compiled once, resolvable by each other's ``$id``."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft7Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+
+from conformance.resources import data_dir
+
+NAMES = ("manifest", "extended-models", "embedded", "fixture-case", "report")
+
+
+@cache
+def load(name: str) -> dict[str, Any]:
+    """The schema ``schemas/{name}.schema.json`` as a dict."""
+    return json.loads((data_dir("schemas") / f"{name}.schema.json").read_text(encoding="utf-8"))
+
+
+@cache
+def _registry() -> Registry:
+    resources = [(load(n)["$id"], Resource.from_contents(load(n), default_specification=DRAFT7)) for n in NAMES]
+    return Registry().with_resources(resources)
+
+
+@cache
+def validator(name: str, fragment: str = "") -> Draft7Validator:
+    """A compiled validator for a schema, or for one of its definitions (``fragment`` a JSON pointer)."""
+    schema = load(name)
+    if fragment:
+        schema = {"$ref": f"{schema['$id']}#{fragment}"}
+    return Draft7Validator(schema, registry=_registry())

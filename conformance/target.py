@@ -1,0 +1,133 @@
+"""What a run looks at, offline: the documents of one provider, and the subjects checks are made for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from conformance import jsondoc, loader
+from conformance.catalogue import Check
+from conformance.errors import LoaderError
+
+FORMS = ("embedded", "hosted", "manifest", "extended")
+_SCOPE_FORMS = {
+    "embedded": ("embedded",),
+    "manifest": ("embedded", "hosted", "manifest"),
+    "extended": ("embedded", "hosted", "extended"),
+    "model": ("embedded", "hosted", "extended"),
+    "pair": ("embedded",),
+}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One document the checks read: its value, where it sits for pointers, and why it could not be read."""
+
+    value: Any = None
+    pointer: str = ""
+    error: LoaderError | None = None
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What one item is about. ``blocked`` says why its check cannot look (a structural check failed)."""
+
+    name: str
+    value: Any = None
+    pointer: str = ""
+    blocked: str | None = None
+
+
+@dataclass(frozen=True)
+class CatalogContext:
+    """One provider's catalog data, in one of four forms.
+
+    ``embedded``: pasted JSON (``document`` holds the whole array, ``manifest``/``extended`` its elements);
+    ``hosted``: a fetched manifest and extended-models response; ``manifest`` / ``extended``: one alone.
+    """
+
+    form: str
+    manifest: Part | None = None
+    extended: Part | None = None
+    document: Part | None = None
+    manifest_url: str | None = None
+    duplicate_keys: tuple[str, ...] = ()
+    hosted: CatalogContext | None = None
+    """The same provider in hosted form, to compare the model lists (EMB-005)."""
+    unusable: str = ""
+    """Why the parts could not be taken out of the document (embedded JSON that does not parse)."""
+
+    @classmethod
+    def from_embedded(
+        cls, raw: bytes | str, *, max_bytes: int = jsondoc.DEFAULT_MAX_BYTES, hosted: CatalogContext | None = None
+    ) -> CatalogContext:
+        try:
+            doc = loader.read_embedded(raw, max_bytes=max_bytes)
+        except LoaderError as exc:
+            return cls(
+                "embedded",
+                document=Part(error=exc),
+                hosted=hosted,
+                unusable="the pasted text is not valid JSON (see EMB-001)",
+            )
+        value = doc.value
+        if next(loader.embedded_shape_problems(value), None):
+            return cls(
+                "embedded",
+                document=Part(value),
+                duplicate_keys=doc.duplicate_keys,
+                hosted=hosted,
+                unusable="the pasted JSON is not a [manifest, models] array (see EMB-002)",
+            )
+        return cls(
+            "embedded",
+            manifest=Part(value[0], "/0"),
+            extended=Part(value[1], "/1"),
+            document=Part(value),
+            duplicate_keys=doc.duplicate_keys,
+            hosted=hosted,
+        )
+
+    @classmethod
+    def from_hosted(
+        cls,
+        manifest: Part,
+        extended: Part | None,
+        *,
+        manifest_url: str | None = None,
+        duplicate_keys: tuple[str, ...] = (),
+    ) -> CatalogContext:
+        form = "hosted" if extended is not None else "manifest"
+        return cls(form, manifest=manifest, extended=extended, manifest_url=manifest_url, duplicate_keys=duplicate_keys)
+
+    @classmethod
+    def from_extended(cls, extended: Part, *, duplicate_keys: tuple[str, ...] = ()) -> CatalogContext:
+        return cls("extended", extended=extended, duplicate_keys=duplicate_keys)
+
+    @property
+    def embedded(self) -> bool:
+        return self.form == "embedded"
+
+    def model_entries(self) -> dict[str, Any] | None:
+        """The extended document's ``models`` object, or ``None`` when there is no usable one."""
+        value = self.extended.value if self.extended else None
+        models = value.get("models") if isinstance(value, dict) else None
+        return models if isinstance(models, dict) else None
+
+    def subjects(self, check: Check) -> list[Subject]:
+        """The subjects ``check`` makes items for here; none when it does not apply to this context."""
+        if self.form not in _SCOPE_FORMS[check.scope] or (check.applies and not check.applies(self)):
+            return []
+        if check.scope == "embedded":
+            return [Subject("embedded", self.document.value if self.document else None)]
+        if check.scope == "pair":
+            return [Subject("embedded-vs-hosted")] if self.hosted else []
+        name, part = ("manifest", self.manifest) if check.scope == "manifest" else ("models", self.extended)
+        if part is None:
+            return [Subject(name, blocked=self.unusable)]
+        if check.scope == "model":
+            models = self.model_entries()
+            if models is None:
+                return [Subject(name, blocked="there is no model list to check (see EXT-001)")]
+            return [Subject(key, entry, jsondoc.join(part.pointer, "models", key)) for key, entry in models.items()]
+        return [Subject(name, part.value, part.pointer)]
