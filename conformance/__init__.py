@@ -7,12 +7,13 @@ command line (``cli``) are thin layers over that engine.
 Exceptions raised by the engine::
 
     ConformanceError            anything the suite itself raises on purpose
+    ├── UsageError              a command line that cannot run (pytest turns it into a usage error, exit 4)
     └── LoaderError             the reference loader refuses a document (carries a code and a JSON pointer)
         └── DocumentError       the bytes are not strict JSON (NaN, BOM, too deep, too large, not UTF-8 …)
 """
 
-from conformance.errors import ConformanceError, DocumentError, LoaderError
+from conformance.errors import ConformanceError, DocumentError, LoaderError, UsageError
 
 __version__ = "0.1.0"
 
-__all__ = ["ConformanceError", "DocumentError", "LoaderError", "__version__"]
+__all__ = ["ConformanceError", "DocumentError", "LoaderError", "UsageError", "__version__"]

@@ -27,3 +27,7 @@ class LoaderError(ConformanceError):
 
 class DocumentError(LoaderError):
     """The bytes are not a document a strict JSON reader accepts."""
+
+
+class UsageError(ConformanceError):
+    """The command line asks for something that cannot run; the message names the option and the fix."""

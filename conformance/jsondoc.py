@@ -75,14 +75,17 @@ def nesting_depth(text: str) -> int:
     return max(accumulate(1 if c in "[{" else -1 for c in brackets))
 
 
+def _too_large(max_bytes: int) -> str:
+    return (
+        f"the document is larger than the {max_bytes / 1048576:g} MiB cap (--max-body-mb); "
+        "no provider catalog needs to be this large"
+    )
+
+
 def decode(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     """Bytes to text the way a strict reader must: UTF-8, no byte-order mark, within the size cap."""
     if len(data) > max_bytes:
-        raise DocumentError(
-            "too-large",
-            f"the document is {len(data) / 1048576:.1f} MiB, over the {max_bytes / 1048576:g} MiB cap "
-            "(--max-body-mb); no provider catalog needs to be this large",
-        )
+        raise DocumentError("too-large", _too_large(max_bytes))
     for bom, encoding in _BOMS.items():
         if data.startswith(bom):
             raise DocumentError(
@@ -106,7 +109,7 @@ def read(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: in
         text = decode(data, max_bytes=max_bytes)
     else:
         if len(data) > max_bytes:
-            raise DocumentError("too-large", f"the document is over the {max_bytes / 1048576:g} MiB cap")
+            raise DocumentError("too-large", _too_large(max_bytes))
         if data.startswith("\ufeff"):
             raise DocumentError("bom", "the document starts with a byte-order mark; JSON.parse rejects it")
         text = data

@@ -1,0 +1,100 @@
+"""Client profiles: the checks one client needs to pass, and the verdict for each client (``checks.md`` §4)."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+VERDICTS = ("compatible", "compatible-with-warnings", "incompatible", "not-applicable")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    does: str
+    """What the client does, as facts."""
+    needs: tuple[str, ...]
+    """Check IDs or ``fnmatch`` patterns (``EXT-*``) that must pass for this client."""
+
+    def wants(self, check_id: str) -> bool:
+        return any(fnmatch.fnmatchcase(check_id, pattern) for pattern in self.needs)
+
+
+PROFILES = (
+    Profile(
+        "kilo-provider-defined",
+        "loads the manifest, embedded JSON or models.dev entry; chats with stream:true, include_usage and "
+        "max_tokens from the catalog; reads delta.content and the last usage",
+        (
+            "MAN-*",
+            "EXT-*",
+            "EMB-*",
+            "JSON-*",
+            "MDV-*",
+            "LST-001",
+            "CC-005",
+            "CS-001",
+            "CS-002",
+            "CS-003",
+            "CS-004",
+            "CS-005",
+            "CS-006",
+            "CS-008",
+        ),
+    ),
+    Profile(
+        "openai-compatible",
+        "base URL and key; /models auto-detect reads data[].id; sends stream_options and tools with strict; "
+        "reads reasoning_content and tool calls by index",
+        ("LST-001", "CC-*", "CS-*", "CT-*", "CX-001", "CE-*"),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: str
+    failed: tuple[str, ...]
+    warned: tuple[str, ...]
+    not_run: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "verdict": self.verdict,
+            "failed": list(self.failed),
+            "warned": list(self.warned),
+            "not_run": list(self.not_run),
+        }
+
+
+def _explicit(profile: Profile) -> Iterable[str]:
+    return (p for p in profile.needs if not any(ch in p for ch in "*?["))
+
+
+def verdicts(outcomes: Mapping[str, Iterable[str]], planned: Iterable[str]) -> dict[str, Verdict]:
+    """Each profile's verdict from the outcomes per check ID (``{"EXT-003": ["passed", "failed"]}``).
+
+    ``planned`` are the IDs that applied to the target (had items, selected or not). A check of the profile
+    that applied, or that the profile names outright, and produced no result other than a skip (deselected,
+    blocked, or live while the run was offline) is listed under ``not_run``.
+    """
+    known = set(planned)
+    out: dict[str, Verdict] = {}
+    for profile in PROFILES:
+        relevant = {cid: list(o) for cid, o in outcomes.items() if profile.wants(cid)}
+        failed = tuple(sorted(cid for cid, o in relevant.items() if "failed" in o or "error" in o))
+        warned = tuple(sorted(cid for cid, o in relevant.items() if "warned" in o and cid not in failed))
+        ran = [cid for cid, o in relevant.items() if set(o) - {"skipped"}]
+        wanted = {cid for cid in known if profile.wants(cid)} | set(_explicit(profile))
+        not_run = tuple(sorted(wanted - set(ran)))
+        if not ran:
+            verdict = "not-applicable"
+        elif failed:
+            verdict = "incompatible"
+        elif warned:
+            verdict = "compatible-with-warnings"
+        else:
+            verdict = "compatible"
+        out[profile.name] = Verdict(verdict, failed, warned, not_run)
+    return out

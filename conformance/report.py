@@ -1,0 +1,173 @@
+"""Renderings of one run's results: the terminal finding and summary, the JSON report, the Markdown report.
+
+Every rendering reads the same report entries (``entry``), so the terminal, the JSON file and the Markdown
+summary cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from conformance import __version__, profiles, schemas
+from conformance.catalogue import Check
+from conformance.findings import Finding, Outcome, Result, show
+
+SEVERITY_ORDER = ("MUST", "SHOULD", "INFO")
+
+
+def _finding_line(finding: Finding) -> str:
+    where = f" (at {finding.pointer})" if finding.pointer else ""
+    return finding.message + where
+
+
+def entry(check: Check, result: Result) -> dict[str, Any]:
+    """One result as the JSON report holds it."""
+    if result.findings:
+        message = "; ".join(_finding_line(f) for f in result.findings)
+    else:
+        message = result.note or result.outcome.value
+    out: dict[str, Any] = {
+        "id": check.id,
+        "severity": check.severity.value,
+        "subject": result.subject,
+        "outcome": result.outcome.value,
+        "title": check.title,
+        "message": message,
+        "source": check.source,
+    }
+    if result.findings:
+        out["findings"] = [f.to_json() for f in result.findings]
+    return out
+
+
+def render_item(check: Check, result: Result, *, input_label: str) -> str:
+    """The text a failing or warning item prints: a finding a provider can act on, not a traceback."""
+    lines = [f"{check.id} [{check.severity.value}] {check.title}", f"subject: {result.subject}    input: {input_label}"]
+    for finding in result.findings:
+        lines.append(f"  - {finding.message}")
+        if finding.pointer:
+            lines.append(f"      at:       {finding.pointer}")
+        if finding.expected:
+            lines.append(f"      expected: {finding.expected}")
+        if finding.has_found:
+            lines.append(f"      found:    {show(finding.found)}")
+        if finding.fix:
+            lines.append(f"      fix:      {finding.fix}")
+    if result.outcome is Outcome.ERROR:
+        lines.append(f"  - {result.note}")
+    lines.append(f"why: {check.rationale}")
+    lines.append(f"source: {check.source}")
+    return "\n".join(lines)
+
+
+def build(
+    entries: list[dict[str, Any]],
+    *,
+    target_kind: str,
+    target_where: str,
+    started: str,
+    duration_s: float,
+    planned: Iterable[str],
+    metrics: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON report of ``interface.md``; it validates against ``schemas/report.schema.json``."""
+    outcomes: dict[str, list[str]] = {}
+    for e in entries:
+        outcomes.setdefault(e["id"], []).append(e["outcome"])
+    return {
+        "tool": {"name": "provider-conformance", "version": __version__},
+        "target": {"kind": target_kind, "where": target_where},
+        "started": started,
+        "duration_s": round(duration_s, 3),
+        "results": entries,
+        "profiles": {name: v.to_json() for name, v in profiles.verdicts(outcomes, planned).items()},
+        "metrics": dict(metrics or {}),
+    }
+
+
+def schema_errors(report: Mapping[str, Any]) -> list[str]:
+    """Why ``report`` does not match the published report schema (empty when it does)."""
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in schemas.validator("report").iter_errors(report)
+    ]
+
+
+def _findings_by_severity(report: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {s: [] for s in SEVERITY_ORDER}
+    for e in report["results"]:
+        if e["outcome"] in ("failed", "warned", "error"):
+            grouped[e["severity"]].append(e)
+    return grouped
+
+
+def _counts(report: Mapping[str, Any]) -> str:
+    counts: dict[str, int] = {}
+    for e in report["results"]:
+        counts[e["outcome"]] = counts.get(e["outcome"], 0) + 1
+    return ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "no results"
+
+
+def _profile_line(name: str, p: Mapping[str, Any]) -> str:
+    verdict = p["verdict"].replace("-", " ")
+    if p["failed"]:
+        verdict += f" ({', '.join(p['failed'])})"
+    elif p["warned"]:
+        verdict += f" ({', '.join(p['warned'])})"
+    if p.get("not_run") and p["verdict"].startswith("compatible"):
+        verdict += f"; not run: {', '.join(p['not_run'])}"
+    return f"{name}: {verdict}"
+
+
+def summary(report: Mapping[str, Any]) -> list[str]:
+    """The terminal summary: findings grouped by severity, then the client-profile matrix."""
+    lines = [f"target: {report['target']['kind']} {report['target']['where']}  ({_counts(report)})"]
+    for severity, group in _findings_by_severity(report).items():
+        if not group:
+            continue
+        label = {"MUST": "MUST failures", "SHOULD": "SHOULD warnings", "INFO": "INFO observations"}[severity]
+        lines.append(f"{label} ({len(group)}):")
+        lines.extend(f"  {e['id']}[{e['subject']}] {e['outcome'].upper()}: {e['message']}" for e in group)
+    lines.append("client profiles:")
+    lines.extend(f"  {_profile_line(name, p)}" for name, p in report["profiles"].items())
+    return lines
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(report: Mapping[str, Any]) -> str:
+    """The same report as Markdown, for a CI step summary or a pull request."""
+    out = [
+        "# Provider conformance",
+        "",
+        f"Target: `{report['target']['where']}` ({report['target']['kind']}) · provider-conformance "
+        f"{report['tool']['version']} · {report['started']} · {report['duration_s']} s · {_counts(report)}",
+        "",
+        "## Client profiles",
+        "",
+        "| profile | verdict | failed | warned | not run |",
+        "|---|---|---|---|---|",
+    ]
+    for name, p in report["profiles"].items():
+        out.append(
+            f"| {name} | {p['verdict']} | {', '.join(p['failed'])} | {', '.join(p['warned'])} | "
+            f"{', '.join(p.get('not_run', []))} |"
+        )
+    for severity, group in _findings_by_severity(report).items():
+        if not group:
+            continue
+        out += [
+            "",
+            f"## {severity} findings ({len(group)})",
+            "",
+            "| check | subject | outcome | finding |",
+            "|---|---|---|---|",
+        ]
+        out += [
+            f"| {e['id']} {_md_cell(e['title'])} | `{_md_cell(e['subject'])}` | {e['outcome']} | "
+            f"{_md_cell(e['message'])} |"
+            for e in group
+        ]
+    return "\n".join(out) + "\n"
