@@ -70,7 +70,11 @@ def check(
     requires: str | None = None,
     applies: Callable[[Any], bool] | None = None,
 ) -> Callable[[CheckFunc], CheckFunc]:
-    """Register the decorated function as check ``id``; an ID is registered once, or it is a bug."""
+    """Register the decorated function as check ``id``.
+
+    An ID belongs to one function: another function claiming it is a bug. The same function registering
+    again (its module re-imported) replaces its entry.
+    """
     match = _ID.match(id)
     if not match or match.group(1) not in GROUPS:
         raise ValueError(f"check ID {id!r} is not of the form GROUP-NNN with GROUP one of {GROUPS}")
@@ -78,8 +82,9 @@ def check(
         raise ValueError(f"check {id}: unknown scope {scope!r}")
 
     def register(func: CheckFunc) -> CheckFunc:
-        if id in _REGISTRY:
-            raise ValueError(f"check {id} is registered twice ({_REGISTRY[id].func.__qualname__}, {func.__qualname__})")
+        known = _REGISTRY.get(id)
+        if known and (known.func.__module__, known.func.__qualname__) != (func.__module__, func.__qualname__):
+            raise ValueError(f"check {id} is registered twice ({known.func.__qualname__}, {func.__qualname__})")
         _REGISTRY[id] = Check(id, severity, title, rationale, source, scope, func, requires, applies)
         return func
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import accumulate
@@ -20,6 +21,8 @@ from typing import Any
 from conformance.errors import DocumentError
 
 MAX_DEPTH = 64
+_MAX_DOUBLE = int(sys.float_info.max)
+_MAX_DOUBLE_DIGITS = len(str(_MAX_DOUBLE))
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -144,15 +147,22 @@ def read(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: in
             return _NonFinite(literal)
         return value
 
+    def integer(literal: str) -> int | float:
+        # JSON.parse reads every number as a double: an integer beyond its range becomes Infinity
+        if len(literal.lstrip("-")) <= _MAX_DOUBLE_DIGITS:
+            value = int(literal)
+            if abs(value) <= _MAX_DOUBLE:
+                return value
+        flags["non_finite"] = True
+        return _NonFinite(literal)
+
     try:
-        value = json.loads(text, object_pairs_hook=pairs, parse_constant=constant, parse_float=number)
+        value = json.loads(
+            text, object_pairs_hook=pairs, parse_constant=constant, parse_float=number, parse_int=integer
+        )
     except json.JSONDecodeError as exc:
         raise DocumentError(
             "invalid-json", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    except ValueError:
-        raise DocumentError(
-            "invalid-json", "not valid JSON: a number literal is too long to be a price or a limit"
         ) from None
 
     if flags["non_finite"]:

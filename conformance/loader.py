@@ -153,9 +153,23 @@ def manifest_problems(value: Any, *, embedded: bool, pointer: str = "") -> Itera
         required=False,
         what="a non-empty string",
     )
-    yield from _string_field(
-        value, "models_endpoint", pointer, "manifest-models-endpoint", required=False, what="a non-empty string"
+    endpoint_problems = list(
+        _string_field(
+            value, "models_endpoint", pointer, "manifest-models-endpoint", required=False, what="a non-empty string"
+        )
     )
+    yield from endpoint_problems
+    base, endpoint = value.get("baseUrl"), value.get("models_endpoint")
+    if isinstance(endpoint, str) and not endpoint_problems and isinstance(base, str) and not urls.url_problem(base):
+        _, reason = urls.resolve(base, endpoint)
+        if reason:
+            yield Problem(
+                f"`models_endpoint` {endpoint!r} is not usable: {reason}",
+                jsondoc.join(pointer, "models_endpoint"),
+                "a URL, or a path that resolves against baseUrl",
+                endpoint,
+                code="manifest-models-endpoint",
+            )
     if "headers" in value:
         headers = value["headers"]
         where = jsondoc.join(pointer, "headers")

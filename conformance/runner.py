@@ -21,15 +21,26 @@ def outcome_for(severity: Severity, *, strict: bool) -> Outcome:
     return Outcome.WARNED
 
 
+def _failed_prerequisite(check: Check, subject: Subject, context: CatalogContext) -> str | None:
+    """The most basic check up the ``requires`` chain that has findings on ``subject``, if any."""
+    chain: list[Check] = []
+    while check.requires:
+        check = get(check.requires)
+        chain.append(check)
+    for prerequisite in reversed(chain):
+        if any(isinstance(x, Finding) for x in prerequisite.func(subject, context)):
+            return prerequisite.id
+    return None
+
+
 def run(check: Check, subject: Subject, context: CatalogContext, *, strict: bool = False) -> Result:
     """Run one item. A check that raises is the suite's bug: reported as ``error``, never a traceback."""
     if subject.blocked:
         return Result(check.id, subject.name, Outcome.SKIPPED, note=subject.blocked)
     try:
-        if check.requires and any(isinstance(x, Finding) for x in get(check.requires).func(subject, context)):
-            return Result(
-                check.id, subject.name, Outcome.SKIPPED, note=f"not checked: {check.requires} must pass first"
-            )
+        blocker = _failed_prerequisite(check, subject, context)
+        if blocker:
+            return Result(check.id, subject.name, Outcome.SKIPPED, note=f"not checked: {blocker} must pass first")
         said = list(check.func(subject, context))
     except Exception as exc:
         return Result(

@@ -21,7 +21,7 @@ _BAD_HOST = re.compile(r"[\s<>\"{}|\\^`\x00-\x1f\x7f]")
 def url_problem(value: str, *, schemes: tuple[str, ...] | None = ("http", "https")) -> str | None:
     """Why a WHATWG ``new URL()`` call (and then an HTTP client) would refuse ``value``, or ``None``.
 
-    ``schemes=None`` accepts any scheme and then needs no host (``mailto:`` is a fine website).
+    ``schemes=None`` accepts any scheme; only http(s) URLs then need a host (``mailto:`` is a fine website).
     """
     if value != value.strip():
         return "it has leading or trailing whitespace"
@@ -32,9 +32,9 @@ def url_problem(value: str, *, schemes: tuple[str, ...] | None = ("http", "https
         return f"it does not parse ({exc})"
     if not parts.scheme:
         return "it is not absolute (no scheme such as https://)"
-    if schemes is None:
-        return None if parts.netloc or parts.path else "it has nothing after the scheme"
-    if parts.scheme.lower() not in schemes:
+    if schemes is None and parts.scheme.lower() not in ("http", "https"):
+        return None if value[len(parts.scheme) + 1 :] else "it has nothing after the scheme"
+    if schemes is not None and parts.scheme.lower() not in schemes:
         return f"its scheme is {parts.scheme!r}, expected {' or '.join(schemes)}"
     if not parts.hostname:
         return "it has no host"
@@ -91,10 +91,27 @@ def extended_models_url(base_url: str, models_endpoint: str | None = None) -> st
     return urlunsplit((parts.scheme, parts.netloc, path + "/models", urlencode(query), ""))
 
 
+def resolve(base_url: str, reference: str) -> tuple[str | None, str | None]:
+    """``reference`` resolved against ``base_url`` by RFC 3986 rules: (URL, None), or (None, why not)."""
+    try:
+        resolved = urljoin(base_url, reference)
+    except ValueError as exc:
+        return None, f"it does not resolve against baseUrl ({exc})"
+    problem = url_problem(resolved)
+    return (None, problem) if problem else (resolved, None)
+
+
 def models_endpoint_drops_base_path(base_url: str, models_endpoint: str) -> bool:
-    """True when resolving ``models_endpoint`` loses part of the base URL's path (``models/x`` vs ``/v1``)."""
-    resolved = urlsplit(urljoin(base_url, models_endpoint))
-    base = urlsplit(base_url)
-    if origin(urlunsplit(resolved)) != origin(base_url):
+    """True when a relative ``models_endpoint`` resolves outside the base URL's path (``models/x`` vs ``/v1``).
+
+    Absolute URLs are taken as meant; a query-only or fragment-only reference keeps the path.
+    """
+    reference = urlsplit(models_endpoint)
+    if reference.scheme or reference.netloc:
         return False
-    return not resolved.path.startswith(base.path.rstrip("/") + "/")
+    resolved, _ = resolve(base_url, models_endpoint)
+    if resolved is None:
+        return False
+    base_path = urlsplit(base_url).path.rstrip("/")
+    path = urlsplit(resolved).path
+    return not (path == base_path or path.startswith(base_path + "/"))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from conformance import jsondoc, loader
 from conformance.catalogue import check
@@ -64,16 +65,24 @@ def exactly_two(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
         )
 
 
-def _loader_verdict(part: Part | None, parse: object) -> Iterator[Finding]:
+def _loader_verdict(part: Part | None, parse: Callable[[Any], Any]) -> Iterator[Finding]:
     if part is None:
         return
     try:
-        parse(part.value)  # type: ignore[operator]
+        parsed = parse(part.value)
     except LoaderError as exc:
         yield Finding(
             f"the client refuses this element: {exc.message}",
             exc.pointer,
             fix="see the MAN-/EXT- findings at the same place for details",
+        )
+        return
+    if parsed == {}:
+        yield Finding(
+            "the client loads this element but finds no model in it (see EXT-002)",
+            "/1/models",
+            "at least one model",
+            fix="list the models your API serves",
         )
 
 
@@ -96,7 +105,7 @@ def embedded_manifest(subject: Subject, ctx: CatalogContext) -> Iterator[Finding
     "Element 1 is a model list the client accepts",
     scope="embedded",
     requires="EMB-002",
-    rationale="element 1 must pass the extended-models rules: one bad model drops the whole list",
+    rationale="element 1 must pass the extended-models MUST rules: a bad model drops the list, none leaves it empty",
     source="reference loader",
 )
 def embedded_models(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:

@@ -221,6 +221,12 @@ def _real_date(text: str) -> bool:
     return True
 
 
+def _before(a: str, b: str) -> bool:
+    """``a`` is before ``b`` at the precision both give (``2025-03`` is not before ``2025-03-15``)."""
+    n = min(len(a), len(b))
+    return a[:n] < b[:n]
+
+
 @check(
     "EXT-008",
     SHOULD,
@@ -249,7 +255,7 @@ def dates(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
                 f"`{key}` {value!r} is not a calendar date", where, "a real date", value, "check month and day"
             )
     release, updated = subject.value.get("release_date"), subject.value.get("last_updated")
-    if all(isinstance(v, str) and _DATE.fullmatch(v) for v in (release, updated)) and updated < release:
+    if all(isinstance(v, str) and _DATE.fullmatch(v) for v in (release, updated)) and _before(updated, release):
         yield Finding(
             f"`last_updated` ({updated}) is before `release_date` ({release})",
             jsondoc.join(subject.pointer, "last_updated"),
