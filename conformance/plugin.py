@@ -116,7 +116,13 @@ class ConformanceRun:
     def pytest_collection_modifyitems(self, session: pytest.Session, items: list[pytest.Item]) -> None:
         parent = ConformanceCollector.from_parent(session, name="conformance", nodeid="conformance")
         items.extend(
-            ConformanceItem.from_parent(parent, name=f"{check.id}[{subject.name}]", check=check, subject=subject)
+            ConformanceItem.from_parent(
+                parent,
+                name=f"{check.id}[{subject.name}]",
+                check=check,
+                subject=subject,
+                nodeid=_item_id(parent, check.id, subject.name),
+            )
             for check, subject in self.plan
         )
 
@@ -154,6 +160,13 @@ class ConformanceRun:
             self.settings.report_path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", "utf-8")
         if self.settings.markdown_path:
             self.settings.markdown_path.write_text(report.markdown(data), "utf-8")
+
+
+def _item_id(parent: pytest.Collector, check_id: str, subject: str) -> Any:
+    """The item's node ID in the structured form pytest >= 9.2 parses ``conformance::ID[subject]`` into, so
+    ``--lf`` and ``--deselect`` match it; older pytest builds the same string from the name by itself."""
+    structured = getattr(parent, "id", None)
+    return structured.child(check_id).with_params(subject) if hasattr(structured, "with_params") else None
 
 
 class ConformanceCollector(pytest.Collector):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from functools import cache
 from typing import Any
@@ -16,21 +17,25 @@ NAMES = ("manifest", "extended-models", "embedded", "fixture-case", "report")
 
 
 @cache
-def load(name: str) -> dict[str, Any]:
-    """The schema ``schemas/{name}.schema.json`` as a dict."""
+def _read(name: str) -> dict[str, Any]:
     return json.loads((data_dir("schemas") / f"{name}.schema.json").read_text(encoding="utf-8"))
+
+
+def load(name: str) -> dict[str, Any]:
+    """The schema ``schemas/{name}.schema.json`` as a dict of the caller's own (free to change)."""
+    return copy.deepcopy(_read(name))
 
 
 @cache
 def _registry() -> Registry:
-    resources = [(load(n)["$id"], Resource.from_contents(load(n), default_specification=DRAFT7)) for n in NAMES]
+    resources = [(_read(n)["$id"], Resource.from_contents(_read(n), default_specification=DRAFT7)) for n in NAMES]
     return Registry().with_resources(resources)
 
 
 @cache
 def validator(name: str, fragment: str = "") -> Draft7Validator:
     """A compiled validator for a schema, or for one of its definitions (``fragment`` a JSON pointer)."""
-    schema = load(name)
+    schema = _read(name)
     if fragment:
         schema = {"$ref": f"{schema['$id']}#{fragment}"}
     return Draft7Validator(schema, registry=_registry())
