@@ -1,0 +1,63 @@
+"""Shared test helpers: the real data beside the checkout, hypothesis profiles, small document builders."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+settings.register_profile(
+    "ci", settings.get_profile("ci"), max_examples=200, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", max_examples=100)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+GOOD_MANIFEST: dict[str, Any] = {
+    "name": "Acme AI",
+    "website": "https://acme.example",
+    "baseUrl": "https://api.acme.example/v1",
+    "models_data_source": "embedded",
+}
+GOOD_MODEL: dict[str, Any] = {
+    "id": "acme/coder",
+    "name": "Acme Coder",
+    "attachment": False,
+    "reasoning": False,
+    "temperature": True,
+    "tool_call": True,
+    "release_date": "2026-01-15",
+    "last_updated": "2026-02-01",
+    "modalities": {"input": ["text"], "output": ["text"]},
+    "open_weights": False,
+    "cost": {"input": 0.5, "output": 1.5},
+    "limit": {"context": 128000, "output": 8192},
+}
+
+
+def embedded(manifest: dict[str, Any] | None = None, models: dict[str, Any] | None = None) -> list[Any]:
+    """A fresh, clean embedded document, with parts replaced where given."""
+    return [
+        copy.deepcopy(manifest or GOOD_MANIFEST),
+        {"models": copy.deepcopy(models if models is not None else {"acme/coder": GOOD_MODEL})},
+    ]
+
+
+def shared_file(*parts: str) -> Path:
+    """A file of ``../shared/data``; the test skips with a reason where that folder is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not available: {path} is absent (it lives beside the checkout, in shared/)")
+    return path
+
+
+def write_json(path: Path, value: Any) -> Path:
+    path.write_text(json.dumps(value), encoding="utf-8")
+    return path

@@ -1,0 +1,195 @@
+"""The reference loader: what a Provider Defined client accepts, refuses and shows."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis_jsonschema import from_schema
+
+from conformance import loader, runner, schemas
+from conformance.errors import LoaderError
+from conformance.findings import Outcome
+from conformance.target import CatalogContext
+from tests.conftest import GOOD_MANIFEST, GOOD_MODEL, embedded, shared_file
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=16,
+)
+
+
+def test_maps_a_model_as_the_client_shows_it() -> None:
+    model = loader.map_model(
+        "acme/coder", {**GOOD_MODEL, "attachment": True, "modalities": {"input": ["text", "image"], "output": ["text"]}}
+    )
+    assert model.to_json() == {
+        "contextWindow": 128000,
+        "maxTokens": 8192,
+        "supportsImages": True,
+        "supportsPromptCache": True,
+        "inputPrice": 0.5,
+        "outputPrice": 1.5,
+        "displayName": "Acme Coder",
+    }
+
+
+def test_max_tokens_falls_back_to_the_context_window() -> None:
+    model = loader.map_model("m", {"limit": {"context": 32000}})
+    assert (model.context_window, model.max_tokens) == (32000, 32000)
+
+
+def test_unknown_values_are_omitted_and_the_id_is_the_fallback_name() -> None:
+    assert loader.map_model("m", {"name": ""}).to_json() == {
+        "supportsImages": False,
+        "supportsPromptCache": False,
+        "displayName": "m",
+    }
+
+
+@pytest.mark.parametrize(
+    ("document", "code", "pointer"),
+    [
+        ({"a": 1}, "embedded-shape", ""),
+        ([GOOD_MANIFEST], "embedded-shape", ""),
+        (
+            [{**GOOD_MANIFEST, "models_data_source": "endpoint"}, {"models": {}}],
+            "manifest-source",
+            "/0/models_data_source",
+        ),
+        ([{**GOOD_MANIFEST, "headers": {"X-Key": 1}}, {"models": {}}], "manifest-headers", "/0/headers/X-Key"),
+        (embedded(models={"m": {"limit": {"context": "128000"}}}), "model-type", "/1/models/m/limit/context"),
+        (embedded(models={"m": {"reasoning": "true"}}), "model-type", "/1/models/m/reasoning"),
+        (embedded(models={"m": {"cost": None}}), "model-type", "/1/models/m/cost"),
+        (embedded(models={"a/b": "not an object"}), "model-not-object", "/1/models/a~1b"),
+    ],
+)
+def test_refuses_with_a_code_and_a_pointer(document: Any, code: str, pointer: str) -> None:
+    with pytest.raises(LoaderError) as caught:
+        loader.load_embedded(json.dumps(document))
+    assert (caught.value.code, caught.value.pointer) == (code, pointer)
+
+
+def test_json_errors_name_the_embedded_json() -> None:
+    with pytest.raises(LoaderError, match="embedded provider JSON is not valid JSON: NaN"):
+        loader.load_embedded('[{"a": NaN}]')
+
+
+def test_models_dev_manifests_need_the_provider_id() -> None:
+    manifest = {**GOOD_MANIFEST, "models_data_source": "models_dev"}
+    with pytest.raises(LoaderError, match="models_dev_provider_id is required"):
+        loader.parse_manifest(manifest)
+    parsed = loader.parse_manifest({**manifest, "models_dev_provider_id": "acme"})
+    assert parsed.models_dev_provider_id == "acme"
+
+
+def test_hosted_manifests_derive_the_extended_url() -> None:
+    manifest = loader.parse_manifest(
+        {**GOOD_MANIFEST, "models_data_source": "endpoint", "baseUrl": "https://api.acme.example/v1/"}
+    )
+    assert manifest.extended_models_url == "https://api.acme.example/v1/models?extended=true"
+
+
+@pytest.mark.parametrize("name", ["kilo_provider_defined_embedded_docs_example.json"])
+def test_the_docs_embedded_example_loads(name: str) -> None:
+    provider = loader.load_embedded(shared_file("samples", name).read_bytes())
+    assert set(provider.models) == {"provider/model-name-v1", "provider/another-model-v2"}
+    assert provider.models["provider/model-name-v1"].max_tokens == 4096
+
+
+def test_the_docs_hosted_examples_load_to_the_same_models_as_the_embedded_one() -> None:
+    manifest = json.loads(shared_file("samples", "kilo_provider_defined_manifest_docs_example.json").read_text())
+    extended = json.loads(shared_file("samples", "kilo_provider_defined_extended_models_docs_example.json").read_text())
+    hosted = loader.load_hosted(manifest, extended)
+    pasted = loader.load_embedded(
+        shared_file("samples", "kilo_provider_defined_embedded_docs_example.json").read_bytes()
+    )
+    assert hosted.models == pasted.models
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("vllm_v1_models.json", "this is an OpenAI model list, not an extended-models response"),
+        ("lmstudio_api_v0_models_docs_example.json", "this is an OpenAI model list"),
+        ("openrouter_api_v1_models.json", "this is an OpenAI-style {data: [...]} list"),
+        ("synthetic_openai_v1_models_2026-01-30.json", "this is an OpenAI-style {data: [...]} list"),
+        ("ollama_api_tags_local.json", "looks like an Ollama /api/tags body"),
+        ("ollama_api_tags_cloud.json", "looks like an Ollama /api/tags body"),
+    ],
+)
+def test_real_model_lists_given_as_extended_models_are_named(name: str, says: str) -> None:
+    value = json.loads(shared_file("samples", name).read_text(encoding="utf-8"))
+    with pytest.raises(LoaderError) as caught:
+        loader.parse_extended(value)
+    assert says in caught.value.message
+    results = runner.evaluate(CatalogContext.from_embedded(json.dumps([GOOD_MANIFEST, value])))
+    failed = {r.check_id for r in results if r.outcome is Outcome.FAILED}
+    assert failed == {"EXT-001", "EMB-004"}
+    assert says in next(r for r in results if r.check_id == "EXT-001").findings[0].message
+
+
+def _no_crash(raw: str | bytes) -> None:
+    try:
+        loader.load_embedded(raw)
+    except LoaderError as exc:
+        assert exc.code
+    errors = [r for r in runner.evaluate(CatalogContext.from_embedded(raw)) if r.outcome is Outcome.ERROR]
+    assert errors == []
+
+
+@given(JSON)
+def test_arbitrary_json_gives_models_or_a_loader_error(value: Any) -> None:
+    _no_crash(json.dumps(value))
+
+
+@given(st.binary(max_size=256))
+def test_arbitrary_bytes_give_models_or_a_loader_error(raw: bytes) -> None:
+    _no_crash(raw)
+
+
+def _paths(value: Any, here: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [here]
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        out += _paths(child, (*here, key))
+    return out
+
+
+@given(st.data())
+def test_mutated_valid_payloads_give_models_or_a_loader_error(data: st.DataObject) -> None:
+    document: Any = embedded(models={"acme/coder": GOOD_MODEL, "acme/mini": {**GOOD_MODEL, "id": "acme/mini"}})
+    for _ in range(data.draw(st.integers(1, 4))):
+        path = data.draw(st.sampled_from(_paths(document)))
+        if not path:
+            document = data.draw(JSON)
+            continue
+        parent = document
+        for key in path[:-1]:
+            parent = parent[key]
+        if data.draw(st.booleans()) and isinstance(parent, dict):
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = data.draw(JSON)
+    _no_crash(json.dumps(document))
+
+
+MANIFESTS = from_schema(schemas.load("manifest"))
+EXTENDED = from_schema(schemas.load("extended-models"))
+
+
+@settings(max_examples=50, suppress_health_check=[HealthCheck.too_slow])
+@given(MANIFESTS, EXTENDED)
+def test_documents_generated_from_the_schemas_load_in_both_forms_to_the_same_models(
+    manifest: dict[str, Any], extended: dict[str, Any]
+) -> None:
+    pasted = [{**manifest, "models_data_source": "embedded"}, extended]
+    assert schemas.validator("embedded").is_valid(pasted)
+    embedded_models = loader.load_embedded(json.dumps(pasted)).models
+    hosted_models = loader.load_hosted({**manifest, "models_data_source": "endpoint"}, extended).models
+    assert set(embedded_models) == set(extended["models"])
+    assert embedded_models == hosted_models

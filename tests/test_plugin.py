@@ -1,0 +1,237 @@
+"""The pytest plugin end to end, as a provider runs it: in an empty folder, with real files and exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance import report
+from conformance.resources import data_dir
+from tests.conftest import GOOD_MODEL, embedded, write_json
+
+pytest_plugins = ["pytester"]
+GOOD = data_dir("examples") / "acme-embedded.json"
+BROKEN = data_dir("examples") / "acme-broken-embedded.json"
+BROKEN_MUST = {"MAN-004", "MAN-005", "EXT-003", "EMB-003", "EMB-004"}
+
+
+def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
+    """Run pytest in the (empty) test folder with a JSON report, and return both."""
+    result = pytester.runpytest("--conformance-report=report.json", *args)
+    path = pytester.path / "report.json"
+    return result, json.loads(path.read_text()) if path.exists() else {}
+
+
+def outcomes(data: dict[str, Any], outcome: str) -> set[str]:
+    return {r["id"] for r in data["results"] if r["outcome"] == outcome}
+
+
+def test_a_good_provider_passes_in_an_empty_folder(pytester: pytest.Pytester) -> None:
+    result, data = run(pytester, "--offline", f"--provider-json={GOOD}")
+    assert result.ret == 0
+    assert report.schema_errors(data) == []
+    assert outcomes(data, "failed") == outcomes(data, "warned") == set()
+    assert data["target"] == {"kind": "provider-json", "where": str(GOOD)}
+    assert data["profiles"]["kilo-provider-defined"]["verdict"] == "compatible"
+    assert data["profiles"]["openai-compatible"]["verdict"] == "not-applicable"
+    result.stdout.fnmatch_lines(["*provider conformance*", "client profiles:", "  kilo-provider-defined: compatible*"])
+
+
+def test_a_broken_provider_fails_with_the_right_ids(pytester: pytest.Pytester) -> None:
+    result, data = run(pytester, "--offline", f"--provider-json={BROKEN}")
+    assert result.ret == 1
+    assert report.schema_errors(data) == []
+    assert outcomes(data, "failed") == BROKEN_MUST
+    assert outcomes(data, "warned") == {"MAN-009"}
+    assert data["profiles"]["kilo-provider-defined"]["verdict"] == "incompatible"
+    result.assert_outcomes(failed=len(BROKEN_MUST), passed=15, skipped=7, warnings=1)
+
+
+def test_a_failure_prints_the_finding_not_a_traceback(pytester: pytest.Pytester) -> None:
+    result, _ = run(pytester, "--offline", f"--provider-json={BROKEN}")
+    result.stdout.fnmatch_lines(
+        [
+            "*EXT-003 [[]MUST[]] Every model entry has the types the client requires",
+            "subject: acme/coder-large    input: *acme-broken-embedded.json",
+            "  - `limit.context` is a string, not a number",
+            "      at:       /1/models/acme~1coder-large/limit/context",
+            "      expected: a number",
+            '      found:    "200000"',
+            "      fix:      write the number without quotes",
+            "why: *",
+            "source: *",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["FAILED conformance::EXT-003[[]acme/coder-large[]]*"])
+
+
+def test_should_findings_are_warnings_and_fail_only_under_strict(pytester: pytest.Pytester) -> None:
+    source = write_json(
+        pytester.path / "p.json", embedded(models={"m": {**GOOD_MODEL, "id": "m", "limit": {"context": 8000}}})
+    )
+    result, data = run(pytester, "--offline", f"--provider-json={source}")
+    assert result.ret == 0
+    assert outcomes(data, "warned") == {"EXT-005"}
+    result.stdout.fnmatch_lines(["*ConformanceWarning: EXT-005 [[]SHOULD[]]*", "SHOULD warnings (1):"])
+    strict, data = run(pytester, "--offline", f"--provider-json={source}", "--strict")
+    assert strict.ret == 1
+    assert outcomes(data, "failed") == {"EXT-005"}
+
+
+def test_selection_by_id_and_severity(pytester: pytest.Pytester) -> None:
+    by_id = pytester.runpytest("--offline", f"--provider-json={GOOD}", "--collect-only", "-q", "-k", "EXT-003")
+    assert [line for line in by_id.outlines if line.startswith("conformance::")] == [
+        "conformance::EXT-003[acme/coder-large]",
+        "conformance::EXT-003[acme/coder-mini]",
+    ]
+    by_mark = pytester.runpytest("--offline", f"--provider-json={GOOD}", "--collect-only", "-q", "-m", "should")
+    ids = {line.split("::")[1].split("[")[0] for line in by_mark.outlines if line.startswith("conformance::")}
+    assert ids and all(
+        i in {"MAN-008", "MAN-009", "MAN-011", "MAN-012", "JSON-001", "EMB-006"} or i.startswith("EXT") for i in ids
+    )
+    assert not ids & {"MAN-001", "EMB-001", "EXT-003", "EXT-009"}
+
+
+def test_deselected_checks_are_not_run_and_profiles_say_so(pytester: pytest.Pytester) -> None:
+    result, data = run(pytester, "--offline", f"--provider-json={BROKEN}", "-k", "MAN-")
+    assert result.ret == 1
+    assert {r["id"][:3] for r in data["results"]} == {"MAN"}
+    assert "EXT-003" not in outcomes(data, "failed")
+
+
+def test_without_a_target_the_plugin_changes_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_own="def test_own():\n    assert 1 + 1 == 2\n")
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=1)
+    assert "provider conformance" not in result.stdout.str()
+    markers = pytester.runpytest("--markers").stdout.str()
+    assert "conformance checks of severity" not in markers
+
+
+def test_with_a_target_a_projects_own_tests_run_only_when_named(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_own="def test_own():\n    pass\n")
+    alone = pytester.runpytest("--offline", f"--provider-json={GOOD}", "--collect-only", "-q")
+    assert not any("test_own" in line for line in alone.outlines)
+    both = pytester.runpytest("--offline", f"--provider-json={GOOD}", "--collect-only", "-q", "test_own.py")
+    assert any("test_own" in line for line in both.outlines)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--provider-json=missing.json"], "ERROR: --provider-json=missing.json: no such file"),
+        (["--provider-json=."], "ERROR: --provider-json=.: is a directory; give the JSON file"),
+        ([f"--provider-json={GOOD}", "--max-body-mb=-1"], "ERROR: --max-body-mb must be a positive number, got '-1'"),
+        ([f"--provider-json={GOOD}", "--max-body-mb=lots"], "ERROR: --max-body-mb expects a number, got 'lots'"),
+        (["--provider-json="], "ERROR: --provider-json needs a value"),
+    ],
+)
+def test_bad_command_lines_are_one_usage_error(pytester: pytest.Pytester, args: list[str], message: str) -> None:
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_an_unreadable_file_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    secret = write_json(pytester.path / "locked.json", [])
+    secret.chmod(0)
+    try:
+        if secret.open("rb"):  # root reads anything: nothing to show then
+            pytest.skip("running as a user who can read a mode-000 file (root)")
+    except PermissionError:
+        pass
+    result = pytester.runpytest(f"--provider-json={secret}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --provider-json=*locked.json: cannot read it (Permission denied)"])
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"", "the document is empty"),
+        (bytes(range(256)) * 4, "is not UTF-8 text"),
+        (b"[1, 2" + b" " * 64, "not valid JSON"),
+    ],
+    ids=["empty", "binary", "truncated"],
+)
+def test_bad_files_are_one_finding(pytester: pytest.Pytester, content: bytes, says: str) -> None:
+    (pytester.path / "in.json").write_bytes(content)
+    result, data = run(pytester, "--offline", "--provider-json=in.json")
+    assert result.ret == 1
+    assert outcomes(data, "failed") == {"EMB-001"}
+    assert says in next(r["message"] for r in data["results"] if r["id"] == "EMB-001")
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_a_file_over_the_size_cap_is_refused_without_reading_it_all(pytester: pytest.Pytester) -> None:
+    big = pytester.path / "big.json"
+    with big.open("wb") as handle:
+        handle.write(b"[" + b"0," * (25 * 1024 * 1024) + b"0]")
+    result, data = run(pytester, "--offline", "--provider-json=big.json")
+    assert result.ret == 1
+    message = next(r["message"] for r in data["results"] if r["id"] == "EMB-001")
+    assert "larger than the 32 MiB cap (--max-body-mb)" in message
+
+
+def test_stdin_is_read_with_a_dash(pytester: pytest.Pytester) -> None:
+    result = pytester.run(
+        sys.executable,
+        "-m",
+        "pytest",
+        "--offline",
+        "--provider-json=-",
+        "--conformance-report=r.json",
+        stdin=GOOD.read_bytes(),
+    )
+    assert result.ret == 0, result.stdout.str()
+    data = json.loads((pytester.path / "r.json").read_text())
+    assert data["target"]["where"] == "<stdin>"
+    assert data["results"]
+
+
+def test_markdown_report_for_a_ci_step_summary(pytester: pytest.Pytester) -> None:
+    pytester.runpytest("--offline", f"--provider-json={BROKEN}", "--conformance-markdown=summary.md")
+    text = (pytester.path / "summary.md").read_text()
+    assert "| kilo-provider-defined | incompatible | EMB-003, EMB-004, EXT-003, MAN-004, MAN-005 |" in text
+    assert "## MUST findings (5)" in text and "## SHOULD findings (1)" in text
+
+
+def test_junit_xml_and_last_failed_work_on_conformance_items(pytester: pytest.Pytester) -> None:
+    pytester.runpytest("--offline", f"--provider-json={BROKEN}", "--junitxml=junit.xml")
+    xml = (pytester.path / "junit.xml").read_text()
+    assert 'name="EXT-003[acme/coder-large]"' in xml and "Traceback" not in xml
+    rerun = pytester.runpytest("--offline", f"--provider-json={BROKEN}", "--lf", "-p", "no:randomly")
+    rerun.assert_outcomes(failed=len(BROKEN_MUST))
+
+
+def test_xdist_workers_share_one_merged_report(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    shutil.copy(BROKEN, pytester.path / "broken.json")
+    result = pytester.runpytest_subprocess(
+        "--offline", "--provider-json=broken.json", "-n", "2", "--conformance-report=report.json"
+    )
+    assert result.ret == 1
+    data = json.loads((pytester.path / "report.json").read_text())
+    assert outcomes(data, "failed") == BROKEN_MUST
+    assert len(data["results"]) == 27
+
+
+def test_the_cli_check_command_runs_the_battery(pytester: pytest.Pytester) -> None:
+    script = Path(sys.executable).with_name("provider-conformance")
+    result = pytester.run(str(script), "check", str(BROKEN), "--offline", "-q")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*MUST failures (5):*"])
+
+
+def test_results_name_the_input_file_relative_as_given(pytester: pytest.Pytester) -> None:
+    shutil.copy(GOOD, pytester.path / "mine.json")
+    _, data = run(pytester, "--offline", "--provider-json=mine.json")
+    assert data["target"]["where"] == "mine.json"
+    assert Path(pytester.path / "report.json").exists()
