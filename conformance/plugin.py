@@ -96,35 +96,38 @@ class ConformanceRun:
         self.config = config
         self.settings = run_settings
         self.target = run_settings.target
-        if self.target.is_stdin:
-            raw = _read_stdin(config, run_settings.max_body_bytes)
-            self.input_label = "<stdin>"
+        self.input_label = "<stdin>" if self.target.is_stdin else self.target.where
+        from_controller = getattr(config, "workerinput", {}).get(PROPERTY)
+        if from_controller is not None:
+            self.raw = from_controller
+        elif self.target.is_stdin:
+            self.raw = _read_stdin(config, run_settings.max_body_bytes)
         else:
-            raw = settings.read_file("--provider-json", self.target.where, run_settings.max_body_bytes)
-            self.input_label = self.target.where
-        self.context = CatalogContext.from_embedded(raw, max_bytes=run_settings.max_body_bytes)
+            self.raw = settings.read_file("--provider-json", self.target.where, run_settings.max_body_bytes)
+        self.context = CatalogContext.from_embedded(self.raw, max_bytes=run_settings.max_body_bytes)
         self.plan = runner.plan(self.context)
         self.entries: list[dict[str, Any]] = []
         self.started = datetime.now(timezone.utc)
         self.clock = time.monotonic()
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """pytest-xdist: every worker checks the bytes the controller read (stdin can be read only once)."""
+        node.workerinput[PROPERTY] = self.raw
+
     def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
         """With a target and no paths given, run the battery alone (not the project's own tests)."""
         return True if config.args_source is not pytest.Config.ArgsSource.ARGS else None
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_collection_modifyitems(self, session: pytest.Session, items: list[pytest.Item]) -> None:
-        parent = ConformanceCollector.from_parent(session, name="conformance", nodeid="conformance")
-        items.extend(
-            ConformanceItem.from_parent(
-                parent,
-                name=f"{check.id}[{subject.name}]",
-                check=check,
-                subject=subject,
-                nodeid=_item_id(parent, check.id, subject.name),
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Any:
+        """Add the battery to the session's top-level collectors, beside any paths given."""
+        collected = yield
+        if isinstance(collector, pytest.Session) and collected.passed:
+            collected.result.append(
+                ConformanceCollector.from_parent(collector, name="conformance", nodeid="conformance")
             )
-            for check, subject in self.plan
-        )
+        return collected
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
@@ -173,7 +176,17 @@ class ConformanceCollector(pytest.Collector):
     """The parent of every conformance item, so node IDs read ``conformance::EXT-003[acme/coder-1]``."""
 
     def collect(self) -> list[pytest.Item]:
-        return []
+        run: ConformanceRun = self.config.pluginmanager.get_plugin("conformance-run")  # type: ignore[assignment]
+        return [
+            ConformanceItem.from_parent(
+                self,
+                name=f"{check.id}[{subject.name}]",
+                check=check,
+                subject=subject,
+                nodeid=_item_id(self, check.id, subject.name),
+            )
+            for check, subject in run.plan
+        ]
 
 
 class ConformanceItem(pytest.Item):

@@ -196,6 +196,23 @@ def test_stdin_is_read_with_a_dash(pytester: pytest.Pytester) -> None:
     assert data["results"]
 
 
+def test_stdin_reaches_xdist_workers(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    result = pytester.run(
+        sys.executable,
+        "-m",
+        "pytest",
+        "--offline",
+        "--provider-json=-",
+        "-n",
+        "2",
+        "--conformance-report=r.json",
+        stdin=BROKEN.read_bytes(),
+    )
+    assert result.ret == 1, result.stdout.str()
+    assert outcomes(json.loads((pytester.path / "r.json").read_text()), "failed") == BROKEN_MUST
+
+
 def test_markdown_report_for_a_ci_step_summary(pytester: pytest.Pytester) -> None:
     pytester.runpytest("--offline", f"--provider-json={BROKEN}", "--conformance-markdown=summary.md")
     text = (pytester.path / "summary.md").read_text()
