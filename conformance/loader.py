@@ -135,6 +135,8 @@ def manifest_problems(value: Any, *, embedded: bool, pointer: str = "") -> Itera
             yield from bad
             continue
         reason = urls.url_problem(value[key], schemes=schemes)
+        if not reason and key == "baseUrl" and urls.has_trailing_space(value[key]):
+            reason = "it ends in whitespace, which clients keep when they append /chat/completions to it"
         if reason:
             yield Problem(
                 f"`{key}` {value[key]!r} is not {what}: {reason}",

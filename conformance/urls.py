@@ -15,6 +15,7 @@ ENDPOINT_SUFFIXES = (
     "/embeddings",
 )
 _VERSION_SEGMENT = re.compile(r"^v\d+(?:(?:alpha|beta)\d*)?$", re.IGNORECASE)
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))
 _BAD_HOST = re.compile(r"[\s<>\"{}|\\^`\x00-\x1f\x7f]")
 
 
@@ -23,8 +24,7 @@ def url_problem(value: str, *, schemes: tuple[str, ...] | None = ("http", "https
 
     ``schemes=None`` accepts any scheme; only http(s) URLs then need a host (``mailto:`` is a fine website).
     """
-    if value != value.strip():
-        return "it has leading or trailing whitespace"
+    value = value.strip(_C0_AND_SPACE)  # as the URL parser does before anything else
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises on a malformed port
@@ -41,6 +41,11 @@ def url_problem(value: str, *, schemes: tuple[str, ...] | None = ("http", "https
     if _BAD_HOST.search(parts.netloc):
         return "its host contains characters no URL may hold"
     return None
+
+
+def has_trailing_space(value: str) -> bool:
+    """Whether ``value`` ends in what a URL parser strips but string concatenation keeps."""
+    return value != value.rstrip(_C0_AND_SPACE)
 
 
 def origin(url: str) -> tuple[str, str, int | None]:

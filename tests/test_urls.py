@@ -34,12 +34,17 @@ def test_extended_models_url(base: str, endpoint: str | None, expected: str) -> 
         ("https://", "no host"),
         ("https://acme example.com", "characters"),
         ("https://acme.example:99999", "does not parse"),
-        (" https://acme.example", "whitespace"),
+        (" https://acme.example", None),
     ],
 )
 def test_url_problem(value: str, problem: str | None) -> None:
     found = urls.url_problem(value)
     assert (found is None) if problem is None else (problem in (found or ""))
+
+
+def test_trailing_space_is_kept_by_concatenation() -> None:
+    assert urls.has_trailing_space("https://acme.example/v1 ")
+    assert not urls.has_trailing_space(" https://acme.example/v1")
 
 
 def test_any_scheme_is_a_url_when_no_scheme_is_required() -> None:
