@@ -40,6 +40,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--provider-json",
         dest="provider_json",
         metavar="PATH",
+        action="append",
         help="check embedded provider JSON from PATH ('-' reads stdin)",
     )
     group.addoption(

@@ -54,8 +54,9 @@ def positive_number(option: str, value: Any) -> float:
 
 
 def from_options(get: Callable[[str], Any], *, strict: bool) -> Settings:
-    """Settings from option values (``get(dest)``); ``strict`` is pytest's own ``--strict``."""
-    given = [(dest, get(dest)) for dest in TARGETS if get(dest) is not None]
+    """Settings from option values (``get(dest)``, a list for each target option, which may be repeated by
+    mistake); ``strict`` is pytest's own ``--strict``."""
+    given = [(dest, value) for dest in TARGETS for value in get(dest) or ()]
     if len(given) > 1:
         names = " and ".join(TARGETS[dest] for dest, _ in given)
         raise UsageError(f"give one target per run, not {names}")

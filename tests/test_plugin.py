@@ -12,7 +12,7 @@ import pytest
 
 from conformance import report
 from conformance.resources import data_dir
-from tests.conftest import GOOD_MODEL, embedded, write_json
+from tests.conftest import GOOD_MODEL, embedded, shared_file, write_json
 
 pytest_plugins = ["pytester"]
 GOOD = data_dir("examples") / "acme-embedded.json"
@@ -130,6 +130,10 @@ def test_with_a_target_a_projects_own_tests_run_only_when_named(pytester: pytest
         ([f"--provider-json={GOOD}", "--max-body-mb=-1"], "ERROR: --max-body-mb must be a positive number, got '-1'"),
         ([f"--provider-json={GOOD}", "--max-body-mb=lots"], "ERROR: --max-body-mb expects a number, got 'lots'"),
         (["--provider-json="], "ERROR: --provider-json needs a value"),
+        (
+            [f"--provider-json={GOOD}", f"--provider-json={BROKEN}"],
+            "ERROR: give one target per run, not --provider-json and --provider-json",
+        ),
     ],
 )
 def test_bad_command_lines_are_one_usage_error(pytester: pytest.Pytester, args: list[str], message: str) -> None:
@@ -245,6 +249,27 @@ def test_the_cli_check_command_runs_the_battery(pytester: pytest.Pytester) -> No
     result = pytester.run(str(script), "check", str(BROKEN), "--offline", "-q")
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*MUST failures (5):*"])
+
+
+def test_the_docs_example_passes_with_warnings_for_its_sparse_model(pytester: pytest.Pytester) -> None:
+    example = shared_file("samples", "kilo_provider_defined_embedded_docs_example.json")
+    result, data = run(pytester, "--offline", f"--provider-json={example}")
+    assert result.ret == 0
+    warned = {(r["id"], r["subject"]) for r in data["results"] if r["outcome"] == "warned"}
+    assert warned == {(cid, "provider/another-model-v2") for cid in ("EXT-005", "EXT-006", "EXT-009")}
+
+
+@pytest.mark.parametrize(
+    "name", ["openrouter_api_v1_models.json", "vllm_v1_models.json", "synthetic_openai_v1_models_2026-01-30.json"]
+)
+def test_a_real_model_list_pasted_as_element_one_is_named(pytester: pytest.Pytester, name: str) -> None:
+    models = json.loads(shared_file("samples", name).read_text(encoding="utf-8"))
+    source = write_json(pytester.path / "pasted.json", [embedded()[0], models])
+    result, data = run(pytester, "--offline", f"--provider-json={source}")
+    assert result.ret == 1
+    assert outcomes(data, "failed") == {"EXT-001", "EMB-004"}
+    result.stdout.fnmatch_lines(["*this is an OpenAI*list, not an extended-models response*"])
+    assert "Traceback" not in result.stdout.str()
 
 
 def test_results_name_the_input_file_relative_as_given(pytester: pytest.Pytester) -> None:
