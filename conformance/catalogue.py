@@ -15,13 +15,26 @@ from typing import Any
 
 from conformance.findings import Finding, Severity
 
-SCOPES = ("embedded", "manifest", "extended", "model", "pair")
+CATALOG_SCOPES = ("embedded", "manifest", "extended", "model", "pair")
 """``embedded``: the pasted document; ``manifest``; ``extended``: the model list as a whole; ``model``: each
 model entry; ``pair``: the embedded and hosted forms of one provider together."""
+LIVE_SCOPES = ("endpoint", "live-model", "run")
+"""``endpoint``: the API once; ``live-model``: each model tried; ``run``: the whole run, after the rest (checks
+that look at every exchange, budgets)."""
+SCOPES = CATALOG_SCOPES + LIVE_SCOPES
 
-GROUPS = ("MAN", "EXT", "EMB", "JSON")
+GROUPS = ("MAN", "EXT", "EMB", "JSON", "LST", "CC", "CS", "CT", "CX", "IM", "CE", "LAT")
 """Catalogue order: the order of ``checks.md``."""
-_CHECK_MODULES = ("conformance.checks.manifest", "conformance.checks.extended", "conformance.checks.embedded")
+_CHECK_MODULES = (
+    "conformance.checks.manifest",
+    "conformance.checks.extended",
+    "conformance.checks.embedded",
+    "conformance.checks.endpoint",
+    "conformance.checks.chat",
+    "conformance.checks.stream",
+    "conformance.checks.tools",
+    "conformance.checks.latency",
+)
 _ID = re.compile(r"^([A-Z]+)-(\d{3})$")
 
 
@@ -49,6 +62,11 @@ class Check:
     pointing at that check): the structural check before the detailed ones."""
     applies: Callable[[Any], bool] | None = None
     """Whether the check means anything for a given context at all; no items are made where it does not."""
+
+    @property
+    def live(self) -> bool:
+        """Whether the check talks to the endpoint (its function is a coroutine function)."""
+        return self.scope in LIVE_SCOPES
 
     @property
     def sort_key(self) -> tuple[int, int]:

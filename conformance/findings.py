@@ -54,6 +54,8 @@ class Finding:
     expected: str | None = None
     found: Any = _UNSET
     fix: str | None = None
+    exchange: str | None = None
+    """For a live check: what was sent and what came back, secrets masked."""
 
     @property
     def has_found(self) -> bool:
@@ -69,6 +71,8 @@ class Finding:
             out["found"] = show(self.found)
         if self.fix:
             out["fix"] = self.fix
+        if self.exchange:
+            out["exchange"] = self.exchange
         return out
 
 

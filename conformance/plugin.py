@@ -1,11 +1,13 @@
 """The pytest plugin: options, one item per (check, subject), findings instead of tracebacks, summary, reports.
 
-Thin by design: the engine (target, runner, report) decides; this module only speaks pytest. Without a target
-option it registers nothing beyond its options, so a user's own test suite runs as if it were not installed.
+Thin by design: the engine (settings, resolve, runner, report) decides; this module only speaks pytest.
+Without a target option it registers nothing beyond its options, so a user's own tests run as if it were not
+installed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -16,14 +18,19 @@ from typing import Any
 
 import pytest
 
-from conformance import report, runner, settings
+from conformance import report, resolve, runner, settings
 from conformance.catalogue import Check
+from conformance.client import Exchange, HttpSettings
 from conformance.errors import UsageError
-from conformance.findings import Outcome
-from conformance.target import CatalogContext, Subject
+from conformance.findings import Outcome, Result
+from conformance.live import LiveOptions, Memo
+from conformance.redact import Redactor
+from conformance.target import Subject
 
 PROPERTY = "conformance"
-"""The ``user_properties`` key an item's report entry travels under (so it reaches an xdist controller)."""
+"""The ``user_properties`` key an item's report entry travels under (so it reaches an xdist controller); also
+the ``workerinput`` key the controller's sources travel under."""
+METRICS = "conformance-metrics"
 
 
 class ConformanceWarning(UserWarning):
@@ -36,27 +43,75 @@ class FindingFailure(Exception):
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "provider conformance (provider-conformance)")
-    group.addoption(
+    add = group.addoption
+    add(
+        "--provider-url",
+        dest="provider_url",
+        metavar="URL",
+        action="append",
+        help="check a hosted manifest (…/v1/models?provider=true), then its endpoint",
+    )
+    add(
         "--provider-json",
         dest="provider_json",
         metavar="PATH",
         action="append",
-        help="check embedded provider JSON from PATH ('-' reads stdin)",
+        help="check embedded provider JSON from PATH ('-' reads stdin), then its endpoint unless --offline",
     )
-    group.addoption(
-        "--offline", action="store_true", default=False, help="catalog checks only; nothing is sent over the network"
+    add(
+        "--base-url",
+        dest="base_url",
+        metavar="URL",
+        action="append",
+        help="check a plain OpenAI-compatible endpoint (a full …/chat/completions URL is accepted)",
     )
-    group.addoption(
+    add(
+        "--reference-provider",
+        dest="reference_provider",
+        metavar="FAULT,…",
+        nargs="?",
+        const="",
+        action="append",
+        help="start the bundled reference provider and check it; with faults, its broken variant",
+    )
+    add("--offline", action="store_true", default=False, help="catalog checks only; nothing is sent over the network")
+    add(
+        "--api-key-env",
+        dest="api_key_env",
+        metavar="NAME",
+        help=f"environment variable holding the API key (default {settings.DEFAULT_API_KEY_ENV})",
+    )
+    add(
+        "--provider-header",
+        dest="provider_header",
+        metavar='"Name: value"',
+        action="append",
+        help="a header sent with every request (repeatable)",
+    )
+    add("--model", dest="model", metavar="ID", action="append", help="a model for the live checks (repeatable)")
+    add(
+        "--all-models",
+        dest="all_models",
+        action="store_true",
+        default=False,
+        help="run the live checks on every catalog model (default: the first)",
+    )
+    add("--concurrency", dest="concurrency", metavar="N", help="requests in flight at once (default 4)")
+    add("--request-timeout", dest="request_timeout", metavar="S", help="seconds per request (default 60)")
+    add("--latency-samples", dest="latency_samples", metavar="N", help="streamed requests measured (default 5)")
+    add("--latency-warmup", dest="latency_warmup", metavar="N", help="requests sent first and not measured (1)")
+    add("--ttft-budget-ms", dest="ttft_budget_ms", metavar="MS", help="fail when TTFT p95 is above MS")
+    add("--e2e-budget-ms", dest="e2e_budget_ms", metavar="MS", help="fail when end-to-end p95 is above MS")
+    add("--fetch-budget-ms", dest="fetch_budget_ms", metavar="MS", help="fail when catalog fetch p95 is above MS")
+    add(
         "--max-body-mb",
         dest="max_body_mb",
         metavar="N",
         default=None,
-        help=f"refuse documents larger than N MiB (default {settings.DEFAULT_MAX_BODY_MB:g})",
+        help=f"refuse documents and bodies larger than N MiB (default {settings.DEFAULT_MAX_BODY_MB:g})",
     )
-    group.addoption(
-        "--conformance-report", dest="conformance_report", metavar="PATH", help="write the JSON report to PATH"
-    )
-    group.addoption(
+    add("--conformance-report", dest="conformance_report", metavar="PATH", help="write the JSON report to PATH")
+    add(
         "--conformance-markdown",
         dest="conformance_markdown",
         metavar="PATH",
@@ -74,6 +129,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     for severity in ("must", "should", "info"):
         config.addinivalue_line("markers", f"{severity}: conformance checks of severity {severity.upper()}")
+    config.addinivalue_line("markers", "catalog: conformance checks of published catalog data (offline)")
+    config.addinivalue_line("markers", "live: conformance checks that talk to the endpoint")
     config.pluginmanager.register(session, "conformance-run")
 
 
@@ -96,25 +153,79 @@ class ConformanceRun:
         assert run_settings.target is not None
         self.config = config
         self.settings = run_settings
-        self.target = run_settings.target
-        self.input_label = "<stdin>" if self.target.is_stdin else self.target.where
-        from_controller = getattr(config, "workerinput", {}).get(PROPERTY)
-        if from_controller is not None:
-            self.raw = from_controller
-        elif self.target.is_stdin:
-            self.raw = _read_stdin(config, run_settings.max_body_bytes)
-        else:
-            self.raw = settings.read_file("--provider-json", self.target.where, run_settings.max_body_bytes)
-        self.context = CatalogContext.from_embedded(self.raw, max_bytes=run_settings.max_body_bytes)
-        self.plan = runner.plan(self.context)
+        self.server: Any = None
+        api_key, manifest_url = run_settings.api_key, None
+        shipped = getattr(config, "workerinput", {}).get(PROPERTY)
+        if run_settings.target.kind == "reference":
+            from conformance.reference.faults import parse_faults
+            from conformance.reference.server import REFERENCE_KEY, ReferenceConfig, ReferenceServer
+
+            api_key = REFERENCE_KEY
+            if shipped is None:
+                faults = parse_faults(run_settings.target.where)
+                self.server = ReferenceServer(ReferenceConfig(faults=faults)).start()
+                manifest_url = self.server.manifest_url
+        self.http = HttpSettings(
+            timeout_s=run_settings.request_timeout_s,
+            max_body_bytes=run_settings.max_body_bytes,
+            api_key=api_key,
+            headers=dict(run_settings.headers),
+            concurrency=run_settings.concurrency,
+        )
+        try:
+            sources = (
+                resolve.Sources.from_json(shipped)
+                if shipped is not None
+                else resolve.gather(
+                    run_settings,
+                    self.http,
+                    manifest_url=manifest_url,
+                    read_stdin=lambda: _read_stdin(config, run_settings.max_body_bytes),
+                )
+            )
+        except BaseException:
+            self.stop_server()
+            raise
+        options = LiveOptions(
+            run_settings.latency_samples,
+            run_settings.latency_warmup,
+            run_settings.ttft_budget_ms,
+            run_settings.e2e_budget_ms,
+            run_settings.fetch_budget_ms,
+        )
+        self.resolved = resolve.build(sources, run_settings, options)
+        self.redactor = Redactor([api_key, *run_settings.headers.values()])
+        catalog = runner.plan(self.resolved.catalog) if self.resolved.catalog else []
+        live = runner.live_plan(self.resolved.live, blocked=self.resolved.live_blocked) if self.resolved.live else []
+        self.plan: list[tuple[Check, Subject]] = catalog + live
         self.entries: list[dict[str, Any]] = []
+        self.metrics: dict[str, Any] = {}
+        self.memo = Memo()
+        self.history: list[Exchange] = []
+        self.live_results: dict[tuple[str, str], Result] | None = None
         self.started = datetime.now(timezone.utc)
         self.clock = time.monotonic()
 
+    @property
+    def label(self) -> str:
+        sources = self.resolved.sources
+        if sources.kind == "reference":
+            faults = sources.where.strip()
+            return "the reference provider" + (f" with faults: {faults}" if faults else "")
+        return self.redactor.text(sources.where)
+
+    def stop_server(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def pytest_unconfigure(self) -> None:
+        self.stop_server()
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        """pytest-xdist: every worker checks the bytes the controller read (stdin can be read only once)."""
-        node.workerinput[PROPERTY] = self.raw
+        """pytest-xdist: every worker builds its items from what the controller fetched, once."""
+        node.workerinput[PROPERTY] = self.resolved.sources.to_json()
 
     def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
         """With a target and no paths given, run the battery alone (not the project's own tests)."""
@@ -130,21 +241,49 @@ class ConformanceRun:
             )
         return collected
 
+    def live_result(self, check: Check, subject: Subject, session: pytest.Session) -> Result:
+        """A live item's result. The first live item runs every selected live item at once, so independent
+        requests overlap; an xdist worker, which does not know its share in advance, runs items one by one."""
+        if self.live_results is None or (check.id, subject.name) not in self.live_results:
+            if hasattr(self.config, "workerinput"):
+                batch = [(check, subject)]
+            else:
+                batch = [(i.check, i.subject) for i in session.items if isinstance(i, ConformanceItem) and i.check.live]
+            assert self.resolved.live is not None
+            done = asyncio.run(
+                runner.run_live(
+                    batch,
+                    self.resolved.live,
+                    self.http,
+                    redactor=self.redactor,
+                    memo=self.memo,
+                    history=self.history,
+                    metrics=self.metrics,
+                    strict=self.settings.strict,
+                )
+            )
+            self.live_results = {**(self.live_results or {}), **done}
+        return self.live_results[(check.id, subject.name)]
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
         for key, value in report.user_properties:
             if key == PROPERTY:
                 self.entries.append(json.loads(value))
+            elif key == METRICS:
+                for check_id, figures in json.loads(value).items():
+                    self.metrics.setdefault(check_id, {}).update(figures)
 
     def build_report(self) -> dict[str, Any]:
         return report.build(
             self.entries,
-            target_kind=self.target.kind,
-            target_where=self.input_label,
+            target_kind=self.resolved.sources.kind,
+            target_where=self.label,
             started=self.started.isoformat(timespec="seconds"),
             duration_s=time.monotonic() - self.clock,
             planned={check.id for check, _ in self.plan},
+            metrics=self.metrics,
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -196,6 +335,7 @@ class ConformanceItem(pytest.Item):
         self.check = check
         self.subject = subject
         self.add_marker(check.severity.value.lower())
+        self.add_marker("live" if check.live else "catalog")
 
     @property
     def run(self) -> ConformanceRun:
@@ -203,15 +343,26 @@ class ConformanceItem(pytest.Item):
 
     def runtest(self) -> None:
         run = self.run
-        result = runner.run(self.check, self.subject, run.context, strict=run.settings.strict)
-        self.user_properties.append((PROPERTY, json.dumps(report.entry(self.check, result))))
-        text = report.render_item(self.check, result, input_label=run.input_label)
+        if self.check.live:
+            result = run.live_result(self.check, self.subject, self.session)
+            figures = {
+                cid: {k: v for k, v in f.items() if k == self.subject.name}
+                for cid, f in run.metrics.items()
+                if cid == self.check.id
+            }
+            if any(figures.values()):
+                self.user_properties.append((METRICS, json.dumps(figures)))
+        else:
+            assert run.resolved.catalog is not None
+            result = runner.run(self.check, self.subject, run.resolved.catalog, strict=run.settings.strict)
+        self.user_properties.append((PROPERTY, json.dumps(run.redactor.data(report.entry(self.check, result)))))
+        text = run.redactor.text(report.render_item(self.check, result, input_label=run.label))
         if result.outcome in (Outcome.FAILED, Outcome.ERROR):
             raise FindingFailure(text)
         if result.outcome is Outcome.WARNED:
-            warnings.warn_explicit(ConformanceWarning(text), ConformanceWarning, run.input_label, 0)
+            warnings.warn_explicit(ConformanceWarning(text), ConformanceWarning, run.label, 0)
         elif result.outcome is Outcome.SKIPPED:
-            pytest.skip(result.note)
+            pytest.skip(run.redactor.text(result.note))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, FindingFailure):

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
+from typing import Any
 
 from conformance.catalogue import Check, Observation, catalogue, get
+from conformance.client import Exchange, Http, HttpSettings
 from conformance.findings import Finding, Outcome, Result, Severity
+from conformance.live import LiveContext, LiveSetup, Memo, NotApplicable
+from conformance.redact import Redactor
 from conformance.target import CatalogContext, Subject
 
 
 def plan(context: CatalogContext, checks: Iterable[Check] | None = None) -> list[tuple[Check, Subject]]:
     """Every (check, subject) item for ``context``, in catalogue order."""
-    return [(c, s) for c in (checks or catalogue()) for s in context.subjects(c)]
+    return [(c, s) for c in (checks or catalogue()) if not c.live for s in context.subjects(c)]
 
 
 def outcome_for(severity: Severity, *, strict: bool) -> Outcome:
@@ -49,6 +54,10 @@ def run(check: Check, subject: Subject, context: CatalogContext, *, strict: bool
             Outcome.ERROR,
             note=f"the suite could not run this check ({type(exc).__name__}: {exc}); please report it",
         )
+    return _result(check, subject, said, strict)
+
+
+def _result(check: Check, subject: Subject, said: list[Any], strict: bool) -> Result:
     findings = tuple(x for x in said if isinstance(x, Finding))
     note = " ".join(x.text for x in said if isinstance(x, Observation))
     if not findings:
@@ -59,3 +68,74 @@ def run(check: Check, subject: Subject, context: CatalogContext, *, strict: bool
 def evaluate(context: CatalogContext, *, strict: bool = False) -> list[Result]:
     """Every applicable check on every subject of ``context``."""
     return [run(c, s, context, strict=strict) for c, s in plan(context)]
+
+
+def live_plan(
+    setup: LiveSetup, checks: Iterable[Check] | None = None, *, blocked: str | None = None
+) -> list[tuple[Check, Subject]]:
+    """Every live (check, subject) item: the endpoint once, each model tried, the run as a whole. With
+    ``blocked``, every item is there but skips with that reason (``--offline``, a catalog that does not load)."""
+    items = []
+    for check in checks or catalogue():
+        if not check.live or (check.applies and not check.applies(setup)):
+            continue
+        if check.scope != "live-model":
+            names, reason = [check.scope], blocked
+        elif setup.target.models:
+            names, reason = [model.id for model in setup.target.models], blocked
+        else:
+            names, reason = ["models"], blocked or "there is no model to try (see LST-001, or give --model)"
+        items += [(check, Subject(name, blocked=reason)) for name in names]
+    return items
+
+
+def _phase(check: Check) -> int:
+    """Live checks run in three phases: the battery concurrently, latency samples alone, then what looks back."""
+    if check.scope == "run":
+        return 2
+    return 1 if check.id.startswith("LAT-") else 0
+
+
+async def _run_live(check: Check, subject: Subject, context: LiveContext, strict: bool) -> Result:
+    if subject.blocked:
+        return Result(check.id, subject.name, Outcome.SKIPPED, note=subject.blocked)
+    try:
+        said = list(await check.func(subject, context))
+    except NotApplicable as skip:
+        return Result(check.id, subject.name, Outcome.SKIPPED, note=context.redactor.text(str(skip)))
+    except Exception as exc:
+        return Result(
+            check.id,
+            subject.name,
+            Outcome.ERROR,
+            note=context.redactor.text(
+                f"the suite could not run this check ({type(exc).__name__}: {exc}); please report it"
+            ),
+        )
+    return _result(check, subject, said, strict)
+
+
+async def run_live(
+    items: list[tuple[Check, Subject]],
+    setup: LiveSetup,
+    settings: HttpSettings,
+    *,
+    redactor: Redactor,
+    memo: Memo,
+    history: list[Exchange],
+    metrics: dict[str, Any],
+    strict: bool = False,
+) -> dict[tuple[str, str], Result]:
+    """Run live items on one event loop: independent ones concurrently (bounded by ``settings.concurrency``),
+    latency samples one model at a time, and run-wide checks last."""
+    results: dict[tuple[str, str], Result] = {}
+    async with Http(settings, history=history) as http:
+        context = LiveContext(setup.target, settings, setup.options, redactor, memo, http, metrics)
+        for phase in (0, 1, 2):
+            batch = [(c, s) for c, s in items if _phase(c) == phase]
+            if phase == 1:
+                done = [await _run_live(c, s, context, strict) for c, s in batch]
+            else:
+                done = await asyncio.gather(*(_run_live(c, s, context, strict) for c, s in batch))
+            results.update(((r.check_id, r.subject), r) for r in done)
+    return results

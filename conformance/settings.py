@@ -1,30 +1,39 @@
-"""One frozen settings object per run, from the command line; bad values raise ``UsageError`` naming the option."""
+"""One frozen settings object per run, from the command line and the environment; bad values raise
+``UsageError`` naming the option."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance import urls
 from conformance.errors import UsageError
 
-TARGETS = {"provider_json": "--provider-json"}
+TARGETS = {
+    "provider_url": "--provider-url",
+    "provider_json": "--provider-json",
+    "base_url": "--base-url",
+    "reference_provider": "--reference-provider",
+}
 """Target options by their pytest ``dest``; exactly one per run."""
 DEFAULT_MAX_BODY_MB = 32.0
+DEFAULT_API_KEY_ENV = "PROVIDER_API_KEY"
 
 
 @dataclass(frozen=True)
 class Target:
     kind: str
-    """The report's target kind: ``provider-json`` …"""
+    """The report's target kind: ``provider-url``, ``provider-json``, ``base-url`` or ``reference``."""
     where: str
-    """The file or URL as the user gave it (no secrets)."""
+    """The file or URL as the user gave it (no secrets), or the reference provider's faults."""
 
     @property
     def is_stdin(self) -> bool:
-        return self.where == "-"
+        return self.kind == "provider-json" and self.where == "-"
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,17 @@ class Settings:
     max_body_bytes: int = int(DEFAULT_MAX_BODY_MB * 1048576)
     report_path: Path | None = None
     markdown_path: Path | None = None
+    api_key: str | None = field(default=None, repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    models: tuple[str, ...] = ()
+    all_models: bool = False
+    concurrency: int = 4
+    request_timeout_s: float = 60.0
+    latency_samples: int = 5
+    latency_warmup: int = 1
+    ttft_budget_ms: float | None = None
+    e2e_budget_ms: float | None = None
+    fetch_budget_ms: float | None = None
 
     @property
     def active(self) -> bool:
@@ -53,9 +73,32 @@ def positive_number(option: str, value: Any) -> float:
     return number
 
 
-def from_options(get: Callable[[str], Any], *, strict: bool) -> Settings:
-    """Settings from option values (``get(dest)``, a list for each target option, which may be repeated by
-    mistake); ``strict`` is pytest's own ``--strict``."""
+def count(option: str, value: Any, *, minimum: int) -> int:
+    """``value`` as a whole number ≥ ``minimum``, or a usage error naming ``option``."""
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise UsageError(f"{option} expects a whole number, got {value!r}") from None
+    if number < minimum:
+        raise UsageError(f"{option} must be at least {minimum}, got {value!r}")
+    return number
+
+
+def header(value: str) -> tuple[str, str]:
+    """``"Name: value"`` as a pair, or a usage error."""
+    name, sep, text = value.partition(":")
+    if not sep or not name.strip() or any(c.isspace() for c in name.strip()):
+        raise UsageError(f'--provider-header expects "Name: value", got {value!r}')
+    return name.strip(), text.strip()
+
+
+def _optional(option: str, value: Any) -> float | None:
+    return None if value is None else positive_number(option, value)
+
+
+def from_options(get: Callable[[str], Any], *, strict: bool, environ: Mapping[str, str] = os.environ) -> Settings:
+    """Settings from option values (``get(dest)``; each target option is a list, as it may be repeated by
+    mistake) and the environment; ``strict`` is pytest's own ``--strict``."""
     given = [(dest, value) for dest in TARGETS for value in get(dest) or ()]
     if len(given) > 1:
         names = " and ".join(TARGETS[dest] for dest, _ in given)
@@ -63,18 +106,47 @@ def from_options(get: Callable[[str], Any], *, strict: bool) -> Settings:
     target = None
     if given:
         dest, where = given[0]
-        if not str(where).strip():
-            raise UsageError(f"{TARGETS[dest]} needs a value")
-        target = Target(TARGETS[dest].removeprefix("--"), str(where))
-    max_mb = positive_number("--max-body-mb", get("max_body_mb") or DEFAULT_MAX_BODY_MB)
+        option = TARGETS[dest]
+        if dest != "reference_provider" and not str(where).strip():
+            raise UsageError(f"{option} needs a value")
+        if dest in ("provider_url", "base_url"):
+            problem = urls.url_problem(where)
+            if problem:
+                raise UsageError(f"{option}={where}: not a usable URL: {problem}")
+        kind = "reference" if dest == "reference_provider" else option.removeprefix("--")
+        target = Target(kind, str(where))
+    offline = bool(get("offline"))
+    if offline and target and target.kind in ("provider-url", "base-url", "reference"):
+        raise UsageError(
+            f"--offline sends nothing over the network, so {target.kind} has nothing to check; "
+            "use --provider-json for offline checks"
+        )
+    key_env = get("api_key_env") or DEFAULT_API_KEY_ENV
     report, markdown = get("conformance_report"), get("conformance_markdown")
+    budgets = {
+        name: _optional(f"--{name.replace('_', '-')}", get(name))
+        for name in ("ttft_budget_ms", "e2e_budget_ms", "fetch_budget_ms")
+    }
     return Settings(
         target=target,
-        offline=bool(get("offline")),
+        offline=offline,
         strict=strict,
-        max_body_bytes=int(max_mb * 1048576),
+        max_body_bytes=int(positive_number("--max-body-mb", get("max_body_mb") or DEFAULT_MAX_BODY_MB) * 1048576),
         report_path=Path(report) if report else None,
         markdown_path=Path(markdown) if markdown else None,
+        api_key=environ.get(key_env) or None,
+        headers=dict(header(h) for h in get("provider_header") or ()),
+        models=tuple(get("model") or ()),
+        all_models=bool(get("all_models")),
+        concurrency=count("--concurrency", get("concurrency") or 4, minimum=1),
+        request_timeout_s=positive_number("--request-timeout", get("request_timeout") or 60),
+        latency_samples=count(
+            "--latency-samples", 5 if get("latency_samples") is None else get("latency_samples"), minimum=1
+        ),
+        latency_warmup=count(
+            "--latency-warmup", 1 if get("latency_warmup") is None else get("latency_warmup"), minimum=0
+        ),
+        **budgets,
     )
 
 

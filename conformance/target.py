@@ -26,6 +26,8 @@ class Part:
     value: Any = None
     pointer: str = ""
     error: LoaderError | None = None
+    served_as: str | None = None
+    """How it was served when that is wrong although the body reads (a hosted manifest as text/html, say)."""
 
 
 @dataclass(frozen=True)

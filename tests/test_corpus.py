@@ -19,9 +19,9 @@ def test_case(case: corpus.Case) -> None:
 
 
 def test_every_catalog_check_fails_on_some_case() -> None:
-    """No check that cannot fail: each one is shown failing by the corpus (and ``test_case`` proves it does)."""
+    """No catalog check that cannot fail: each is shown failing by the corpus (``test_case`` proves it does)."""
     flagged = {cid for case in CASES for cid in case.expected["violations"]}
-    never = [c.id for c in catalogue() if c.id not in flagged]
+    never = [c.id for c in catalogue() if not c.live and c.id not in flagged]
     assert never == [], f"checks no corpus case makes fail: {never}"
 
 

@@ -39,6 +39,12 @@ def models_object(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
             fix="serve the list as a UTF-8 JSON object",
         )
         return
+    if ctx.extended and ctx.extended.served_as:
+        yield Finding(
+            f"the model list is served as {ctx.extended.served_as}",
+            expected="HTTP 200, application/json",
+            fix="serve the model list with Content-Type: application/json",
+        )
     yield from loader.extended_problems(subject.value, pointer=subject.pointer)
 
 

@@ -42,6 +42,12 @@ def manifest_is_object(subject: Subject, ctx: CatalogContext) -> Iterator[Findin
             fix="serve the manifest as a UTF-8 JSON object",
         )
         return
+    if ctx.manifest and ctx.manifest.served_as:
+        yield Finding(
+            f"the manifest is served as {ctx.manifest.served_as}",
+            expected="HTTP 200, application/json",
+            fix="serve the manifest with Content-Type: application/json",
+        )
     yield from loader_rule("manifest-not-object")(subject, ctx)
 
 

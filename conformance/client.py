@@ -1,0 +1,240 @@
+"""The HTTP layer: explicit timeouts, a body-size cap, credentials kept to their origin, every exchange recorded.
+
+Nothing here raises for a bad server: a refused connection, a timeout, an oversized body or a broken stream is
+recorded on the ``Exchange`` (``error``), so each check can turn it into a finding about what was sent and what
+came back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from httpx_sse import EventSource, ServerSentEvent
+
+from conformance import __version__
+from conformance.redact import Redactor
+
+USER_AGENT = f"provider-conformance/{__version__}"
+RETRY_AFTER_CAP_S = 5.0
+"""A 429 is retried once, after its Retry-After (or 1 s), never waiting longer than this."""
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    timeout_s: float = 30.0
+    max_body_bytes: int = 32 * 1024 * 1024
+    max_events: int = 100_000
+    api_key: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """The user's own headers (``--provider-header``), sent with every request."""
+    concurrency: int = 4
+
+
+@dataclass
+class Event:
+    """One server-sent event and when it arrived (ms after the request was handed to the transport)."""
+
+    at_ms: float
+    data: str
+    event: str = "message"
+
+    @property
+    def json(self) -> Any:
+        """The data as JSON, or ``None`` when it is not JSON (``[DONE]``, a keepalive …)."""
+        try:
+            return json.loads(self.data)
+        except ValueError:
+            return None
+
+
+@dataclass
+class Exchange:
+    """One request and what came back, as the findings show it (secrets masked when rendered)."""
+
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: Any = None
+    status: int | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    error: str | None = None
+    elapsed_ms: float = 0.0
+    events: list[Event] | None = None
+    """For a streamed request read as server-sent events."""
+    ended_cleanly: bool = False
+    """The whole body arrived and the connection closed normally."""
+    retried_after: list[dict[str, Any]] = field(default_factory=list)
+    """Earlier attempts answered 429: their status and Retry-After header."""
+
+    @property
+    def content_type(self) -> str:
+        return self.response_headers.get("content-type", "").partition(";")[0].strip().lower()
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    @property
+    def json(self) -> Any:
+        """The body as JSON, or ``None``."""
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status is not None and 200 <= self.status < 300
+
+    def describe(self, redactor: Redactor, *, limit: int = 300) -> str:
+        """``POST url {body} → 200 text/event-stream: <start of body>`` for a finding."""
+        sent = f"{self.method} {self.url}"
+        if self.request_body is not None:
+            body = self.request_body if isinstance(self.request_body, str) else json.dumps(self.request_body)
+            sent += f" {body[:limit]}{'…' if len(body) > limit else ''}"
+        if self.error and self.status is None:
+            got = f"no response: {self.error}"
+        else:
+            got = f"{self.status} {self.content_type or '(no content type)'}"
+            shown = self.text if self.events is None else "".join(f"data: {e.data}\n" for e in self.events[:8])
+            if shown:
+                got += f": {shown[:limit]}{'…' if len(shown) > limit else ''}"
+            if self.error:
+                got += f" [{self.error}]"
+        return redactor.text(f"sent {sent}\n        got  {got}")
+
+
+class Http:
+    """One run's HTTP client, bound to the running event loop; requests beyond ``concurrency`` wait."""
+
+    def __init__(self, settings: HttpSettings, *, history: list[Exchange] | None = None) -> None:
+        self.settings = settings
+        self.history: list[Exchange] = [] if history is None else history
+        """Every exchange of the run (shared across event loops, so run-wide checks see them all)."""
+        self._limit = asyncio.Semaphore(settings.concurrency)
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
+            follow_redirects=True,  # httpx drops Authorization when a redirect leaves the origin
+            headers={"user-agent": USER_AGENT},
+            trust_env=False,
+        )
+
+    async def __aenter__(self) -> Http:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client.aclose()
+
+    def headers(self, extra: Mapping[str, str] | None = None, *, auth: bool = True, key: str | None = None) -> dict:
+        """The headers a client sends: extra (manifest) headers, the user's, then the key as a bearer token."""
+        out = {**(extra or {}), **self.settings.headers}
+        secret = key if key is not None else self.settings.api_key
+        if auth and secret:
+            out["authorization"] = f"Bearer {secret}"
+        return out
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+    ) -> Exchange:
+        """Send once (again once after a 429), read the body within the caps, record the exchange."""
+        exchange = await self._send(method, url, json_body, content, dict(headers or {}), stream)
+        if exchange.status == 429:
+            retry_after = exchange.response_headers.get("retry-after")
+            try:
+                wait = min(float(retry_after), RETRY_AFTER_CAP_S) if retry_after else 1.0
+            except ValueError:
+                wait = 1.0
+            await asyncio.sleep(max(wait, 0.0))
+            again = await self._send(method, url, json_body, content, dict(headers or {}), stream)
+            again.retried_after.append({"status": 429, "retry-after": retry_after})
+            exchange = again
+        self.history.append(exchange)
+        return exchange
+
+    async def _send(
+        self, method: str, url: str, json_body: Any, content: bytes | None, headers: dict[str, str], stream: bool
+    ) -> Exchange:
+        body: Any = json_body if content is None else content.decode("utf-8", errors="replace")
+        exchange = Exchange(method, url, headers, body)
+        if json_body is not None:
+            content = json.dumps(json_body).encode()
+            headers.setdefault("content-type", "application/json")
+        async with self._limit:
+            request = self._client.build_request(method, url, content=content, headers=headers)
+            start = time.perf_counter()
+            try:
+                response = await self._client.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                exchange.error = _describe_error(exc)
+                exchange.elapsed_ms = (time.perf_counter() - start) * 1000
+                return exchange
+            exchange.status = response.status_code
+            exchange.response_headers = {k.lower(): v for k, v in response.headers.items()}
+            exchange.url = str(response.url)
+            try:
+                if stream and response.status_code == 200:
+                    await asyncio.wait_for(self._read_events(response, exchange, start), self.settings.timeout_s)
+                else:
+                    await asyncio.wait_for(self._read_body(response, exchange), self.settings.timeout_s)
+            except asyncio.TimeoutError:
+                exchange.error = f"the response did not finish within {self.settings.timeout_s:g} s"
+            except httpx.HTTPError as exc:
+                exchange.error = _describe_error(exc)
+            finally:
+                await response.aclose()
+                exchange.elapsed_ms = (time.perf_counter() - start) * 1000
+        return exchange
+
+    async def _read_body(self, response: httpx.Response, exchange: Exchange) -> None:
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self.settings.max_body_bytes:
+                exchange.error = f"the body is larger than {self.settings.max_body_bytes / 1048576:g} MiB"
+                break
+            chunks.append(chunk)
+        else:
+            exchange.ended_cleanly = True
+        exchange.body = b"".join(chunks)
+
+    async def _read_events(self, response: httpx.Response, exchange: Exchange, start: float) -> None:
+        # Read as an event stream whatever the declared content type: a wrong type is a finding, not a reason to
+        # stop looking at the events.
+        response.headers["content-type"] = "text/event-stream"
+        exchange.events = []
+        size = 0
+        sse: ServerSentEvent
+        async for sse in EventSource(response).aiter_sse():
+            size += len(sse.data)
+            exchange.events.append(Event((time.perf_counter() - start) * 1000, sse.data, sse.event or "message"))
+            if size > self.settings.max_body_bytes or len(exchange.events) >= self.settings.max_events:
+                exchange.error = "the stream went on past the suite's caps on size and events"
+                return
+        exchange.ended_cleanly = True
+
+
+def _describe_error(exc: httpx.HTTPError) -> str:
+    kinds = {
+        httpx.ConnectTimeout: "the connection timed out",
+        httpx.ReadTimeout: "the server stopped sending (read timeout)",
+        httpx.ConnectError: "could not connect",
+        httpx.RemoteProtocolError: "the connection broke off",
+        httpx.TooManyRedirects: "too many redirects",
+    }
+    kind = next((text for cls, text in kinds.items() if isinstance(exc, cls)), type(exc).__name__)
+    detail = str(exc).strip()
+    return f"{kind} ({detail})" if detail else kind

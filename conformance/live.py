@@ -1,0 +1,249 @@
+"""What the live checks talk to: the endpoint, the models to try, and the requests the named clients send.
+
+A ``LiveContext`` is built once per run (from the catalog, or from the endpoint's own model list) and is
+plain data, so an xdist worker can receive it. Requests that several checks read (the Provider Defined
+client's streamed request, say) are sent once per run and shared through ``Memo``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.client import Exchange, Http, HttpSettings
+from conformance.redact import Redactor
+from conformance.urls import endpoint_suffix
+
+SYSTEM_PROMPT = "You are a coding assistant. Answer briefly."
+USER_PROMPT = "Say hello in one short sentence."
+LONG_PROMPT = "Write a long paragraph about the history of computing."
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "City name"}},
+            "required": ["city"],
+        },
+    },
+}
+TOOL_PROMPT = "What is the weather in Paris? Use the get_weather tool."
+UNKNOWN_MODEL = "provider-conformance/no-such-model"
+WRONG_KEY = "sk-provider-conformance-wrong-key"
+# A 1x1 PNG, as small as an image part can be.
+PNG = base64.b64encode(
+    bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082"
+    )
+).decode()
+
+
+class NotApplicable(Exception):
+    """Raised by a live check that has nothing to look at for this subject (a capability the model does not
+    claim, a request an earlier check saw fail); the item is skipped with the message as its reason."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the live checks need to know of a model; ``None`` where no catalog says."""
+
+    id: str
+    max_tokens: float | None = None
+    tool_call: bool | None = None
+    reasoning: bool | None = None
+    images: bool | None = None
+    temperature: bool | None = None
+
+    @classmethod
+    def from_entry(cls, model_id: str, entry: dict[str, Any]) -> ModelInfo:
+        limit = entry.get("limit", {})
+        return cls(
+            model_id,
+            max_tokens=limit.get("output", limit.get("context")),
+            tool_call=entry.get("tool_call"),
+            reasoning=entry.get("reasoning"),
+            images="image" in entry.get("modalities", {}).get("input", []),
+            temperature=entry.get("temperature"),
+        )
+
+    def claims(self, capability: str) -> bool | None:
+        return getattr(self, capability)
+
+
+@dataclass(frozen=True)
+class LiveTarget:
+    """The endpoint and the models to try; plain data (it travels to xdist workers)."""
+
+    base_url: str
+    models: tuple[ModelInfo, ...]
+    catalog_ids: tuple[str, ...] = ()
+    """Model ids the catalog lists (empty for a plain base URL)."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Headers the manifest asks for."""
+    fetch_ms: dict[str, float] = field(default_factory=dict)
+    """How long the catalog documents took to fetch, by name (hosted flow)."""
+    given_url: str | None = None
+    """The URL as the user gave it, when it was a full endpoint URL rather than the API root."""
+
+    @classmethod
+    def from_url(cls, url: str, models: tuple[ModelInfo, ...] = ()) -> LiveTarget:
+        """A plain base URL; a full endpoint URL (``…/chat/completions``) is cut back to its root."""
+        suffix = endpoint_suffix(url)
+        if suffix:
+            root = url.rstrip("/")[: -len(suffix)]
+            return cls(root, models, given_url=url)
+        return cls(url.rstrip("/") if url.endswith("//") else url, models)
+
+    def url(self, path: str) -> str:
+        """``{baseUrl}/{path}`` the way clients build it: by concatenation."""
+        return f"{self.base_url.rstrip('/')}/{path}"
+
+
+class Memo:
+    """Results of requests several checks share, sent once per run (per event loop while in flight)."""
+
+    def __init__(self) -> None:
+        self._done: dict[Any, Any] = {}
+        self._pending: dict[Any, asyncio.Future[Any]] = {}
+
+    async def get(self, key: Any, make: Callable[[], Awaitable[Any]]) -> Any:
+        if key in self._done:
+            return self._done[key]
+        future = self._pending.get(key)
+        if future is None or future.get_loop() is not asyncio.get_running_loop():
+            future = asyncio.ensure_future(make())
+            self._pending[key] = future
+        result = await future
+        self._done[key] = result
+        return result
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    latency_samples: int = 5
+    latency_warmup: int = 1
+    ttft_budget_ms: float | None = None
+    e2e_budget_ms: float | None = None
+    fetch_budget_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class LiveSetup:
+    """What the live checks of a run need before any of them runs: plain data, decided once per run."""
+
+    target: LiveTarget
+    options: LiveOptions
+
+
+@dataclass
+class LiveContext:
+    """Everything a live check reads; ``http`` is bound to the event loop the checks run in."""
+
+    target: LiveTarget
+    settings: HttpSettings
+    options: LiveOptions
+    redactor: Redactor
+    memo: Memo
+    http: Http
+    metrics: dict[str, Any] = field(default_factory=dict)
+    """Figures the latency checks measured, for the report."""
+
+    def model(self, model_id: str) -> ModelInfo:
+        return next(m for m in self.target.models if m.id == model_id)
+
+    async def chat(self, body: dict[str, Any], *, key: str | None = None) -> Exchange:
+        """``POST {baseUrl}/chat/completions`` as clients send it (streamed when the body says so)."""
+        return await self.http.request(
+            "POST",
+            self.target.url("chat/completions"),
+            json_body=body,
+            headers=self.http.headers(self.target.headers, key=key),
+            stream=bool(body.get("stream")),
+        )
+
+    async def shared_chat(self, name: str, model_id: str, body: dict[str, Any]) -> Exchange:
+        """A chat request several checks read; sent once per run."""
+        return await self.memo.get(("chat", name, model_id), lambda: self.chat(body))
+
+    async def get(self, path: str, *, auth: bool = True) -> Exchange:
+        return await self.http.request(
+            "GET", self.target.url(path), headers=self.http.headers(self.target.headers, auth=auth)
+        )
+
+    def describe(self, exchange: Exchange) -> str:
+        return exchange.describe(self.redactor)
+
+
+def provider_defined_request(model: ModelInfo) -> dict[str, Any]:
+    """The exact request a Provider Defined client sends: system + user, streamed with usage, max_tokens from
+    the catalog (``limit.output ?? limit.context``)."""
+    body: dict[str, Any] = {
+        "model": model.id,
+        "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": USER_PROMPT}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if model.max_tokens is not None:
+        body["max_tokens"] = int(model.max_tokens)
+    return body
+
+
+def minimal_request(model_id: str, prompt: str = USER_PROMPT, **extra: Any) -> dict[str, Any]:
+    return {"model": model_id, "messages": [{"role": "user", "content": prompt}], **extra}
+
+
+def tool_request(model_id: str, *, stream: bool, strict: bool = False) -> dict[str, Any]:
+    tool = TOOL
+    if strict:
+        function = {**TOOL["function"], "strict": True}
+        function["parameters"] = {**TOOL["function"]["parameters"], "additionalProperties": False}
+        tool = {"type": "function", "function": function}
+    body = minimal_request(model_id, TOOL_PROMPT, tools=[tool], tool_choice="required")
+    if stream:
+        body.update(stream=True, stream_options={"include_usage": True})
+    return body
+
+
+def tool_followup_request(model_id: str) -> dict[str, Any]:
+    call = {
+        "id": "call_conformance_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+    }
+    return {
+        "model": model_id,
+        "messages": [
+            {"role": "user", "content": TOOL_PROMPT},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call["id"], "content": "Sunny, 21 °C"},
+        ],
+        "tools": [TOOL],
+    }
+
+
+def image_request(model_id: str) -> dict[str, Any]:
+    content = [
+        {"type": "text", "text": "What colour is this image?"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+    ]
+    return {"model": model_id, "messages": [{"role": "user", "content": content}]}
+
+
+def error_object_problems(exchange: Exchange) -> list[str]:
+    """Why an error response is not the OpenAI error object ``{"error": {message, type, param, code}}``."""
+    if "json" not in exchange.content_type:
+        return [f"the error is served as {exchange.content_type or 'no content type'}, not JSON"]
+    body = exchange.json
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return ['the body has no "error" object']
+    problems = [f"error.{key} is missing" for key in ("message", "type", "param", "code") if key not in error]
+    if "message" in error and not isinstance(error["message"], str):
+        problems.append("error.message is not a string")
+    return problems

@@ -1,0 +1,32 @@
+"""The one place secrets are masked. Everything the suite prints or writes passes through a ``Redactor``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+MASK = "***"
+
+
+class Redactor:
+    """Masks each secret, and its URL-encoded forms, wherever it appears in text or in nested data."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        forms = {form for s in secrets if s and len(s) >= 4 for form in (s, quote(s, safe=""), quote_plus(s))}
+        self._forms = sorted(forms, key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        for form in self._forms:
+            value = value.replace(form, MASK)
+        return value
+
+    def data(self, value: Any) -> Any:
+        """``value`` with every string in it (keys included) masked."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.text(str(k)): self.data(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.data(v) for v in value]
+        return value

@@ -1,0 +1,233 @@
+"""From a command line to what a run checks: fetch what the target names once, then build the contexts.
+
+``gather`` is the only step that reads files, stdin or the network, and it runs once per run (on the xdist
+controller). What it returns is plain data (``Sources``), so every worker ``build``s the same contexts from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from conformance import jsondoc, loader, urls
+from conformance.client import Exchange, Http, HttpSettings
+from conformance.errors import LoaderError, UsageError
+from conformance.live import LiveOptions, LiveSetup, LiveTarget, ModelInfo
+from conformance.settings import Settings, read_file
+from conformance.target import CatalogContext, Part
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A catalog document as the HTTP layer got it."""
+
+    url: str
+    status: int | None = None
+    content_type: str = ""
+    body: bytes = b""
+    error: str | None = None
+    elapsed_ms: float = 0.0
+
+    @classmethod
+    def of(cls, exchange: Exchange) -> Fetched:
+        return cls(
+            exchange.url, exchange.status, exchange.content_type, exchange.body, exchange.error, exchange.elapsed_ms
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "body": base64.b64encode(self.body).decode()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Fetched:
+        return cls(**{**data, "body": base64.b64decode(data["body"])})
+
+    def part(self, what: str, max_bytes: int) -> Part:
+        """The document as the catalog checks read it, or why it cannot be read."""
+        if self.status is None or (self.error and self.status == 200):
+            return Part(error=LoaderError("http", f"the {what} request failed: {self.error}"))
+        if self.status != 200:
+            return Part(error=LoaderError("http", f"GET {self.url} answered {self.status}, not 200"))
+        try:
+            value = jsondoc.read(self.body, max_bytes=max_bytes).value
+        except LoaderError as exc:
+            return Part(
+                error=LoaderError(exc.code, f"{exc.message} ({self.content_type or 'no content type'})", exc.pointer)
+            )
+        served = None if "json" in self.content_type else (self.content_type or "no content type")
+        return Part(value, served_as=served)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Everything a run reads from outside, as plain data."""
+
+    kind: str
+    where: str
+    raw: bytes | None = None
+    manifest: Fetched | None = None
+    extended: Fetched | None = None
+    model_list: Fetched | None = None
+    base_url: str | None = None
+    manifest_url: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "where": self.where,
+            "base_url": self.base_url,
+            "manifest_url": self.manifest_url,
+        }
+        if self.raw is not None:
+            out["raw"] = base64.b64encode(self.raw).decode()
+        for name in ("manifest", "extended", "model_list"):
+            fetched = getattr(self, name)
+            if fetched is not None:
+                out[name] = fetched.to_json()
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Sources:
+        fetched = {n: Fetched.from_json(data[n]) for n in ("manifest", "extended", "model_list") if n in data}
+        raw = base64.b64decode(data["raw"]) if "raw" in data else None
+        return cls(
+            data["kind"],
+            data["where"],
+            raw,
+            base_url=data.get("base_url"),
+            manifest_url=data.get("manifest_url"),
+            **fetched,
+        )
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What one run checks: the catalog (if the target has one) and the live setup (if it has an endpoint)."""
+
+    sources: Sources
+    catalog: CatalogContext | None
+    live: LiveSetup | None
+    live_blocked: str | None = None
+    """Why the live checks cannot run (offline, a catalog that does not load …)."""
+    secrets: tuple[str, ...] = field(default=())
+
+
+async def _get(settings: HttpSettings, url: str, headers: dict[str, str]) -> Exchange:
+    async with Http(settings) as http:
+        return await http.request("GET", url, headers=headers)
+
+
+def gather(settings: Settings, http: HttpSettings, *, read_stdin: Any, manifest_url: str | None = None) -> Sources:
+    """Read what the target names: a file, stdin, or the hosted documents (user headers only for the
+    manifest, as the reference client sends; manifest headers, user headers and the key for the model list).
+    ``manifest_url`` overrides the target's (the reference provider's, once it listens)."""
+    target = settings.target
+    assert target is not None
+    if target.kind == "provider-json":
+        raw = read_stdin() if target.is_stdin else read_file("--provider-json", target.where, settings.max_body_bytes)
+        return Sources(target.kind, "<stdin>" if target.is_stdin else target.where, raw=raw)
+    if target.kind == "base-url":
+        live = LiveTarget.from_url(target.where)
+        listing = asyncio.run(_get(http, live.url("models"), _bearer(http)))
+        return Sources(target.kind, target.where, model_list=Fetched.of(listing), base_url=target.where)
+    manifest_url = manifest_url or target.where
+    manifest = Fetched.of(asyncio.run(_get(http, manifest_url, dict(http.headers))))
+    extended = None
+    parsed = _manifest(manifest, settings.max_body_bytes)
+    if parsed is not None and parsed.models_data_source == "endpoint":
+        headers = {**parsed.headers, **_bearer(http)}
+        extended = Fetched.of(asyncio.run(_get(http, parsed.extended_models_url, headers)))
+    return Sources(target.kind, target.where, manifest=manifest, extended=extended, manifest_url=manifest_url)
+
+
+def _bearer(http: HttpSettings) -> dict[str, str]:
+    headers = dict(http.headers)
+    if http.api_key:
+        headers["authorization"] = f"Bearer {http.api_key}"
+    return headers
+
+
+def _manifest(fetched: Fetched, max_bytes: int) -> loader.Manifest | None:
+    part = fetched.part("manifest", max_bytes)
+    try:
+        return loader.parse_manifest(part.value) if part.error is None else None
+    except LoaderError:
+        return None
+
+
+def _select(models: list[ModelInfo], settings: Settings) -> tuple[ModelInfo, ...]:
+    """The models to try: ``--model`` ids (with what the catalog says of them), all, or the first."""
+    if settings.models:
+        known = {m.id: m for m in models}
+        return tuple(known.get(model_id, ModelInfo(model_id)) for model_id in settings.models)
+    return tuple(models if settings.all_models else models[:1])
+
+
+def _catalog_models(value: Any) -> list[ModelInfo]:
+    entries = value.get("models") if isinstance(value, dict) else None
+    if not isinstance(entries, dict):
+        return []
+    return [ModelInfo.from_entry(k, v) for k, v in entries.items() if isinstance(v, dict)]
+
+
+def build(sources: Sources, settings: Settings, options: LiveOptions) -> Resolved:
+    """The run's contexts from its sources; no I/O."""
+    secrets = (settings.api_key,) if settings.api_key else ()
+    if sources.kind == "base-url":
+        target = LiveTarget.from_url(sources.base_url or sources.where)
+        listing = sources.model_list
+        body = jsondoc.read(listing.body).value if listing and listing.status == 200 and _is_json(listing) else None
+        data = body.get("data") if isinstance(body, dict) else body
+        ids = [m["id"] for m in data or [] if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        live = LiveSetup(
+            LiveTarget(target.base_url, _select([ModelInfo(i) for i in ids], settings), given_url=target.given_url),
+            options,
+        )
+        return Resolved(sources, None, live, secrets=secrets)
+    if sources.kind == "provider-json":
+        catalog = CatalogContext.from_embedded(sources.raw or b"", max_bytes=settings.max_body_bytes)
+        manifest_part, extended_part, fetch_ms = catalog.manifest, catalog.extended, {}
+    else:
+        manifest_part = sources.manifest.part("manifest", settings.max_body_bytes) if sources.manifest else None
+        extended_part = sources.extended.part("model list", settings.max_body_bytes) if sources.extended else None
+        catalog = CatalogContext.from_hosted(manifest_part or Part(), extended_part, manifest_url=sources.manifest_url)
+        fetch_ms = {
+            name: f.elapsed_ms
+            for name, f in (("manifest", sources.manifest), ("extended models", sources.extended))
+            if f and f.status
+        }
+    try:
+        manifest = loader.parse_manifest(
+            manifest_part.value if manifest_part else None,
+            embedded=sources.kind == "provider-json",
+            pointer=manifest_part.pointer if manifest_part else "",
+        )
+    except LoaderError:
+        return Resolved(
+            sources, catalog, None, "the manifest does not load, so there is no baseUrl (see MAN-*, EMB-*)", secrets
+        )
+    models = _catalog_models(extended_part.value if extended_part else None)
+    target = LiveTarget(
+        manifest.base_url, _select(models, settings), tuple(m.id for m in models), dict(manifest.headers), fetch_ms
+    )
+    blocked = "--offline: nothing is sent over the network" if settings.offline else None
+    if not target.models and not blocked:
+        blocked = "the catalog lists no usable model (see EXT-*, or give --model)"
+    return Resolved(sources, catalog, LiveSetup(target, options), blocked, secrets)
+
+
+def _is_json(fetched: Fetched) -> bool:
+    try:
+        jsondoc.read(fetched.body)
+    except LoaderError:
+        return False
+    return True
+
+
+def check_url(option: str, value: str) -> str:
+    """``value`` if it is an absolute http(s) URL, else a usage error naming ``option``."""
+    problem = urls.url_problem(value)
+    if problem:
+        raise UsageError(f"{option}={value}: not a usable URL: {problem}")
+    return value
