@@ -12,12 +12,15 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
-from conformance import __version__
+from conformance import __version__, jsondoc
+from conformance.errors import LoaderError
 from conformance.redact import Redactor
 
 USER_AGENT = f"provider-conformance/{__version__}"
@@ -46,11 +49,8 @@ class Event:
 
     @property
     def json(self) -> Any:
-        """The data as JSON, or ``None`` when it is not JSON (``[DONE]``, a keepalive …)."""
-        try:
-            return json.loads(self.data)
-        except ValueError:
-            return None
+        """The data as JSON, or ``None`` when it is not JSON (``[DONE]``, a keepalive, a hostile nesting …)."""
+        return _json_or_none(self.data)
 
 
 @dataclass
@@ -83,32 +83,34 @@ class Exchange:
 
     @property
     def json(self) -> Any:
-        """The body as JSON, or ``None``."""
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
+        """The body as JSON, or ``None`` (not JSON, or not JSON a strict reader accepts)."""
+        return _json_or_none(self.body)
 
     @property
     def ok(self) -> bool:
         return self.error is None and self.status is not None and 200 <= self.status < 300
 
     def describe(self, redactor: Redactor, *, limit: int = 300) -> str:
-        """``POST url {body} → 200 text/event-stream: <start of body>`` for a finding."""
-        sent = f"{self.method} {self.url}"
+        """``POST url {body} → 200 text/event-stream: <start of body>`` for a finding, masked before it is cut."""
+
+        def cut(text: str) -> str:
+            text = redactor.text(text)
+            return text[:limit] + ("…" if len(text) > limit else "")
+
+        sent = redactor.text(f"{self.method} {self.url}")
         if self.request_body is not None:
             body = self.request_body if isinstance(self.request_body, str) else json.dumps(self.request_body)
-            sent += f" {body[:limit]}{'…' if len(body) > limit else ''}"
+            sent += f" {cut(body)}"
         if self.error and self.status is None:
-            got = f"no response: {self.error}"
+            got = f"no response: {redactor.text(self.error)}"
         else:
             got = f"{self.status} {self.content_type or '(no content type)'}"
             shown = self.text if self.events is None else "".join(f"data: {e.data}\n" for e in self.events[:8])
             if shown:
-                got += f": {shown[:limit]}{'…' if len(shown) > limit else ''}"
+                got += f": {cut(shown)}"
             if self.error:
-                got += f" [{self.error}]"
-        return redactor.text(f"sent {sent}\n        got  {got}")
+                got += f" [{redactor.text(self.error)}]"
+        return f"sent {sent}\n        got  {got}"
 
 
 class Http:
@@ -134,7 +136,7 @@ class Http:
 
     def headers(self, extra: Mapping[str, str] | None = None, *, auth: bool = True, key: str | None = None) -> dict:
         """The headers a client sends: extra (manifest) headers, the user's, then the key as a bearer token."""
-        out = {**(extra or {}), **self.settings.headers}
+        out = {name.lower(): value for source in (extra or {}, self.settings.headers) for name, value in source.items()}
         secret = key if key is not None else self.settings.api_key
         if auth and secret:
             out["authorization"] = f"Bearer {secret}"
@@ -154,11 +156,7 @@ class Http:
         exchange = await self._send(method, url, json_body, content, dict(headers or {}), stream)
         if exchange.status == 429:
             retry_after = exchange.response_headers.get("retry-after")
-            try:
-                wait = min(float(retry_after), RETRY_AFTER_CAP_S) if retry_after else 1.0
-            except ValueError:
-                wait = 1.0
-            await asyncio.sleep(max(wait, 0.0))
+            await asyncio.sleep(min(max(_retry_after_s(retry_after), 0.0), RETRY_AFTER_CAP_S))
             again = await self._send(method, url, json_body, content, dict(headers or {}), stream)
             again.retried_after.append({"status": 429, "retry-after": retry_after})
             exchange = again
@@ -169,6 +167,7 @@ class Http:
         self, method: str, url: str, json_body: Any, content: bytes | None, headers: dict[str, str], stream: bool
     ) -> Exchange:
         body: Any = json_body if content is None else content.decode("utf-8", errors="replace")
+        headers = {name.lower(): value for name, value in headers.items()}
         exchange = Exchange(method, url, headers, body)
         if json_body is not None:
             content = json.dumps(json_body).encode()
@@ -219,12 +218,34 @@ class Http:
         size = 0
         sse: ServerSentEvent
         async for sse in EventSource(response).aiter_sse():
-            size += len(sse.data)
-            exchange.events.append(Event((time.perf_counter() - start) * 1000, sse.data, sse.event or "message"))
+            size += len(sse.data.encode())
             if size > self.settings.max_body_bytes or len(exchange.events) >= self.settings.max_events:
                 exchange.error = "the stream went on past the suite's caps on size and events"
                 return
+            exchange.events.append(Event((time.perf_counter() - start) * 1000, sse.data, sse.event or "message"))
         exchange.ended_cleanly = True
+
+
+def _json_or_none(data: str | bytes) -> Any:
+    try:
+        return jsondoc.read(data).value
+    except LoaderError:
+        return None
+
+
+def _retry_after_s(value: str | None) -> float:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), 1 s when absent or unreadable."""
+    if not value:
+        return 1.0
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 1.0
+    return (when - datetime.now(when.tzinfo or timezone.utc)).total_seconds()
 
 
 def _describe_error(exc: httpx.HTTPError) -> str:

@@ -67,7 +67,8 @@ class Sample:
         if estimated:
             output = len(tokens)
         itl = (last - first) / (output - 1) if output > 1 else None
-        rate = output / ((last - first) / 1000) if last > first else None
+        span_s = (last - first) / 1000
+        rate = output / span_s if span_s > 0 else None
         return cls(first, content[0].event.at_ms if content else None, last, itl, rate, gaps, estimated)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -9,11 +10,18 @@ from urllib.parse import quote, quote_plus
 MASK = "***"
 
 
+def _forms(secret: str) -> set[str]:
+    """How a secret may appear: as is, percent-encoded (either hex case), plus-encoded, JSON-escaped."""
+    encoded = quote(secret, safe="")
+    lower = re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), encoded)
+    return {secret, encoded, lower, quote_plus(secret), secret.replace("/", "\\/")}
+
+
 class Redactor:
     """Masks each secret, and its URL-encoded forms, wherever it appears in text or in nested data."""
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        forms = {form for s in secrets if s and len(s) >= 4 for form in (s, quote(s, safe=""), quote_plus(s))}
+        forms = {form for s in secrets if s and len(s) >= 4 for form in _forms(s)}
         self._forms = sorted(forms, key=len, reverse=True)
 
     def text(self, value: str) -> str:

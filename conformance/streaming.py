@@ -79,9 +79,5 @@ class StreamView:
         return [c for c in self.chunks if c.carries_token]
 
     def tool_fragments(self) -> list[dict[str, Any]]:
-        return [
-            call
-            for d in (d for c in self.chunks for d in c.deltas)
-            for call in d.get("tool_calls") or []
-            if isinstance(call, dict)
-        ]
+        calls = (d.get("tool_calls") for c in self.chunks for d in c.deltas)
+        return [call for batch in calls if isinstance(batch, list) for call in batch if isinstance(call, dict)]
