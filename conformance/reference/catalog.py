@@ -1,0 +1,89 @@
+"""What the reference provider publishes about itself: the manifest and its two model lists.
+
+The two models are chosen to exercise both branches of every capability check: ``reference/coder`` reasons and
+takes images, ``reference/mini`` does neither. Both are clean for every catalog check; the faults below turn
+them into the classic mistakes, one at a time.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+NAME = "Reference Provider"
+WEBSITE = "https://github.com/provider-conformance"
+OWNER = "reference"
+
+MODELS: dict[str, dict[str, Any]] = {
+    "reference/coder": {
+        "id": "reference/coder",
+        "name": "Reference Coder",
+        "attachment": True,
+        "reasoning": True,
+        "temperature": True,
+        "tool_call": True,
+        "release_date": "2025-06-01",
+        "last_updated": "2025-09-01",
+        "modalities": {"input": ["text", "image"], "output": ["text"]},
+        "open_weights": False,
+        "cost": {"input": 1, "output": 4},
+        "limit": {"context": 128000, "output": 8192},
+    },
+    "reference/mini": {
+        "id": "reference/mini",
+        "name": "Reference Mini",
+        "attachment": False,
+        "reasoning": False,
+        "temperature": True,
+        "tool_call": True,
+        "release_date": "2025-03-01",
+        "last_updated": "2025-09-01",
+        "modalities": {"input": ["text"], "output": ["text"]},
+        "open_weights": False,
+        "cost": {"input": 0.1, "output": 0.4},
+        "limit": {"context": 32000, "output": 4096},
+    },
+}
+
+_LOOPBACK_TWIN = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}
+
+
+def manifest(origin: str, faults: frozenset[str]) -> dict[str, Any]:
+    """The hosted manifest; ``origin`` is the one the request came to, so baseUrl is always same-origin."""
+    if "cross-origin-baseurl" in faults:
+        parts = urlsplit(origin)
+        twin = _LOOPBACK_TWIN.get(parts.hostname or "", "127.0.0.1")
+        origin = f"{parts.scheme}://{twin}" + (f":{parts.port}" if parts.port else "")
+    return {"name": NAME, "website": WEBSITE, "baseUrl": f"{origin}/v1", "models_data_source": "endpoint"}
+
+
+def extended(faults: frozenset[str]) -> Any:
+    """The extended model list (``?extended=true``)."""
+    models = copy.deepcopy(MODELS)
+    if "null-cost" in faults:
+        models["reference/mini"]["cost"] = None
+    if "string-numbers" in faults:
+        models["reference/coder"]["limit"]["context"] = "128000"
+    if "empty-models" in faults:
+        models = {}
+    if "models-as-list" in faults:
+        return {"object": "list", "data": list(models.values())}
+    return {"models": models}
+
+
+def _created(model: dict[str, Any]) -> int:
+    """A fixed ``created`` stamp (the release date), so the list is the same bytes every time."""
+    day = datetime.date.fromisoformat(model["release_date"])
+    return int(datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.timezone.utc).timestamp())
+
+
+def model_list(faults: frozenset[str]) -> Any:
+    """The OpenAI model list (``GET /v1/models``)."""
+    data = [
+        {"id": key, "object": "model", "created": _created(model), "owned_by": OWNER}
+        for key, model in MODELS.items()
+        if not (key == "reference/mini" and "missing-model-in-list" in faults)
+    ]
+    return data if "bare-array-models" in faults else {"object": "list", "data": data}

@@ -1,0 +1,394 @@
+"""The reference provider's chat completions as data, with no HTTP: a request becomes a ``Reply``, which renders
+as one JSON body or as the events of a stream.
+
+The reply is a fixed sequence of tokens (reasoning first for a reasoning model, then text or one tool call), so
+the same request always gives the same bytes, and ``max_tokens`` is honoured by cutting that sequence. Faults
+that change what is said are applied here; faults that change how it travels (status codes, headers, framing,
+timing) belong to the server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from conformance.reference.catalog import MODELS
+
+REPLY_TEXT = "Hello from the reference provider. This reply is deterministic."
+REASONING_TEXT = "Thinking it over."
+TEMPLATE_LEAK = "<|im_start|>assistant\n"
+ARGUMENT_PIECE = 8
+"""Characters of tool-call arguments per streamed fragment."""
+ROLES = ("system", "developer", "user", "assistant", "tool")
+UNKNOWN_FIELDS = ("user", "store", "parallel_tool_calls")
+"""The extra fields ``reject-unknown-fields`` refuses (clients send them; the spec lets servers ignore them)."""
+_REFUSED_FIELDS = (
+    ("reject-max-tokens", "max_tokens"),
+    ("reject-max-completion-tokens", "max_completion_tokens"),
+    ("reject-stream-options", "stream_options"),
+    ("reject-temperature", "temperature"),
+)
+_TOOL_WORD = re.compile(r"\btools?\b", re.IGNORECASE)
+_WORD = re.compile(r"\S+\s*")
+
+Kind = Literal["reasoning", "content", "tool_name", "tool_args"]
+
+
+class APIError(Exception):
+    """A request the provider refuses; the server renders it as an OpenAI error object."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+@dataclass(frozen=True)
+class Token:
+    """One unit of output: a word of reasoning or text, a tool call's name, or a piece of its arguments."""
+
+    kind: Kind
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+    """The whole JSON text, even when ``max_tokens`` cut the tokens that carry it."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the provider answers to one request, and how it was asked to send it."""
+
+    id: str
+    model: str
+    reasoning: bool
+    """The model reasons, so the reply has a reasoning field even when ``max_tokens`` left it empty."""
+    tokens: tuple[Token, ...]
+    tool_call: ToolCall | None
+    finish_reason: str
+    prompt_tokens: int
+    stream: bool
+    include_usage: bool
+
+    def text(self, kind: Kind) -> str:
+        return "".join(t.text for t in self.tokens if t.kind == kind)
+
+    def usage(self, completion_tokens: int) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": self.prompt_tokens + completion_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    """One SSE event: a chunk, or a raw payload such as ``[DONE]``. ``token`` events wait for the token clock."""
+
+    data: dict[str, Any] | str
+    token: bool = False
+
+
+def _words(text: str) -> list[str]:
+    """``text`` as tokens: each word with its trailing space."""
+    return _WORD.findall(text)
+
+
+def _texts(message: dict[str, Any]) -> Iterator[str]:
+    """The text a message carries: string content, text parts, and tool-call arguments."""
+    content = message.get("content")
+    if isinstance(content, str):
+        yield content
+    elif isinstance(content, list):
+        yield from (p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    calls = message.get("tool_calls")
+    for call in calls if isinstance(calls, list) else ():
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+            yield function["arguments"]
+
+
+def _has_image(messages: list[dict[str, Any]]) -> bool:
+    return any(
+        isinstance(p, dict) and p.get("type") == "image_url"
+        for m in messages
+        if isinstance(m.get("content"), list)
+        for p in m["content"]
+    )
+
+
+def example(schema: Any) -> Any:
+    """A value that fits a JSON Schema, built the simple way: every property, the first enum value."""
+    if not isinstance(schema, dict):
+        return "example"
+    if schema.get("enum"):
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    properties = schema.get("properties")
+    if kind == "object" or isinstance(properties, dict):
+        return {k: example(v) for k, v in properties.items()} if isinstance(properties, dict) else {}
+    if kind == "array":
+        return [example(schema["items"])] if isinstance(schema.get("items"), dict) else []
+    return {"integer": 1, "number": 1, "boolean": True, "null": None}.get(kind, "example")
+
+
+def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise APIError(400, "'messages' must be a non-empty array", param="messages", code="missing_required_parameter")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            raise APIError(400, f"messages[{index}] needs a role, one of {', '.join(ROLES)}", param="messages")
+    return messages
+
+
+def _functions(body: dict[str, Any]) -> list[dict[str, Any]]:
+    tools = body.get("tools")
+    if tools is None:
+        return []
+    if not isinstance(tools, list) or not all(
+        isinstance(t, dict)
+        and t.get("type") == "function"
+        and isinstance(t.get("function"), dict)
+        and isinstance(t["function"].get("name"), str)
+        for t in tools
+    ):
+        raise APIError(400, "'tools' must be an array of {type: 'function', function: {name, …}}", param="tools")
+    return [t["function"] for t in tools]
+
+
+def _token_limit(body: dict[str, Any], faults: frozenset[str]) -> int | None:
+    """The completion-token cap: the smaller of ``max_tokens`` and ``max_completion_tokens`` where given."""
+    limits = []
+    for field in ("max_tokens", "max_completion_tokens"):
+        value = body.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise APIError(400, f"'{field}' must be a positive integer", param=field, code="invalid_value")
+        if not (field == "max_tokens" and "ignore-max-tokens" in faults):
+            limits.append(value)
+    return min(limits, default=None)
+
+
+def _chosen_function(body: dict[str, Any], functions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The function to call, or ``None`` for a text reply. ``auto`` calls when the user's last turn asks for a
+    tool, and never right after a tool result, so a client's tool loop ends."""
+    choice = body.get("tool_choice") or "auto"
+    if not functions or choice == "none":
+        return None
+    if choice == "required":
+        return functions[0]
+    if choice == "auto":
+        last = body["messages"][-1]
+        asks = last["role"] == "user" and any(_TOOL_WORD.search(t) for t in _texts(last))
+        return functions[0] if asks else None
+    named = choice.get("function") if isinstance(choice, dict) else None
+    name = named.get("name") if isinstance(named, dict) else None
+    if name is None:
+        raise APIError(400, "'tool_choice' must be none, auto, required or a named function", param="tool_choice")
+    for function in functions:
+        if function["name"] == name:
+            return function
+    raise APIError(400, f"'tool_choice' names {name!r}, which is not among the tools", param="tool_choice")
+
+
+def _refuse(
+    body: dict[str, Any], messages: list[dict[str, Any]], functions: list[dict[str, Any]], faults: frozenset[str]
+) -> None:
+    """The refusals the faults add; each looks only at the field it is about."""
+    for fault, field in _REFUSED_FIELDS:
+        if fault in faults and field in body:
+            raise APIError(400, f"Unsupported parameter: '{field}'", param=field, code="unsupported_parameter")
+    if "reject-unknown-fields" in faults:
+        for field in UNKNOWN_FIELDS:
+            if field in body:
+                raise APIError(422, f"Extra inputs are not permitted: '{field}'", param=field, code="extra_forbidden")
+    if "reject-tool-followup" in faults and any(m["role"] == "tool" for m in messages):
+        raise APIError(400, "messages with role 'tool' are not supported", param="messages")
+    if "reject-strict-tools" in faults and any(f.get("strict") is True for f in functions):
+        raise APIError(400, "'strict' tool definitions are not supported", param="tools")
+    if "reject-images" in faults and _has_image(messages):
+        raise APIError(400, "image_url content parts are not supported", param="messages")
+
+
+def _pieces(text: str) -> list[str]:
+    return [text[i : i + ARGUMENT_PIECE] for i in range(0, len(text), ARGUMENT_PIECE)]
+
+
+def build_reply(body: Any, faults: frozenset[str]) -> Reply:
+    """Validate a request body and plan its reply; a request the provider refuses raises ``APIError``."""
+    if not isinstance(body, dict):
+        raise APIError(400, "the request body must be a JSON object")
+    model_id = body.get("model")
+    if not isinstance(model_id, str) or not model_id:
+        raise APIError(400, "you must provide a model parameter", param="model", code="missing_required_parameter")
+    model = MODELS.get(model_id)
+    if model is None:
+        message = f"The model '{model_id}' does not exist or you do not have access to it."
+        if "unknown-model-200" in faults:
+            model = MODELS["reference/mini"]
+        elif "unknown-model-400" in faults:
+            raise APIError(400, message, param="model")
+        else:
+            raise APIError(404, message, param="model", code="model_not_found")
+    messages = _messages(body)
+    stream, stream_options = body.get("stream") or False, body.get("stream_options") or {}
+    if not isinstance(stream, bool):
+        raise APIError(400, "'stream' must be a boolean", param="stream")
+    if not isinstance(stream_options, dict):
+        raise APIError(400, "'stream_options' must be an object", param="stream_options")
+    functions = _functions(body)
+    limit = _token_limit(body, faults)
+    _refuse(body, messages, functions, faults)
+    if _has_image(messages) and "image" not in model["modalities"]["input"]:
+        raise APIError(400, f"{model_id} does not accept image input", param="messages", code="invalid_value")
+    function = _chosen_function(body, functions)
+
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    planned = [Token("reasoning", w) for w in _words(REASONING_TEXT)] if model["reasoning"] else []
+    call = None
+    if function:
+        example_arguments = example(function.get("parameters"))
+        arguments = json.dumps(example_arguments if isinstance(example_arguments, dict) else {})
+        call = ToolCall(f"call_{digest[24:48]}", function["name"], arguments)
+        planned += [Token("tool_name", call.name), *(Token("tool_args", p) for p in _pieces(call.arguments))]
+    else:
+        planned += [Token("content", TEMPLATE_LEAK)] if "template-token-leak" in faults else []
+        planned += [Token("content", w) for w in _words(REPLY_TEXT)]
+    cut = limit is not None and limit < len(planned)
+    return Reply(
+        id=f"chatcmpl-ref-{digest[:24]}",
+        model=model_id,
+        reasoning=model["reasoning"],
+        tokens=tuple(planned[:limit] if cut else planned),
+        tool_call=call,
+        finish_reason="length" if cut else "tool_calls" if call else "stop",
+        prompt_tokens=len(messages) + sum(len(t.split()) for m in messages for t in _texts(m)),
+        stream=stream,
+        include_usage=stream_options.get("include_usage") is True,
+    )
+
+
+def _reasoning_field(faults: frozenset[str]) -> str:
+    return "reasoning" if "reasoning-field-only" in faults else "reasoning_content"
+
+
+def _arguments(call: ToolCall, text: str, faults: frozenset[str]) -> str | dict[str, Any]:
+    """The arguments as sent: the JSON ``text`` the tokens carry, or (``tool-args-object``) the whole object."""
+    return json.loads(call.arguments) if "tool-args-object" in faults else text
+
+
+def completion_body(reply: Reply, faults: frozenset[str], created: int) -> dict[str, Any]:
+    """The non-streaming ``chat.completion`` object."""
+    message: dict[str, Any] = {"role": "assistant", "content": None if reply.tool_call else reply.text("content")}
+    if reply.reasoning:
+        message[_reasoning_field(faults)] = reply.text("reasoning")
+    call = reply.tool_call
+    if call and any(t.kind == "tool_name" for t in reply.tokens):
+        function = {"name": call.name, "arguments": _arguments(call, reply.text("tool_args"), faults)}
+        message["tool_calls"] = [{"id": call.id, "type": "function", "function": function}]
+    finish_reason = reply.finish_reason
+    if finish_reason == "stop" and "bad-finish-reason" in faults:
+        finish_reason = "eos"
+    body = {
+        "id": reply.id,
+        "object": "chat.completion",
+        "created": created,
+        "model": reply.model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+    }
+    if "no-usage" not in faults:
+        body["usage"] = reply.usage(len(reply.tokens))
+    return body
+
+
+def _delta(token: Token, reply: Reply, faults: frozenset[str]) -> dict[str, Any]:
+    if token.kind == "content":
+        return {"content": token.text}
+    if token.kind == "reasoning":
+        return {_reasoning_field(faults): token.text}
+    call = reply.tool_call
+    assert call is not None, "tool tokens belong to a reply with a tool call"
+    fragment: dict[str, Any] = {"index": 0}
+    if token.kind == "tool_name":
+        fragment |= {"id": call.id, "type": "function"}
+        fragment["function"] = {"name": call.name, "arguments": _arguments(call, "", faults)}
+    elif "tool-repeated-name" in faults:
+        fragment["function"] = {"name": call.name, "arguments": token.text}
+    else:
+        fragment["function"] = {"arguments": token.text}
+    if "tool-no-index" in faults:
+        del fragment["index"]
+    return {"tool_calls": [fragment]}
+
+
+def stream_events(reply: Reply, faults: frozenset[str], created: int) -> list[Event]:
+    """The events of a stream: the role chunk, one chunk per token, the finish chunk, the usage chunk when
+    asked for, and ``[DONE]``. Events a fault adds mid-stream come right after the role chunk, so they are
+    there even when another fault leaves no token."""
+    tokens = reply.tokens
+    if "role-only-stream" in faults:
+        tokens = tuple(t for t in tokens if t.kind in ("tool_name", "tool_args"))
+    if "tool-args-object" in faults:
+        tokens = tuple(t for t in tokens if t.kind != "tool_args")
+    if "cut-mid-stream" in faults:
+        tokens = tokens[: len(tokens) // 2]
+    head = {"object": "chat.completion.chunk", "created": created, "model": reply.model}
+    deltas = [{"role": "assistant", "content": ""}, *(_delta(t, reply, faults) for t in tokens)]
+    id_changes_at = max(1, len(deltas) // 2) if "chunk-id-changes" in faults else math.inf
+
+    def chunk(position: int, choices: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"id": reply.id if position < id_changes_at else f"{reply.id}-2", **head, "choices": choices}
+
+    def choice_chunk(position: int, delta: dict[str, Any], finish_reason: str | None, emitted: int) -> dict[str, Any]:
+        data = chunk(position, [{"index": 0, "delta": delta, "finish_reason": finish_reason}])
+        return data | {"usage": reply.usage(emitted)} if "usage-every-chunk" in faults else data
+
+    unfinished = "" if "empty-finish-reason" in faults else None
+    events = []
+    for position, delta in enumerate(deltas):
+        events.append(Event(choice_chunk(position, delta, unfinished, position), token=position > 0))
+        if position == 0 and "chunk-without-choices" in faults:
+            events.append(Event({"id": reply.id, **head}))
+        if position == 0 and "keepalive-non-json" in faults:
+            events.append(Event("keepalive"))
+        if position == 0 and "empty-data-event" in faults:
+            events.append(Event(""))
+    if "cut-mid-stream" in faults:
+        return events
+    events.append(Event(choice_chunk(len(deltas), {}, reply.finish_reason, len(tokens))))
+    if reply.include_usage and "no-usage" not in faults:
+        events.append(Event(chunk(len(deltas) + 1, []) | {"usage": reply.usage(len(tokens))}))
+    if "missing-done" not in faults:
+        events.append(Event("[DONE]"))
+    return events

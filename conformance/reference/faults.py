@@ -1,0 +1,122 @@
+"""The reference provider's named faults: one table, so every check can be shown failing against a known cause.
+
+Each fault changes one behaviour as narrowly as it can (``reject-temperature`` touches only requests that carry
+``temperature``), so switching one on should fail the checks it names and leave the others passing. Faults
+compose: the server consults each one where it applies, and several at once simply stack.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from conformance.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One way the reference provider can be told to misbehave."""
+
+    name: str
+    breaks: tuple[str, ...]
+    """The check IDs this fault is meant to make fail or warn (empty for a fault that shows a passing case)."""
+    description: str
+    """One line: what the server does wrong."""
+
+
+def _table(*rows: tuple[str, tuple[str, ...], str]) -> dict[str, Fault]:
+    return {name: Fault(name, breaks, description) for name, breaks, description in rows}
+
+
+FAULTS: dict[str, Fault] = _table(
+    # the hosted manifest
+    ("manifest-html", ("MAN-001",), "the manifest is served as a text/html page"),
+    (
+        "cross-origin-baseurl",
+        ("MAN-010",),
+        "the manifest's baseUrl uses the other loopback spelling (localhost for 127.0.0.1), so it works "
+        "but is another origin",
+    ),
+    # the extended model list
+    ("models-as-list", ("EXT-001",), 'extended models are served as an OpenAI {"object": "list", "data": [...]}'),
+    ("extended-models-500", ("EXT-001", "LAT-001"), "GET /v1/models?extended=true answers 500"),
+    ("empty-models", ("EXT-002",), "extended models list no model at all"),
+    ("null-cost", ("EXT-003",), "reference/mini has `cost: null`"),
+    ("string-numbers", ("EXT-003",), 'reference/coder has `limit.context: "128000"`, a string'),
+    # the OpenAI model list and URL handling
+    ("bare-array-models", ("LST-001",), "GET /v1/models returns a bare JSON array"),
+    ("missing-model-in-list", ("LST-002",), "GET /v1/models omits reference/mini"),
+    ("no-slash-tolerance", ("LST-003",), "paths with a trailing or doubled slash (/v1/, /v1//models) give 404"),
+    ("html-404", ("LST-004",), "unknown paths give an HTML 404 page"),
+    # chat completions, non-streaming
+    ("bad-finish-reason", ("CC-001",), 'non-streaming text replies end with finish_reason "eos" instead of "stop"'),
+    ("no-usage", ("CC-002", "CS-005"), "no usage anywhere: not in replies, no usage chunk in streams"),
+    ("ignore-max-tokens", ("CC-003",), 'max_tokens is ignored: the full reply, finish_reason "stop"'),
+    ("reject-max-tokens", ("CC-003", "CC-005"), "400 when max_tokens is present"),
+    ("reject-max-completion-tokens", ("CC-004",), "400 when max_completion_tokens is present"),
+    ("reject-stream-options", ("CC-005", "CC-006"), "400 when stream_options is present"),
+    ("reject-unknown-fields", ("CC-006",), "422 when user, store or parallel_tool_calls is present"),
+    ("reject-temperature", ("CC-007",), "400 when temperature is present"),
+    # chat completions, streaming
+    ("wrong-content-type", ("CS-001",), "streams are served with Content-Type: application/json"),
+    ("multiline-data", ("CS-001",), "each JSON chunk is split over two data: lines"),
+    ("chunk-without-choices", ("CS-002",), 'one extra chunk mid-stream has no "choices"'),
+    ("chunk-id-changes", ("CS-002",), "the chunk id changes halfway through the stream"),
+    ("empty-finish-reason", ("CS-003",), 'finish_reason is "" instead of null on the chunks before the last'),
+    ("missing-done", ("CS-004",), "the stream ends without data: [DONE]"),
+    ("usage-every-chunk", ("CS-005",), "every chunk carries usage, counted cumulatively"),
+    ("keepalive-non-json", ("CS-006",), "a non-JSON data: keepalive event arrives mid-stream"),
+    ("empty-data-event", ("CS-009",), "an event with empty data (data: and a blank line) arrives mid-stream"),
+    (
+        "cut-mid-stream",
+        ("CS-004", "CS-007"),
+        "the stream stops halfway through the reply with no finish_reason, error or [DONE]; the connection closes",
+    ),
+    (
+        "role-only-stream",
+        ("CS-008", "LAT-002"),
+        "text streams carry only the role chunk, the finish chunk and [DONE]: no text or reasoning to measure",
+    ),
+    # tools
+    ("tool-args-object", ("CT-001", "CT-002"), "tool-call arguments are a JSON object, not a string"),
+    ("tool-no-index", ("CT-002",), "streamed tool-call fragments have no index"),
+    ("tool-repeated-name", ("CT-002",), "every streamed tool-call fragment repeats function.name"),
+    ("reject-tool-followup", ("CT-003",), "400 when a tool message is present"),
+    ("reject-strict-tools", ("CT-004",), "400 when a tool definition has strict: true"),
+    # reasoning and content
+    ("reasoning-field-only", ("CX-001",), "reasoning arrives in a `reasoning` field instead of reasoning_content"),
+    ("template-token-leak", ("CX-002",), "the reply text starts with the chat-template token <|im_start|>assistant"),
+    # images
+    ("reject-images", ("IM-001",), "400 when a message has an image_url part"),
+    # errors
+    ("no-auth-check", ("CE-001",), "any API key, or none, is accepted"),
+    ("403-not-401", ("CE-005",), "a wrong or missing API key gets 403 instead of 401"),
+    ("html-errors", ("CE-001", "CE-002", "CE-003"), "chat-completion errors are text/html pages"),
+    ("error-200", ("CE-001", "CE-002", "CE-003"), "chat-completion errors are sent with HTTP status 200"),
+    ("unknown-model-200", ("CE-002",), "an unknown model is answered 200, as if it were reference/mini"),
+    ("unknown-model-400", ("CE-006",), "an unknown model gets 400 with no code instead of 404 model_not_found"),
+    ("malformed-json-500", ("CE-003",), "a malformed JSON body gets 500 instead of 400"),
+    (
+        "rate-limit",
+        (),
+        "the first authorised chat completion of the server's life gets 429 with Retry-After: 1 (a passing CE-004)",
+    ),
+    ("rate-limit-no-retry-after", ("CE-004",), "the same first-request 429, without Retry-After"),
+)
+
+_SEPARATORS = re.compile(r"[\s,]+")
+
+
+def known_faults(names: Iterable[str]) -> frozenset[str]:
+    """``names`` as a set, if every one is in ``FAULTS``; otherwise a usage error naming the first unknown one."""
+    names = frozenset(names)
+    unknown = sorted(names - FAULTS.keys())
+    if unknown:
+        raise UsageError(f"unknown fault {unknown[0]!r}; known faults: {', '.join(FAULTS)}")
+    return names
+
+
+def parse_faults(text: str | None) -> frozenset[str]:
+    """Fault names from ``"a,b"`` (commas and spaces both separate; ``None`` or ``""`` is none)."""
+    return known_faults(n for n in _SEPARATORS.split(text or "") if n)

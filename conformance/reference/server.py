@@ -1,0 +1,344 @@
+"""The reference provider: a real OpenAI-compatible HTTP server (Starlette, served by uvicorn) to run the battery
+against. Clean, it passes every check; with a fault from ``faults.FAULTS`` switched on, the matching checks fail.
+
+What it serves (paths are normalised first: repeated slashes collapse and a trailing slash is dropped, so
+``/v1/`` and ``/v1//models`` work, as clients that build URLs by concatenation need):
+
+=======  ===============================  ==============================================================
+GET      /v1/models?provider=true         the hosted manifest; baseUrl is the origin the request came to
+GET      /v1/models?extended=true         the extended model list
+GET      /v1/models                       the OpenAI model list
+GET      /v1                              a small index of the API, so that ``GET {baseUrl}/`` answers
+POST     /v1/chat/completions             deterministic replies, streamed or not; needs the API key
+=======  ===============================  ==============================================================
+
+Only chat completions check ``Authorization: Bearer <key>``: the manifest and the model lists are what a client
+reads before the user has entered a key, so they are public. Errors are OpenAI error objects, unknown paths a
+JSON 404. The reply depends only on the request (its id is a digest of the body), except ``created``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import html
+import http
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from conformance.reference import catalog, chat
+from conformance.reference.faults import FAULTS, known_faults
+
+REFERENCE_KEY = "sk-reference-key"
+RATE_LIMITS = frozenset({"rate-limit", "rate-limit-no-retry-after"})
+_SLASHES = re.compile(r"/{2,}")
+
+
+@dataclass(frozen=True)
+class ReferenceConfig:
+    """How one reference provider behaves: which faults are on, which key it accepts, how slowly it answers."""
+
+    faults: frozenset[str] = frozenset()
+    api_key: str = REFERENCE_KEY
+    ttft_ms: float = 0.0
+    """Delay from receiving a request to its first token (for a non-streamed reply too)."""
+    token_ms: float = 0.0
+    """Delay between tokens; a non-streamed reply waits for all of them."""
+
+
+def _page(title: str, text: str) -> str:
+    """A minimal HTML page: what misconfigured servers send where clients expect JSON."""
+    title, text = html.escape(title), html.escape(text)
+    head = f"<head><title>{title}</title></head>"
+    return f"<!DOCTYPE html>\n<html>{head}<body><h1>{title}</h1><p>{text}</p></body></html>\n"
+
+
+def _frame(data: dict[str, Any] | str, *, split: bool) -> bytes:
+    """One SSE event: ``data: <one-line JSON>`` and a blank line (``split``: the JSON over two ``data:`` lines,
+    cut after its first member so that an SSE reader joining the lines still gets valid JSON)."""
+    if isinstance(data, str):
+        lines = [data]
+    else:
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        cut = text.index(",") + 1
+        lines = [text[:cut], text[cut:]] if split else [text]
+    return "".join(f"data: {line}\n" for line in lines).encode() + b"\n"
+
+
+async def _sleep_until(deadline: float) -> None:
+    """Sleep until a ``time.monotonic()`` deadline; deadlines, not delays, so token gaps do not drift."""
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+class _NormalisePaths:
+    """Collapses repeated slashes and drops a trailing slash before routing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope = {**scope, "path": _SLASHES.sub("/", scope["path"]).rstrip("/") or "/"}
+        await self.app(scope, receive, send)
+
+
+class _Provider:
+    """The handlers of one app, and the state that lives as long as it does (whether it has rate-limited yet)."""
+
+    def __init__(self, config: ReferenceConfig) -> None:
+        self.config = config
+        self.faults = config.faults
+        self.rate_limited = False
+
+    async def index(self, request: Request) -> Response:
+        endpoints = ["GET /v1/models", "POST /v1/chat/completions"]
+        return JSONResponse({"object": "api", "name": catalog.NAME, "endpoints": endpoints})
+
+    async def models(self, request: Request) -> Response:
+        query = request.query_params
+        if query.get("provider") == "true":
+            if "manifest-html" in self.faults:
+                return HTMLResponse(_page(catalog.NAME, "An OpenAI-compatible API. See the documentation."))
+            origin = f"{request.url.scheme}://{request.url.netloc}"
+            return JSONResponse(catalog.manifest(origin, self.faults))
+        if query.get("extended") == "true":
+            if "extended-models-500" in self.faults:
+                error = chat.APIError(500, "The server had an error processing your request.", type="server_error")
+                return JSONResponse(error.body(), 500)
+            return JSONResponse(catalog.extended(self.faults))
+        return JSONResponse(catalog.model_list(self.faults))
+
+    async def chat_completions(self, request: Request) -> Response:
+        received = time.monotonic()
+        try:
+            self._authorise(request.headers.get("authorization"))
+            self._rate_limit()
+            reply = chat.build_reply(await self._body(request), self.faults)
+        except chat.APIError as exc:
+            return self._error(exc)
+        created = int(time.time())
+        if reply.stream:
+            return self._stream(reply, received, created)
+        await _sleep_until(self._token_time(received, len(reply.tokens) - 1))
+        return JSONResponse(chat.completion_body(reply, self.faults, created))
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        """Routing errors (unknown path, wrong method) as OpenAI error objects."""
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        if status == 404 and "html-404" in self.faults:
+            return HTMLResponse(_page("404 Not Found", f"Nothing is served at {request.url.path}."), 404)
+        where = f"{request.method} {request.url.path}"
+        message = f"Invalid URL ({where})" if status == 404 else f"Method not allowed ({where})"
+        headers = exc.headers if isinstance(exc, HTTPException) else None
+        return JSONResponse(chat.APIError(status, message).body(), status, headers=headers)
+
+    def _authorise(self, header: str | None) -> None:
+        if "no-auth-check" in self.faults:
+            return
+        scheme, _, key = (header or "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(key.strip().encode(), self.config.api_key.encode()):
+            return
+        message = "Incorrect API key provided." if header else "You didn't provide an API key."
+        if "403-not-401" in self.faults:
+            raise chat.APIError(403, message, type="permission_error", code="invalid_api_key")
+        raise chat.APIError(401, message, code="invalid_api_key")
+
+    def _rate_limit(self) -> None:
+        """With a rate-limit fault, the first authorised request of the app's life gets 429 (no await between the
+        test and the set, so concurrent requests cannot both get it)."""
+        if self.rate_limited or not self.faults & RATE_LIMITS:
+            return
+        self.rate_limited = True
+        headers = {} if "rate-limit-no-retry-after" in self.faults else {"Retry-After": "1"}
+        message = "Rate limit reached for requests. Please try again in 1s."
+        raise chat.APIError(429, message, type="requests", code="rate_limit_exceeded", headers=headers)
+
+    async def _body(self, request: Request) -> Any:
+        try:
+            return json.loads(await request.body())
+        except (ValueError, RecursionError) as exc:
+            if "malformed-json-500" in self.faults:
+                message = "The server had an error processing your request."
+                raise chat.APIError(500, message, type="server_error") from None
+            message = f"We could not parse the JSON body of your request ({exc})."
+            raise chat.APIError(400, message) from None
+
+    def _error(self, exc: chat.APIError) -> Response:
+        status = 200 if "error-200" in self.faults else exc.status
+        if "html-errors" in self.faults:
+            title = f"{exc.status} {http.HTTPStatus(exc.status).phrase}"
+            return HTMLResponse(_page(title, exc.message), status, headers=exc.headers)
+        return JSONResponse(exc.body(), status, headers=exc.headers)
+
+    def _token_time(self, received: float, index: int) -> float:
+        """When token ``index`` (0-based) is due."""
+        return received + (self.config.ttft_ms + max(index, 0) * self.config.token_ms) / 1000
+
+    def _stream(self, reply: chat.Reply, received: float, created: int) -> StreamingResponse:
+        events = chat.stream_events(reply, self.faults, created)
+        split = "multiline-data" in self.faults
+
+        async def body() -> AsyncIterator[bytes]:
+            tokens = 0
+            for event in events:
+                if event.token:
+                    await _sleep_until(self._token_time(received, tokens))
+                    tokens += 1
+                yield _frame(event.data, split=split)
+
+        headers = {"Cache-Control": "no-cache"}
+        if "cut-mid-stream" in self.faults:
+            headers["Connection"] = "close"
+        media_type = "application/json" if "wrong-content-type" in self.faults else "text/event-stream"
+        return StreamingResponse(body(), media_type=media_type, headers=headers)
+
+
+def create_app(config: ReferenceConfig) -> Starlette:
+    """The reference provider as an ASGI app; an unknown fault name is a usage error."""
+    known_faults(config.faults)
+    provider = _Provider(config)
+    routes = [
+        Route("/v1", provider.index, methods=["GET"]),
+        Route("/v1/models", provider.models, methods=["GET"]),
+        Route("/v1/chat/completions", provider.chat_completions, methods=["POST"]),
+    ]
+    tolerant = "no-slash-tolerance" not in config.faults
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(_NormalisePaths)] if tolerant else [],
+        exception_handlers={HTTPException: provider.http_error},
+    )
+    app.router.redirect_slashes = False
+    return app
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A bound TCP socket; binding here, not in uvicorn, is what makes port 0 usable (the port is known at once).
+
+    The protocol is named explicitly: asyncio turns Nagle's algorithm off only on sockets whose ``proto`` is
+    TCP, and with it on every small response waits ~40 ms for a delayed ACK, which would swamp injected latency.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _origin(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+class ReferenceServer:
+    """The reference provider on a real socket, served by uvicorn in a background thread: for fixtures.
+
+    ``start`` returns once the socket accepts connections; ``stop`` waits for the thread to end (in-flight
+    responses get at most ``GRACE_S`` to finish).
+    """
+
+    GRACE_S = 1
+    START_TIMEOUT_S = 10
+
+    def __init__(self, config: ReferenceConfig = ReferenceConfig(), *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.config = config
+        self.host = host
+        self.port = port
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def origin(self) -> str:
+        return _origin(self.host, self.port)
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.origin}/v1"
+
+    @property
+    def manifest_url(self) -> str:
+        return f"{self.base_url}/models?provider=true"
+
+    def start(self) -> ReferenceServer:
+        if self._thread is not None:
+            raise RuntimeError("the reference provider is already running")
+        app = create_app(self.config)
+        sock = _bind(self.host, self.port)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            log_level="warning",
+            lifespan="off",
+            ws="none",
+            timeout_graceful_shutdown=self.GRACE_S,
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name=f"reference-provider:{self.port}", daemon=True
+        )
+        thread.start()
+        deadline = time.monotonic() + self.START_TIMEOUT_S
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                server.should_exit = True
+                thread.join()
+                sock.close()
+                raise RuntimeError(f"the reference provider could not start on {self.origin}")
+            time.sleep(0.001)
+        self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        if self._server is None or self._thread is None:
+            return
+        self._server.should_exit = True
+        self._thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> ReferenceServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def serve(config: ReferenceConfig, *, port: int = 8000, host: str = "127.0.0.1") -> None:
+    """Serve the reference provider in the foreground until Ctrl+C (``provider-conformance serve``)."""
+    app = create_app(config)
+    sock = _bind(host, port)
+    origin = _origin(host, sock.getsockname()[1])
+    faults = ", ".join(name for name in FAULTS if name in config.faults) or "none"
+    print(
+        f"Reference provider on {origin}\n"
+        f"  manifest URL: {origin}/v1/models?provider=true\n"
+        f"  base URL:     {origin}/v1\n"
+        f"  API key:      {config.api_key}\n"
+        f"  faults:       {faults}\n"
+        "Press Ctrl+C to stop.",
+        flush=True,
+    )
+    uvicorn.Server(uvicorn.Config(app, log_level="info", lifespan="off", ws="none")).run(sockets=[sock])

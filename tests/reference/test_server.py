@@ -1,0 +1,745 @@
+"""The reference provider on a real socket: clean it is a well-behaved OpenAI-compatible server, and every fault
+in the table changes what it does in the way the table says (and nothing more than the probe looks at)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from conformance import jsondoc
+from conformance.errors import LoaderError, UsageError
+from conformance.findings import Outcome
+from conformance.reference.catalog import MODELS
+from conformance.reference.chat import ARGUMENT_PIECE, REASONING_TEXT, REPLY_TEXT, TEMPLATE_LEAK
+from conformance.reference.faults import FAULTS, parse_faults
+from conformance.reference.server import REFERENCE_KEY, ReferenceConfig, ReferenceServer, create_app
+from conformance.runner import evaluate
+from conformance.target import CatalogContext, Part
+
+AUTH = {"Authorization": f"Bearer {REFERENCE_KEY}"}
+WRONG_KEY = {"Authorization": "Bearer sk-wrong"}
+HELLO = [{"role": "user", "content": "Say hello."}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "read_file",
+            "description": "Read a file",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string"},
+                    "line": {"type": "integer"},
+                    "whole": {"type": "boolean"},
+                    "mode": {"type": "string", "enum": ["text", "binary"]},
+                },
+                "required": ["path"],
+            },
+        },
+    }
+]
+STRICT_TOOLS = [{"type": "function", "function": {**TOOLS[0]["function"], "strict": True}}]
+TOOL_ARGUMENTS = {"path": "example", "line": 1, "whole": True, "mode": "text"}
+IMAGE = {
+    "type": "image_url",
+    "image_url": {
+        "url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAA"
+        "AABJRU5ErkJggg=="
+    },
+}
+TOOL_FOLLOWUP = [
+    {"role": "user", "content": "Use the tool."},
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "read_file", "arguments": '{"path": "a"}'}}
+        ],
+    },
+    {"role": "tool", "tool_call_id": "call_1", "content": "file contents"},
+]
+EXTRA_FIELDS = {"user": "user-1", "store": False, "parallel_tool_calls": True, "metadata": {"a": "b"}}
+"""Fields clients send that a server may ignore; ``reject-unknown-fields`` refuses the first three."""
+CODER_TOKENS = len(REASONING_TEXT.split()) + len(REPLY_TEXT.split())
+EVENT = re.compile(rb"data: [^\n]+\n\n")
+
+
+TLS = ssl.create_default_context()
+"""Made once: httpx builds a TLS context for every client otherwise (~30 ms each), though nothing here is https."""
+
+
+def client(server: ReferenceServer, headers: dict[str, str] | None = None) -> httpx.Client:
+    return httpx.Client(base_url=server.origin, headers=AUTH if headers is None else headers, timeout=5, verify=TLS)
+
+
+def post(c: httpx.Client, *, headers: dict[str, str] | None = None, **body: Any) -> httpx.Response:
+    body = {"model": "reference/coder", "messages": HELLO, **body}
+    return c.post("/v1/chat/completions", json=body, headers=headers)
+
+
+def payloads(response: httpx.Response) -> list[str]:
+    """The data of each SSE event, lines joined as an SSE reader joins them."""
+    blocks = response.text.split("\n\n")
+    return ["\n".join(line.removeprefix("data: ") for line in b.split("\n")) for b in blocks if b]
+
+
+def stream(c: httpx.Client, **body: Any) -> tuple[httpx.Response, list[str]]:
+    response = post(c, stream=True, **body)
+    return response, payloads(response)
+
+
+def chunks(data: list[str]) -> list[dict[str, Any]]:
+    return [json.loads(p) for p in data if p.startswith("{")]
+
+
+def deltas(data: list[str], key: str) -> str:
+    return "".join(ch["delta"].get(key) or "" for c in chunks(data) for ch in c.get("choices") or ())
+
+
+def fragments(data: list[str]) -> list[dict[str, Any]]:
+    return [f for c in chunks(data) for ch in c.get("choices") or () for f in ch["delta"].get("tool_calls", ())]
+
+
+def media(response: httpx.Response) -> str:
+    return response.headers["content-type"].split(";")[0]
+
+
+def malformed(c: httpx.Client) -> httpx.Response:
+    return c.post("/v1/chat/completions", content=b'{"model": "reference/coder", "messages": [')
+
+
+def extended(c: httpx.Client) -> Any:
+    return c.get("/v1/models?extended=true").json()
+
+
+@pytest.fixture(scope="module")
+def start() -> Iterator[Callable[..., ReferenceServer]]:
+    """Starts servers on demand; stops them all at once at the end (uvicorn takes ~0.15 s to stop each)."""
+    servers: list[ReferenceServer] = []
+
+    def start_(**config: Any) -> ReferenceServer:
+        servers.append(ReferenceServer(ReferenceConfig(**config)).start())
+        return servers[-1]
+
+    yield start_
+    with ThreadPoolExecutor(max_workers=max(len(servers), 1)) as pool:
+        list(pool.map(ReferenceServer.stop, servers))
+
+
+@pytest.fixture(scope="module")
+def clean(start: Callable[..., ReferenceServer]) -> ReferenceServer:
+    return start()
+
+
+@pytest.fixture
+def c(clean: ReferenceServer) -> Iterator[httpx.Client]:
+    with client(clean) as c:
+        yield c
+
+
+def test_start_and_stop_leave_no_thread_and_no_socket() -> None:
+    before = set(threading.enumerate())
+    server = ReferenceServer()
+    with server:
+        assert server.port != 0
+        assert server.origin == f"http://127.0.0.1:{server.port}"
+        assert server.base_url == f"{server.origin}/v1"
+        assert server.manifest_url == f"{server.origin}/v1/models?provider=true"
+        assert httpx.get(server.manifest_url).status_code == 200
+        with pytest.raises(RuntimeError, match="already running"):
+            server.start()
+    assert set(threading.enumerate()) == before
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(server.manifest_url)
+    server.stop()  # stopping a stopped server is a no-op
+
+
+def test_serve_prints_where_to_point_a_client() -> None:
+    code = "from conformance.reference.server import ReferenceConfig, serve; serve(ReferenceConfig(), port=0)"
+    run = [sys.executable, "-c", code]
+    with subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+        assert proc.stdout is not None
+        try:
+            origin = proc.stdout.readline().split()[-1]
+            said = "".join(proc.stdout.readline() for _ in range(4))
+            assert f"manifest URL: {origin}/v1/models?provider=true" in said
+            assert REFERENCE_KEY in said
+            assert httpx.get(f"{origin}/v1/models?provider=true").json()["baseUrl"] == f"{origin}/v1"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=5)
+
+
+def hosted_context(server: ReferenceServer) -> CatalogContext:
+    """The hosted documents as the suite reads them: strict JSON, or the error that stopped the reading."""
+
+    def part(c: httpx.Client, url: str) -> Part:
+        try:
+            return Part(jsondoc.read(c.get(url).content).value)
+        except LoaderError as exc:
+            return Part(error=exc)
+
+    with client(server) as c:
+        manifest, models = part(c, server.manifest_url), part(c, f"{server.base_url}/models?extended=true")
+    return CatalogContext.from_hosted(manifest, models, manifest_url=server.manifest_url)
+
+
+def test_catalog_passes_every_catalog_check(clean: ReferenceServer) -> None:
+    results = evaluate(hosted_context(clean), strict=True)
+    assert results
+    assert [(r.check_id, r.subject, r.note) for r in results if r.outcome is not Outcome.PASSED] == []
+    assert {r.subject for r in results} >= set(MODELS)
+
+
+CATALOG_FAULTS = [name for name, f in FAULTS.items() if f.breaks and all(b[:3] in ("MAN", "EXT") for b in f.breaks)]
+
+
+@pytest.mark.parametrize("name", CATALOG_FAULTS)
+def test_catalog_fault_breaks_exactly_its_checks(name: str, start: Callable[..., ReferenceServer]) -> None:
+    results = evaluate(hosted_context(start(faults=frozenset({name}))))
+    flagged = {r.check_id for r in results if r.outcome in (Outcome.FAILED, Outcome.WARNED)}
+    assert flagged == set(FAULTS[name].breaks)
+
+
+def test_openai_model_list(c: httpx.Client) -> None:
+    response = c.get("/v1/models", headers={})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["object"] == "list"
+    assert [m["id"] for m in body["data"]] == list(MODELS)
+    assert all(m["object"] == "model" and isinstance(m["created"], int) and m["owned_by"] for m in body["data"])
+
+
+@pytest.mark.parametrize("path", ["/v1/", "/v1//models", "/v1/models/", "/v1///models/"])
+def test_slashes_are_tolerated(c: httpx.Client, path: str) -> None:
+    response = c.get(path)
+    assert response.status_code == 200
+    assert media(response) == "application/json"
+
+
+def test_doubled_slash_before_chat_completions_works(c: httpx.Client) -> None:
+    response = c.post("/v1//chat/completions", json={"model": "reference/mini", "messages": HELLO})
+    assert response.json()["choices"][0]["message"]["content"] == REPLY_TEXT
+
+
+def test_unknown_path_and_method_are_json_errors(c: httpx.Client) -> None:
+    for response, status in ((c.get("/v1/nope"), 404), (c.get("/v1/chat/completions"), 405)):
+        assert response.status_code == status
+        assert media(response) == "application/json"
+        assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_non_streaming_reply(c: httpx.Client) -> None:
+    body = post(c).json()
+    assert body["id"].startswith("chatcmpl-ref-")
+    assert body["object"] == "chat.completion"
+    assert isinstance(body["created"], int)
+    assert body["model"] == "reference/coder"
+    assert body["choices"] == [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": REPLY_TEXT, "reasoning_content": REASONING_TEXT},
+            "finish_reason": "stop",
+        }
+    ]
+    assert body["usage"] == {"prompt_tokens": 3, "completion_tokens": CODER_TOKENS, "total_tokens": 3 + CODER_TOKENS}
+
+
+def test_a_model_without_reasoning_sends_no_reasoning(c: httpx.Client) -> None:
+    message = post(c, model="reference/mini").json()["choices"][0]["message"]
+    assert message == {"role": "assistant", "content": REPLY_TEXT}
+
+
+def test_the_same_request_gives_the_same_bytes_but_for_created(c: httpx.Client) -> None:
+    def without_created(response: httpx.Response) -> str:
+        return re.sub(r'"created":\d+', "", response.text)
+
+    assert without_created(post(c)) == without_created(post(c))
+    assert without_created(stream(c)[0]) == without_created(stream(c)[0])
+    assert post(c).json()["id"] != post(c, model="reference/mini").json()["id"]
+
+
+def test_stream_has_the_documented_shape(c: httpx.Client) -> None:
+    response, data = stream(c, stream_options={"include_usage": True})
+    assert response.status_code == 200
+    assert media(response) == "text/event-stream"
+    assert EVENT.sub(b"", response.content) == b""  # nothing but "data: <one line>\n\n" events
+    assert data[-1] == "[DONE]"
+    parsed = chunks(data)
+    assert len(parsed) == len(data) - 1
+    assert {(c["id"], c["object"], c["created"], c["model"]) for c in parsed} == {
+        (parsed[0]["id"], "chat.completion.chunk", parsed[0]["created"], "reference/coder")
+    }
+    with_choices, usage_chunks = parsed[:-1], parsed[-1:]
+    assert with_choices[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert [c["choices"][0]["finish_reason"] for c in with_choices] == [None] * (len(with_choices) - 1) + ["stop"]
+    assert with_choices[-1]["choices"][0]["delta"] == {}
+    assert usage_chunks == [
+        {
+            **{k: parsed[0][k] for k in ("id", "object", "created", "model")},
+            "choices": [],
+            "usage": {"prompt_tokens": 3, "completion_tokens": CODER_TOKENS, "total_tokens": 3 + CODER_TOKENS},
+        }
+    ]
+    assert deltas(data, "reasoning_content") == REASONING_TEXT
+    assert deltas(data, "content") == REPLY_TEXT
+    # reasoning first, one token per chunk
+    keys = [next(iter(c["choices"][0]["delta"])) for c in with_choices[1:-1]]
+    assert keys == ["reasoning_content"] * 3 + ["content"] * 9
+
+
+def test_stream_without_include_usage_has_no_usage_chunk(c: httpx.Client) -> None:
+    _, data = stream(c)
+    assert all(c["choices"] for c in chunks(data))
+    assert not any("usage" in c for c in chunks(data))
+
+
+@pytest.mark.parametrize(
+    ("limits", "expected"),
+    [({"max_tokens": 5}, 5), ({"max_completion_tokens": 2}, 2), ({"max_tokens": 7, "max_completion_tokens": 4}, 4)],
+)
+def test_token_limits_cut_the_reply(c: httpx.Client, limits: dict[str, int], expected: int) -> None:
+    body = post(c, **limits).json()
+    assert body["usage"]["completion_tokens"] == expected
+    assert body["choices"][0]["finish_reason"] == "length"
+    message = body["choices"][0]["message"]
+    assert (message["reasoning_content"] + " " + message["content"]).split() == (
+        REASONING_TEXT + " " + REPLY_TEXT
+    ).split()[:expected]
+    _, data = stream(c, stream_options={"include_usage": True}, **limits)
+    assert chunks(data)[-1]["usage"]["completion_tokens"] == expected
+    assert chunks(data)[-2]["choices"][0]["finish_reason"] == "length"
+
+
+def test_a_limit_above_the_reply_changes_nothing(c: httpx.Client) -> None:
+    assert post(c, max_tokens=8192).json()["choices"][0]["finish_reason"] == "stop"
+
+
+def test_extra_fields_are_accepted_and_ignored(c: httpx.Client) -> None:
+    body = post(c, temperature=0.2, stream_options={"include_usage": True}, seed=1, **EXTRA_FIELDS).json()
+    assert body["choices"][0]["message"]["content"] == REPLY_TEXT
+
+
+def test_images_are_accepted_by_an_image_model_only(c: httpx.Client) -> None:
+    messages = [{"role": "user", "content": [{"type": "text", "text": "What is this?"}, IMAGE]}]
+    assert post(c, messages=messages).status_code == 200
+    refused = post(c, model="reference/mini", messages=messages)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["param"] == "messages"
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        {"tool_choice": "required"},
+        {"tool_choice": {"type": "function", "function": {"name": "read_file"}}},
+        {"messages": [{"role": "user", "content": "Use the tool to read a file."}]},
+    ],
+)
+def test_tool_call_non_streaming(c: httpx.Client, how: dict[str, Any]) -> None:
+    body = post(c, model="reference/mini", tools=TOOLS, **how).json()
+    choice = body["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["content"] is None
+    [call] = choice["message"]["tool_calls"]
+    assert call["id"].startswith("call_")
+    assert call["type"] == "function"
+    assert call["function"]["name"] == "read_file"
+    assert json.loads(call["function"]["arguments"]) == TOOL_ARGUMENTS
+
+
+def test_no_tool_call_unless_asked(c: httpx.Client) -> None:
+    assert "tool_calls" not in post(c, tools=TOOLS).json()["choices"][0]["message"]
+    assert "tool_calls" not in post(c, tools=TOOLS, tool_choice="none").json()["choices"][0]["message"]
+
+
+def test_tool_call_stream_fragments_join_to_json(c: httpx.Client) -> None:
+    _, data = stream(c, tools=TOOLS, tool_choice="required", stream_options={"include_usage": True})
+    first, *rest = fragments(data)
+    assert first == {
+        "index": 0,
+        "id": first["id"],
+        "type": "function",
+        "function": {"name": "read_file", "arguments": ""},
+    }
+    assert rest and all(f.keys() == {"index", "function"} and f["function"].keys() == {"arguments"} for f in rest)
+    assert json.loads("".join(f["function"]["arguments"] for f in rest)) == TOOL_ARGUMENTS
+    assert deltas(data, "reasoning_content") == REASONING_TEXT  # the reasoning model thinks first
+    assert chunks(data)[-2]["choices"][0]["finish_reason"] == "tool_calls"
+    assert chunks(data)[-1]["usage"]["completion_tokens"] == 3 + len(fragments(data))
+
+
+def test_tool_followup_is_answered_with_text(c: httpx.Client) -> None:
+    body = post(c, messages=TOOL_FOLLOWUP, tools=STRICT_TOOLS).json()
+    assert body["choices"][0]["message"]["content"] == REPLY_TEXT
+    assert body["choices"][0]["finish_reason"] == "stop"
+
+
+def test_unknown_tool_choice_is_a_400(c: httpx.Client) -> None:
+    response = post(c, tools=TOOLS, tool_choice={"type": "function", "function": {"name": "nope"}})
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "tool_choice"
+
+
+@pytest.mark.parametrize("headers", [{}, WRONG_KEY, {"Authorization": REFERENCE_KEY}])
+def test_chat_needs_the_key(clean: ReferenceServer, headers: dict[str, str]) -> None:
+    with client(clean, headers) as c:
+        response = post(c)
+        assert c.get("/v1/models").status_code == 200  # the lists are public
+    assert response.status_code == 401
+    assert media(response) == "application/json"
+    error = response.json()["error"]
+    assert error["code"] == "invalid_api_key"
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] is None
+    assert error["message"]
+
+
+def test_a_configured_key_replaces_the_default(start: Callable[..., ReferenceServer]) -> None:
+    server = start(api_key="sk-other")
+    with client(server, {"Authorization": "Bearer sk-other"}) as c:
+        assert post(c).status_code == 200
+    with client(server) as c:
+        assert post(c).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("send", "status", "code"),
+    [
+        (lambda c: post(c, model="no/such-model"), 404, "model_not_found"),
+        (malformed, 400, None),
+        (lambda c: c.post("/v1/chat/completions", json=[1, 2]), 400, None),
+        (
+            lambda c: c.post("/v1/chat/completions", json={"model": "reference/coder"}),
+            400,
+            "missing_required_parameter",
+        ),
+        (lambda c: post(c, messages=[]), 400, "missing_required_parameter"),
+        (lambda c: post(c, messages=[{"content": "no role"}]), 400, None),
+        (lambda c: post(c, max_tokens=0), 400, "invalid_value"),
+        (lambda c: post(c, stream="yes"), 400, None),
+        (lambda c: post(c, tools=[{"type": "function"}]), 400, None),
+    ],
+)
+def test_bad_requests_get_openai_errors(
+    c: httpx.Client, send: Callable[[httpx.Client], httpx.Response], status: int, code: str | None
+) -> None:
+    response = send(c)
+    assert response.status_code == status
+    assert media(response) == "application/json"
+    error = response.json()["error"]
+    assert error.keys() == {"message", "type", "param", "code"}
+    assert error["code"] == code
+
+
+def test_injected_latency_delays_the_tokens(start: Callable[..., ReferenceServer]) -> None:
+    """Only lower bounds: the server must not answer before the delay it was told to inject."""
+    ttft, gap = 0.1, 0.01
+    with client(start(ttft_ms=ttft * 1000, token_ms=gap * 1000)) as c:
+        t0 = time.monotonic()
+        with c.stream(
+            "POST", "/v1/chat/completions", json={"model": "reference/mini", "messages": HELLO, "stream": True}
+        ) as response:
+            times = [time.monotonic() - t0 for line in response.iter_lines() if '"content":"' in line[:200]]
+        tokens = len(REPLY_TEXT.split())
+        token_times = times[1:]  # the role chunk (content "") is sent at once
+        assert len(token_times) == tokens
+        assert token_times[0] >= ttft
+        assert token_times[-1] >= ttft + (tokens - 1) * gap
+        t0 = time.monotonic()
+        post(c, model="reference/mini")
+        assert time.monotonic() - t0 >= ttft + (tokens - 1) * gap
+
+
+def test_fault_table() -> None:
+    assert len(FAULTS) >= 30
+    for name, fault in FAULTS.items():
+        assert fault.name == name
+        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name)
+        assert all(re.fullmatch(r"[A-Z]{2,4}-\d{3}", b) for b in fault.breaks), fault
+        assert fault.description and "\n" not in fault.description
+
+
+def test_parse_faults() -> None:
+    assert parse_faults(None) == parse_faults("") == parse_faults(" , ") == frozenset()
+    assert parse_faults("missing-done,no-usage") == {"missing-done", "no-usage"}
+    assert parse_faults(" missing-done , no-usage  html-404") == {"missing-done", "no-usage", "html-404"}
+    with pytest.raises(UsageError, match=r"^unknown fault 'nope'; known faults: manifest-html, cross-origin"):
+        parse_faults("missing-done,nope")
+
+
+def test_an_unknown_fault_cannot_start_a_server() -> None:
+    with pytest.raises(UsageError, match="unknown fault 'nope'"):
+        create_app(ReferenceConfig(faults=frozenset({"nope"})))
+
+
+def statuses(*responses: httpx.Response) -> tuple[int, ...]:
+    return tuple(r.status_code for r in responses)
+
+
+def with_and_without(field: str, value: Any, **body: Any) -> Callable[[httpx.Client], tuple[int, ...]]:
+    """A probe for a refusal: the status with ``field`` and without it, so the fault is seen to be narrow."""
+    return lambda c: statuses(post(c, **body, **{field: value}), post(c, **body))
+
+
+def rate_limit_probe(c: httpx.Client) -> tuple[Any, ...]:
+    """The first authorised request of the server's life (a wrong key does not count), then the next."""
+    wrong, first, second = post(c, headers=WRONG_KEY), post(c), post(c)
+    return wrong.status_code, first.status_code, first.headers.get("retry-after"), second.status_code
+
+
+def errors(c: httpx.Client) -> list[httpx.Response]:
+    """A wrong key, an unknown model, a malformed body (chat-completion errors), and an unknown path."""
+    return [post(c, headers=WRONG_KEY), post(c, model="no/such"), malformed(c), c.get("/v1/nope")]
+
+
+def wrong_key(c: httpx.Client) -> tuple[int, str, str | None]:
+    response = post(c, headers=WRONG_KEY)
+    return response.status_code, media(response), response.json()["error"]["code"]
+
+
+def stream_summary(c: httpx.Client) -> tuple[bool, bool, int, str | None]:
+    """Ends with [DONE]; has a finish_reason; how many token chunks; the Connection header."""
+    response, data = stream(c)
+    finished = any(ch["finish_reason"] for c in chunks(data) for ch in c["choices"])
+    tokens = sum(1 for c in chunks(data) for ch in c["choices"] if ch["delta"] and "role" not in ch["delta"])
+    return data[-1] == "[DONE]", finished, tokens, response.headers.get("connection")
+
+
+def reasoning_fields(c: httpx.Client) -> tuple[list[str], list[str]]:
+    message = post(c).json()["choices"][0]["message"]
+    in_stream = {k for c in chunks(stream(c)[1]) for ch in c["choices"] for k in ch["delta"]}
+    return sorted(set(message) - {"role", "content"}), sorted(in_stream - {"role", "content"})
+
+
+def tool_argument_types(c: httpx.Client) -> tuple[str, str]:
+    call = post(c, tools=TOOLS, tool_choice="required").json()["choices"][0]["message"]["tool_calls"][0]
+    first = fragments(stream(c, tools=TOOLS, tool_choice="required")[1])[0]
+    return type(call["function"]["arguments"]).__name__, type(first["function"]["arguments"]).__name__
+
+
+def stream_tool_fragments(c: httpx.Client) -> list[dict[str, Any]]:
+    return fragments(stream(c, tools=TOOLS, tool_choice="required")[1])
+
+
+def base_url_probe(c: httpx.Client) -> tuple[str | None, int]:
+    """The host the manifest sends clients to, and whether the model list answers there."""
+    base_url = c.get("/v1/models?provider=true").json()["baseUrl"]
+    return urlsplit(base_url).hostname, httpx.get(f"{base_url}/models", verify=TLS).status_code
+
+
+def streamed_output(c: httpx.Client) -> tuple[str, str, int]:
+    """The streamed text and reasoning, and how many tool-call fragments a tool stream has."""
+    _, data = stream(c)
+    return deltas(data, "content"), deltas(data, "reasoning_content"), len(stream_tool_fragments(c))
+
+
+def finish_and_tokens(body: dict[str, Any]) -> tuple[str, int]:
+    return body["choices"][0]["finish_reason"], body["usage"]["completion_tokens"]
+
+
+FRAGMENTS = 1 + math.ceil(len(json.dumps(TOOL_ARGUMENTS)) / ARGUMENT_PIECE)
+"""The name fragment, then the arguments in pieces."""
+
+Probe = Callable[[httpx.Client], Any]
+PROBES: dict[str, tuple[Probe, Any, Any]] = {
+    # fault: (probe, what the clean server shows, what the faulty one shows)
+    "manifest-html": (lambda c: media(c.get("/v1/models?provider=true")), "application/json", "text/html"),
+    "cross-origin-baseurl": (base_url_probe, ("127.0.0.1", 200), ("localhost", 200)),
+    "models-as-list": (lambda c: sorted(extended(c)), ["models"], ["data", "object"]),
+    "extended-models-500": (lambda c: c.get("/v1/models?extended=true").status_code, 200, 500),
+    "empty-models": (lambda c: list(extended(c)["models"]), list(MODELS), []),
+    "null-cost": (lambda c: extended(c)["models"]["reference/mini"]["cost"], {"input": 0.1, "output": 0.4}, None),
+    "string-numbers": (lambda c: extended(c)["models"]["reference/coder"]["limit"]["context"], 128000, "128000"),
+    "bare-array-models": (lambda c: type(c.get("/v1/models").json()).__name__, "dict", "list"),
+    "missing-model-in-list": (
+        lambda c: [m["id"] for m in c.get("/v1/models").json()["data"]],
+        list(MODELS),
+        ["reference/coder"],
+    ),
+    "no-slash-tolerance": (
+        lambda c: statuses(c.get("/v1/"), c.get("/v1//models"), c.get("/v1/models")),
+        (200, 200, 200),
+        (404, 404, 200),
+    ),
+    "html-404": (
+        lambda c: (media(c.get("/v1/nope")), c.get("/v1/nope").status_code),
+        ("application/json", 404),
+        ("text/html", 404),
+    ),
+    "bad-finish-reason": (
+        lambda c: (
+            post(c).json()["choices"][0]["finish_reason"],
+            chunks(stream(c)[1])[-1]["choices"][0]["finish_reason"],
+            post(c, tools=TOOLS, tool_choice="required").json()["choices"][0]["finish_reason"],
+        ),
+        ("stop", "stop", "tool_calls"),
+        ("eos", "stop", "tool_calls"),
+    ),
+    "no-usage": (
+        lambda c: (
+            "usage" in post(c).json(),
+            sum("usage" in x for x in chunks(stream(c, stream_options={"include_usage": True})[1])),
+        ),
+        (True, 1),
+        (False, 0),
+    ),
+    "ignore-max-tokens": (
+        lambda c: finish_and_tokens(post(c, max_tokens=2).json()),
+        ("length", 2),
+        ("stop", CODER_TOKENS),
+    ),
+    "reject-max-tokens": (with_and_without("max_tokens", 100), (200, 200), (400, 200)),
+    "reject-max-completion-tokens": (with_and_without("max_completion_tokens", 100), (200, 200), (400, 200)),
+    "reject-stream-options": (
+        with_and_without("stream_options", {"include_usage": True}, stream=True),
+        (200, 200),
+        (400, 200),
+    ),
+    "reject-unknown-fields": (
+        lambda c: statuses(*(post(c, **{k: v}) for k, v in EXTRA_FIELDS.items())),
+        (200, 200, 200, 200),
+        (422, 422, 422, 200),
+    ),
+    "reject-temperature": (with_and_without("temperature", 0.5), (200, 200), (400, 200)),
+    "wrong-content-type": (lambda c: media(stream(c)[0]), "text/event-stream", "application/json"),
+    "multiline-data": (
+        lambda c: (
+            max(len(block.split("\n")) for block in stream(c)[0].text.split("\n\n") if block),
+            deltas(stream(c)[1], "content"),
+        ),
+        (1, REPLY_TEXT),
+        (2, REPLY_TEXT),
+    ),
+    "chunk-without-choices": (lambda c: sum("choices" not in x for x in chunks(stream(c)[1])), 0, 1),
+    "chunk-id-changes": (lambda c: len({x["id"] for x in chunks(stream(c)[1])}), 1, 2),
+    "empty-finish-reason": (
+        lambda c: {x["choices"][0]["finish_reason"] for x in chunks(stream(c)[1])[:-1]},
+        {None},
+        {""},
+    ),
+    "missing-done": (lambda c: stream(c)[1][-1] == "[DONE]", True, False),
+    "usage-every-chunk": (
+        lambda c: [
+            x["usage"]["completion_tokens"]
+            for x in chunks(stream(c, stream_options={"include_usage": True})[1])
+            if "usage" in x
+        ],
+        [CODER_TOKENS],
+        [*range(CODER_TOKENS + 1), CODER_TOKENS, CODER_TOKENS],
+    ),
+    "keepalive-non-json": (
+        lambda c: [p for p in stream(c)[1] if not p.startswith("{")],
+        ["[DONE]"],
+        ["keepalive", "[DONE]"],
+    ),
+    "empty-data-event": (lambda c: stream(c)[1].count(""), 0, 1),
+    "cut-mid-stream": (stream_summary, (True, True, CODER_TOKENS, None), (False, False, CODER_TOKENS // 2, "close")),
+    "role-only-stream": (streamed_output, (REPLY_TEXT, REASONING_TEXT, FRAGMENTS), ("", "", FRAGMENTS)),
+    "tool-args-object": (tool_argument_types, ("str", "str"), ("dict", "dict")),
+    "tool-no-index": (
+        lambda c: [("index" in f) for f in stream_tool_fragments(c)],
+        [True] * FRAGMENTS,
+        [False] * FRAGMENTS,
+    ),
+    "tool-repeated-name": (
+        lambda c: sum("name" in f["function"] for f in stream_tool_fragments(c)),
+        1,
+        FRAGMENTS,
+    ),
+    "reject-tool-followup": (
+        lambda c: statuses(post(c, messages=TOOL_FOLLOWUP, tools=TOOLS), post(c, tools=TOOLS)),
+        (200, 200),
+        (400, 200),
+    ),
+    "reject-strict-tools": (
+        lambda c: statuses(post(c, tools=STRICT_TOOLS), post(c, tools=TOOLS)),
+        (200, 200),
+        (400, 200),
+    ),
+    "reasoning-field-only": (
+        reasoning_fields,
+        (["reasoning_content"], ["reasoning_content"]),
+        (["reasoning"], ["reasoning"]),
+    ),
+    "template-token-leak": (
+        lambda c: (post(c).json()["choices"][0]["message"]["content"], deltas(stream(c)[1], "content")),
+        (REPLY_TEXT, REPLY_TEXT),
+        (TEMPLATE_LEAK + REPLY_TEXT, TEMPLATE_LEAK + REPLY_TEXT),
+    ),
+    "reject-images": (
+        lambda c: statuses(post(c, messages=[{"role": "user", "content": [IMAGE]}]), post(c)),
+        (200, 200),
+        (400, 200),
+    ),
+    "no-auth-check": (
+        lambda c: statuses(post(c, headers=WRONG_KEY), post(c, headers={"Authorization": ""})),
+        (401, 401),
+        (200, 200),
+    ),
+    "403-not-401": (
+        wrong_key,
+        (401, "application/json", "invalid_api_key"),
+        (403, "application/json", "invalid_api_key"),
+    ),
+    "html-errors": (
+        lambda c: tuple(media(r) for r in errors(c)),
+        ("application/json",) * 4,
+        ("text/html",) * 3 + ("application/json",),
+    ),
+    "error-200": (lambda c: statuses(*errors(c)), (401, 404, 400, 404), (200, 200, 200, 404)),
+    "unknown-model-200": (
+        lambda c: (post(c, model="no/such").status_code, post(c, model="no/such").json().get("model")),
+        (404, None),
+        (200, "no/such"),
+    ),
+    "unknown-model-400": (
+        lambda c: (post(c, model="no/such").status_code, post(c, model="no/such").json()["error"]["code"]),
+        (404, "model_not_found"),
+        (400, None),
+    ),
+    "malformed-json-500": (lambda c: malformed(c).status_code, 400, 500),
+    "rate-limit": (rate_limit_probe, (401, 200, None, 200), (401, 429, "1", 200)),
+    "rate-limit-no-retry-after": (rate_limit_probe, (401, 200, None, 200), (401, 429, None, 200)),
+}
+
+
+def test_every_fault_has_a_probe() -> None:
+    assert PROBES.keys() == FAULTS.keys()
+
+
+@pytest.mark.parametrize("name", FAULTS)
+def test_fault_changes_behaviour(name: str, clean: ReferenceServer, start: Callable[..., ReferenceServer]) -> None:
+    probe, when_clean, when_broken = PROBES[name]
+    broken = start(faults=frozenset({name}))
+    with client(clean) as c:
+        assert probe(c) == when_clean
+    with client(broken) as c:
+        assert probe(c) == when_broken
+
+
+def test_faults_compose(start: Callable[..., ReferenceServer]) -> None:
+    faults = frozenset(
+        {"missing-done", "chunk-id-changes", "keepalive-non-json", "multiline-data", "reject-temperature"}
+    )
+    with client(start(faults=faults)) as c:
+        response, data = stream(c, stream_options={"include_usage": True})
+        assert data[-1] != "[DONE]"
+        assert "keepalive" in data
+        assert len({x["id"] for x in chunks(data)}) == 2
+        assert b"\ndata: " in response.content.replace(b"\n\ndata: ", b"")
+        assert deltas(data, "content") == REPLY_TEXT
+        assert post(c, temperature=1).status_code == 400
