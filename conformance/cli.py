@@ -1,4 +1,5 @@
-"""The ``provider-conformance`` command: ``checks`` lists the catalogue, ``check TARGET`` runs the battery."""
+"""The ``provider-conformance`` command: ``checks`` lists the catalogue, ``check TARGET`` runs the battery,
+``serve`` runs the reference provider."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from conformance import __version__
 from conformance.catalogue import catalogue
+from conformance.errors import UsageError
 
 
 def list_checks() -> int:
@@ -22,9 +24,33 @@ def list_checks() -> int:
     return 0
 
 
-def run_check(target: str, pytest_args: Sequence[str]) -> int:
-    """Run the battery on ``target`` (a file of embedded JSON, or ``-`` for stdin) with extra pytest args."""
-    return int(pytest.main([f"--provider-json={target}", *pytest_args]))
+def target_option(target: str) -> str:
+    """The pytest option for TARGET: ``reference[:FAULT,…]``, a manifest URL, another URL, or a file."""
+    if target == "reference" or target.startswith("reference:"):
+        return f"--reference-provider={target.partition(':')[2]}"
+    if target.startswith(("http://", "https://")):
+        return f"--provider-url={target}" if "provider=true" in target else f"--base-url={target}"
+    return f"--provider-json={target}"
+
+
+def serve(faults: str, port: int, ttft_ms: float, token_ms: float) -> int:
+    from conformance.reference.faults import parse_faults
+    from conformance.reference.server import ReferenceConfig
+    from conformance.reference.server import serve as run_server
+
+    try:
+        config = ReferenceConfig(faults=parse_faults(faults), ttft_ms=ttft_ms, token_ms=token_ms)
+    except UsageError as exc:
+        print(f"provider-conformance serve: {exc}", file=sys.stderr)
+        return 2
+    try:
+        run_server(config, port=port)
+    except OSError as exc:
+        print(f"provider-conformance serve: cannot listen on port {port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,17 +64,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = commands.add_parser(
         "check",
         help="run the battery on TARGET; further arguments go to pytest",
-        description="Run the battery on TARGET (a file of embedded provider JSON, or - for stdin). "
-        "Arguments after TARGET are passed to pytest, e.g. --offline, -k EXT, --conformance-report=r.json.",
+        description="Run the battery on TARGET: a manifest URL (…?provider=true), a base URL, a file of embedded "
+        "provider JSON (- for stdin), or 'reference' / 'reference:FAULT,…' for the bundled reference provider. "
+        "Arguments after TARGET go to pytest, e.g. --offline, -k CS-, --conformance-report=r.json.",
     )
-    run.add_argument("target", help="embedded provider JSON file, or - for stdin")
+    run.add_argument("target")
+    server = commands.add_parser("serve", help="run the reference provider until Ctrl+C")
+    server.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="switch a fault on (repeatable, or comma-separated)",
+    )
+    server.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000; 0 picks one)")
+    server.add_argument("--ttft-ms", type=float, default=0.0, help="delay before the first token")
+    server.add_argument("--token-ms", type=float, default=0.0, help="delay between streamed tokens")
     args, rest = parser.parse_known_args(argv)
     try:
+        if args.command != "check" and rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
         if args.command == "checks":
-            if rest:
-                parser.error(f"unrecognized arguments: {' '.join(rest)}")
             return list_checks()
-        return run_check(args.target, rest)
+        if args.command == "serve":
+            return serve(",".join(args.fault), args.port, args.ttft_ms, args.token_ms)
+        return int(pytest.main([target_option(args.target), *rest]))
     except BrokenPipeError:  # the reader (``| head``) has gone: stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

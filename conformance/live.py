@@ -88,6 +88,8 @@ class LiveTarget:
     """Headers the manifest asks for."""
     fetch_ms: dict[str, float] = field(default_factory=dict)
     """How long the catalog documents took to fetch, by name (hosted flow)."""
+    fetch_failed: dict[str, str] = field(default_factory=dict)
+    """Catalog documents whose fetch got no 200: the status or error, by name."""
     given_url: str | None = None
     """The URL as the user gave it, when it was a full endpoint URL rather than the API root."""
 

@@ -16,6 +16,9 @@ class Profile:
     """What the client does, as facts."""
     needs: tuple[str, ...]
     """Check IDs or ``fnmatch`` patterns (``EXT-*``) that must pass for this client."""
+    applies_when: tuple[str, ...] = ()
+    """Patterns of which at least one check must have run for the verdict to mean anything (the Provider
+    Defined client needs a catalog: a plain base URL says nothing about it)."""
 
     def wants(self, check_id: str) -> bool:
         return any(fnmatch.fnmatchcase(check_id, pattern) for pattern in self.needs)
@@ -42,6 +45,7 @@ PROFILES = (
             "CS-006",
             "CS-008",
         ),
+        applies_when=("MAN-*", "EMB-*", "MDV-*"),
     ),
     Profile(
         "openai-compatible",
@@ -86,6 +90,8 @@ def verdicts(outcomes: Mapping[str, Iterable[str]], planned: Iterable[str]) -> d
         failed = tuple(sorted(cid for cid, o in relevant.items() if "failed" in o or "error" in o))
         warned = tuple(sorted(cid for cid, o in relevant.items() if "warned" in o and cid not in failed))
         ran = [cid for cid, o in relevant.items() if set(o) - {"skipped"}]
+        if profile.applies_when and not any(fnmatch.fnmatchcase(cid, p) for cid in ran for p in profile.applies_when):
+            ran = []
         wanted = {cid for cid in known if profile.wants(cid)} | set(_explicit(profile))
         not_run = tuple(sorted(wanted - set(ran)))
         if not ran:

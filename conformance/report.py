@@ -48,14 +48,14 @@ def render_item(check: Check, result: Result, *, input_label: str) -> str:
         lines.append(f"  - {finding.message}")
         if finding.pointer:
             lines.append(f"      at:       {finding.pointer}")
+        if finding.exchange:
+            lines.append(f"      {finding.exchange}")
         if finding.expected:
             lines.append(f"      expected: {finding.expected}")
         if finding.has_found:
             lines.append(f"      found:    {show(finding.found)}")
         if finding.fix:
             lines.append(f"      fix:      {finding.fix}")
-        if finding.exchange:
-            lines.append(f"      {finding.exchange}")
     if result.outcome is Outcome.ERROR:
         lines.append(f"  - {result.note}")
     lines.append(f"why: {check.rationale}")
@@ -130,8 +130,35 @@ def summary(report: Mapping[str, Any]) -> list[str]:
         label = {"MUST": "MUST failures", "SHOULD": "SHOULD warnings", "INFO": "INFO observations"}[severity]
         lines.append(f"{label} ({len(group)}):")
         lines.extend(f"  {e['id']}[{e['subject']}] {e['outcome'].upper()}: {e['message']}" for e in group)
+    lines.extend(_latency_lines(report["metrics"]))
     lines.append("client profiles:")
     lines.extend(f"  {_profile_line(name, p)}" for name, p in report["profiles"].items())
+    return lines
+
+
+def _latency_lines(metrics: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for name, fetch in metrics.get("LAT-001", {}).items():
+        lines.append(f"  {name} fetch: {fetch['fetch_ms']:.1f} ms")
+    for model, figures in metrics.get("LAT-002", {}).items():
+        parts = []
+        for key, label in (("ttft_ms", "TTFT"), ("ttfc_ms", "TTFC"), ("e2e_ms", "E2E"), ("itl_ms", "ITL")):
+            if key in figures:
+                parts.append(f"{label} p50 {figures[key]['p50']:.1f} / p95 {figures[key]['p95']:.1f} ms")
+        if "tokens_per_s" in figures:
+            parts.append(f"{figures['tokens_per_s']['p50']:.0f} tokens/s")
+        requests = figures["requests"]
+        lines.append(
+            f"  {model}: {', '.join(parts) or 'no figures'} (n={requests['measured']}, "
+            f"{requests['failed']} failed, {requests['warmup_excluded']} warm-up excluded"
+            f"{', estimated' if 'estimated' in figures else ''})"
+        )
+    if lines:
+        lines.insert(
+            0,
+            "latency (TTFT: to the first content, reasoning or tool-call token; TTFC: to the first "
+            "content; E2E: to the last token; ITL: between tokens):",
+        )
     return lines
 
 

@@ -187,16 +187,15 @@ def build(sources: Sources, settings: Settings, options: LiveOptions) -> Resolve
         return Resolved(sources, None, live, secrets=secrets)
     if sources.kind == "provider-json":
         catalog = CatalogContext.from_embedded(sources.raw or b"", max_bytes=settings.max_body_bytes)
-        manifest_part, extended_part, fetch_ms = catalog.manifest, catalog.extended, {}
+        manifest_part, extended_part, fetch_ms, fetch_failed = catalog.manifest, catalog.extended, {}, {}
     else:
         manifest_part = sources.manifest.part("manifest", settings.max_body_bytes) if sources.manifest else None
         extended_part = sources.extended.part("model list", settings.max_body_bytes) if sources.extended else None
         catalog = CatalogContext.from_hosted(manifest_part or Part(), extended_part, manifest_url=sources.manifest_url)
-        fetch_ms = {
-            name: f.elapsed_ms
-            for name, f in (("manifest", sources.manifest), ("extended models", sources.extended))
-            if f and f.status
-        }
+        fetches = {"manifest": sources.manifest, "extended models": sources.extended}
+        fetch_ms = {name: f.elapsed_ms for name, f in fetches.items() if f and f.status == 200}
+        fetch_failed = {name: str(f.status or f.error) for name, f in fetches.items() if f and f.status != 200}
+
     try:
         manifest = loader.parse_manifest(
             manifest_part.value if manifest_part else None,
@@ -209,11 +208,14 @@ def build(sources: Sources, settings: Settings, options: LiveOptions) -> Resolve
         )
     models = _catalog_models(extended_part.value if extended_part else None)
     target = LiveTarget(
-        manifest.base_url, _select(models, settings), tuple(m.id for m in models), dict(manifest.headers), fetch_ms
+        manifest.base_url,
+        _select(models, settings),
+        tuple(m.id for m in models),
+        dict(manifest.headers),
+        fetch_ms,
+        fetch_failed,
     )
     blocked = "--offline: nothing is sent over the network" if settings.offline else None
-    if not target.models and not blocked:
-        blocked = "the catalog lists no usable model (see EXT-*, or give --model)"
     return Resolved(sources, catalog, LiveSetup(target, options), blocked, secrets)
 
 

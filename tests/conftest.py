@@ -61,3 +61,15 @@ def shared_file(*parts: str) -> Path:
 def write_json(path: Path, value: Any) -> Path:
     path.write_text(json.dumps(value), encoding="utf-8")
     return path
+
+
+def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
+    """Run pytest in the (empty) test folder with a JSON report, and return both."""
+    result = pytester.runpytest("--conformance-report=report.json", "-p", "no:cacheprovider", *args)
+    path = pytester.path / "report.json"
+    return result, json.loads(path.read_text()) if path.exists() else {}
+
+
+def outcomes(data: dict[str, Any], *wanted: str) -> set[str]:
+    """The check IDs with any of these outcomes in a JSON report."""
+    return {r["id"] for r in data["results"] if r["outcome"] in wanted}

@@ -6,7 +6,6 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -14,23 +13,12 @@ from conformance import report
 from conformance.catalogue import catalogue
 from conformance.findings import Severity
 from conformance.resources import data_dir
-from tests.conftest import GOOD_MODEL, embedded, shared_file, write_json
+from tests.conftest import GOOD_MODEL, embedded, outcomes, run, shared_file, write_json
 
 pytest_plugins = ["pytester"]
 GOOD = data_dir("examples") / "acme-embedded.json"
 BROKEN = data_dir("examples") / "acme-broken-embedded.json"
 BROKEN_MUST = {"MAN-004", "MAN-005", "EXT-003", "EMB-003", "EMB-004"}
-
-
-def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
-    """Run pytest in the (empty) test folder with a JSON report, and return both."""
-    result = pytester.runpytest("--conformance-report=report.json", *args)
-    path = pytester.path / "report.json"
-    return result, json.loads(path.read_text()) if path.exists() else {}
-
-
-def outcomes(data: dict[str, Any], outcome: str) -> set[str]:
-    return {r["id"] for r in data["results"] if r["outcome"] == outcome}
 
 
 def test_a_good_provider_passes_in_an_empty_folder(pytester: pytest.Pytester) -> None:

@@ -259,7 +259,7 @@ async def wrong_key_401(subject: Subject, ctx: LiveContext) -> Said:
     source='Provider Defined docs "Model Not Found" troubleshooting',
 )
 async def unknown_model(subject: Subject, ctx: LiveContext) -> Said:
-    exchange = await ctx.chat(minimal_request(UNKNOWN_MODEL))
+    exchange = await ctx.memo.get(("unknown-model",), lambda: ctx.chat(minimal_request(UNKNOWN_MODEL)))
     said = ctx.describe(exchange)
     if exchange.status is None or 200 <= exchange.status < 300:
         return [
@@ -271,6 +271,32 @@ async def unknown_model(subject: Subject, ctx: LiveContext) -> Said:
             )
         ]
     return [Finding(p, expected="an OpenAI error object", exchange=said) for p in error_object_problems(exchange)]
+
+
+@check(
+    "CE-006",
+    SHOULD,
+    "An unknown model gets 404 with code model_not_found",
+    scope="endpoint",
+    rationale="clients recognise a missing model by 404 and code model_not_found and can offer another one",
+    source='OpenAI API behaviour; Provider Defined docs "Model Not Found" troubleshooting',
+)
+async def unknown_model_404(subject: Subject, ctx: LiveContext) -> Said:
+    exchange = await ctx.memo.get(("unknown-model",), lambda: ctx.chat(minimal_request(UNKNOWN_MODEL)))
+    if exchange.status is None or 200 <= exchange.status < 300:
+        raise NotApplicable(f"an unknown model got {exchange.status or exchange.error} (see CE-002)")
+    error = exchange.json.get("error") if isinstance(exchange.json, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    if exchange.status != 404 or code != "model_not_found":
+        return [
+            Finding(
+                f"an unknown model got {exchange.status} with code {code!r}",
+                expected='404, "model_not_found"',
+                exchange=ctx.describe(exchange),
+                fix='answer unknown models with 404 and code "model_not_found"',
+            )
+        ]
+    return []
 
 
 @check(

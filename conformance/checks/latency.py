@@ -20,12 +20,15 @@ Said = list[Finding | Observation]
     scope="endpoint",
     rationale="the client fetches the manifest and model list when the user opens its settings",
     source="latency.md (fetch time)",
-    applies=lambda setup: bool(setup.target.fetch_ms),
+    applies=lambda setup: bool(setup.target.fetch_ms or setup.target.fetch_failed),
 )
 async def fetch_time(subject: Subject, ctx: LiveContext) -> Said:
-    text = ", ".join(f"{name} {ms:.1f} ms" for name, ms in ctx.target.fetch_ms.items())
     ctx.metrics["LAT-001"] = {name: {"fetch_ms": round(ms, 3)} for name, ms in ctx.target.fetch_ms.items()}
-    return [Observation(text)]
+    failed: Said = [
+        Finding(f"the {name} request got {status}: there is no fetch time to report", fix="see MAN-001 / EXT-001")
+        for name, status in ctx.target.fetch_failed.items()
+    ]
+    return failed or [Observation(", ".join(f"{name} {ms:.1f} ms" for name, ms in ctx.target.fetch_ms.items()))]
 
 
 @check(
