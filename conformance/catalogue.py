@@ -15,20 +15,22 @@ from typing import Any
 
 from conformance.findings import Finding, Severity
 
-CATALOG_SCOPES = ("embedded", "manifest", "extended", "model", "pair")
+CATALOG_SCOPES = ("embedded", "manifest", "extended", "model", "pair", "models-dev")
 """``embedded``: the pasted document; ``manifest``; ``extended``: the model list as a whole; ``model``: each
-model entry; ``pair``: the embedded and hosted forms of one provider together."""
+model entry; ``pair``: the embedded and hosted forms of one provider together; ``models-dev``: the provider in
+the models.dev catalog a manifest names."""
 LIVE_SCOPES = ("endpoint", "live-model", "run")
 """``endpoint``: the API once; ``live-model``: each model tried; ``run``: the whole run, after the rest (checks
 that look at every exchange, budgets)."""
 SCOPES = CATALOG_SCOPES + LIVE_SCOPES
 
-GROUPS = ("MAN", "EXT", "EMB", "JSON", "LST", "CC", "CS", "CT", "CX", "IM", "CE", "LAT")
+GROUPS = ("MAN", "EXT", "EMB", "JSON", "MDV", "LST", "CC", "CS", "CT", "CX", "IM", "CE", "LAT")
 """Catalogue order: the order of ``checks.md``."""
 _CHECK_MODULES = (
     "conformance.checks.manifest",
     "conformance.checks.extended",
     "conformance.checks.embedded",
+    "conformance.checks.models_dev",
     "conformance.checks.endpoint",
     "conformance.checks.chat",
     "conformance.checks.stream",

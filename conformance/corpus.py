@@ -65,8 +65,18 @@ def context(case_input: dict[str, Any]) -> CatalogContext:
         return CatalogContext.from_hosted(Part(case_input["json"]), None, manifest_url=case_input.get("manifest_url"))
     if kind == "extended":
         return CatalogContext.from_extended(Part(case_input["json"]))
+    manifest = case_input["manifest"]
+    if "models_dev" in case_input:
+        provider_id = manifest.get("models_dev_provider_id") if isinstance(manifest, dict) else None
+        return CatalogContext.from_hosted(
+            Part(manifest),
+            None,
+            manifest_url=case_input.get("manifest_url"),
+            models_dev=Part(case_input["models_dev"]),
+            models_dev_provider_id=provider_id if isinstance(provider_id, str) else None,
+        )
     return CatalogContext.from_hosted(
-        Part(case_input["manifest"]), Part(case_input["extended"]), manifest_url=case_input.get("manifest_url")
+        Part(manifest), Part(case_input["extended"]), manifest_url=case_input.get("manifest_url")
     )
 
 
@@ -80,6 +90,8 @@ def load(case_input: dict[str, Any]) -> dict[str, loader.ClientModel] | None:
         return None
     if kind == "extended":
         return loader.parse_extended(case_input["json"])
+    if "models_dev" in case_input:
+        return loader.load_models_dev(case_input["manifest"], case_input["models_dev"]).models
     return loader.load_hosted(case_input["manifest"], case_input["extended"]).models
 
 

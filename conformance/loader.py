@@ -376,6 +376,24 @@ def load_embedded(raw: bytes | str, *, max_bytes: int = jsondoc.DEFAULT_MAX_BYTE
     return Provider(manifest, parse_extended(value[1], pointer="/1"))
 
 
+def parse_models_dev(catalog: Any, provider_id: str) -> dict[str, ClientModel]:
+    """The models the client shows for a provider read from a models.dev ``api.json`` catalog."""
+    if not isinstance(catalog, dict):
+        raise LoaderError("models-dev-not-object", f"the models.dev catalog is {json_type(catalog)}, not an object")
+    where = jsondoc.join("", provider_id)
+    if provider_id not in catalog:
+        raise LoaderError("models-dev-provider", f"models.dev response did not include provider {provider_id!r}", where)
+    return parse_extended(catalog[provider_id], pointer=where)
+
+
+def load_models_dev(manifest: Any, catalog: Any) -> Provider:
+    """What the client makes of a ``models_dev`` manifest and the catalog it names."""
+    parsed = parse_manifest(manifest)
+    if parsed.models_data_source != "models_dev" or parsed.models_dev_provider_id is None:
+        raise LoaderError("manifest-source", "the manifest does not say models_data_source 'models_dev'")
+    return Provider(parsed, parse_models_dev(catalog, parsed.models_dev_provider_id))
+
+
 def load_hosted(manifest: Any, extended: Any) -> Provider:
     """What the client makes of a hosted manifest and the extended-models response fetched for it."""
     parsed = parse_manifest(manifest)

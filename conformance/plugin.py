@@ -74,6 +74,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         help="start the bundled reference provider and check it; with faults, its broken variant",
     )
+    add(
+        "--models-dev",
+        dest="models_dev",
+        metavar="PATH_OR_URL",
+        help=f"the models.dev catalog a models_dev manifest is read from (default {settings.MODELS_DEV_URL})",
+    )
     add("--offline", action="store_true", default=False, help="catalog checks only; nothing is sent over the network")
     add(
         "--api-key-env",
@@ -154,7 +160,7 @@ class ConformanceRun:
         self.config = config
         self.settings = run_settings
         self.server: Any = None
-        api_key, manifest_url = run_settings.api_key, None
+        api_key, manifest_url, models_dev = run_settings.api_key, None, run_settings.models_dev
         shipped = getattr(config, "workerinput", {}).get(PROPERTY)
         if run_settings.target.kind == "reference":
             from conformance.reference.faults import parse_faults
@@ -165,6 +171,7 @@ class ConformanceRun:
                 faults = parse_faults(run_settings.target.where)
                 self.server = ReferenceServer(ReferenceConfig(faults=faults)).start()
                 manifest_url = self.server.manifest_url
+                models_dev = models_dev or f"{self.server.origin}/api.json"
         self.http = HttpSettings(
             timeout_s=run_settings.request_timeout_s,
             max_body_bytes=run_settings.max_body_bytes,
@@ -180,6 +187,7 @@ class ConformanceRun:
                     run_settings,
                     self.http,
                     manifest_url=manifest_url,
+                    models_dev=models_dev,
                     read_stdin=lambda: _read_stdin(config, run_settings.max_body_bytes),
                 )
             )

@@ -15,7 +15,7 @@ from conformance import jsondoc, loader, urls
 from conformance.client import Exchange, Http, HttpSettings
 from conformance.errors import LoaderError, UsageError
 from conformance.live import LiveOptions, LiveSetup, LiveTarget, ModelInfo
-from conformance.settings import Settings, read_file
+from conformance.settings import MODELS_DEV_URL, Settings, read_file
 from conformance.target import CatalogContext, Part
 
 
@@ -59,6 +59,9 @@ class Fetched:
         return Part(value, served_as=served)
 
 
+FETCHED = ("manifest", "extended", "model_list", "models_dev")
+
+
 @dataclass(frozen=True)
 class Sources:
     """Everything a run reads from outside, as plain data."""
@@ -69,6 +72,7 @@ class Sources:
     manifest: Fetched | None = None
     extended: Fetched | None = None
     model_list: Fetched | None = None
+    models_dev: Fetched | None = None
     base_url: str | None = None
     manifest_url: str | None = None
 
@@ -81,7 +85,7 @@ class Sources:
         }
         if self.raw is not None:
             out["raw"] = base64.b64encode(self.raw).decode()
-        for name in ("manifest", "extended", "model_list"):
+        for name in FETCHED:
             fetched = getattr(self, name)
             if fetched is not None:
                 out[name] = fetched.to_json()
@@ -89,7 +93,7 @@ class Sources:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Sources:
-        fetched = {n: Fetched.from_json(data[n]) for n in ("manifest", "extended", "model_list") if n in data}
+        fetched = {n: Fetched.from_json(data[n]) for n in FETCHED if n in data}
         raw = base64.b64decode(data["raw"]) if "raw" in data else None
         return cls(
             data["kind"],
@@ -118,10 +122,18 @@ async def _get(settings: HttpSettings, url: str, headers: dict[str, str]) -> Exc
         return await http.request("GET", url, headers=headers)
 
 
-def gather(settings: Settings, http: HttpSettings, *, read_stdin: Any, manifest_url: str | None = None) -> Sources:
+def gather(
+    settings: Settings,
+    http: HttpSettings,
+    *,
+    read_stdin: Any,
+    manifest_url: str | None = None,
+    models_dev: str | None = None,
+) -> Sources:
     """Read what the target names: a file, stdin, or the hosted documents (user headers only for the
     manifest, as the reference client sends; manifest headers, user headers and the key for the model list).
-    ``manifest_url`` overrides the target's (the reference provider's, once it listens)."""
+    ``manifest_url`` overrides the target's (the reference provider's, once it listens); ``models_dev`` is the
+    catalog (path or URL) read when the manifest says ``models_dev``."""
     target = settings.target
     assert target is not None
     if target.kind == "provider-json":
@@ -135,10 +147,20 @@ def gather(settings: Settings, http: HttpSettings, *, read_stdin: Any, manifest_
     manifest = Fetched.of(asyncio.run(_get(http, manifest_url, dict(http.headers))))
     extended = None
     parsed = _manifest(manifest, settings.max_body_bytes)
+    catalog = None
     if parsed is not None and parsed.models_data_source == "endpoint":
         headers = {**parsed.headers, **_bearer(http)}
         extended = Fetched.of(asyncio.run(_get(http, parsed.extended_models_url, headers)))
-    return Sources(target.kind, target.where, manifest=manifest, extended=extended, manifest_url=manifest_url)
+    elif parsed is not None and parsed.models_data_source == "models_dev":
+        where = models_dev or MODELS_DEV_URL
+        if where.startswith(("http://", "https://")):
+            catalog = Fetched.of(asyncio.run(_get(http, where, dict(http.headers))))
+        else:
+            body = read_file("--models-dev", where, settings.max_body_bytes)
+            catalog = Fetched(where, 200, "application/json", body)
+    return Sources(
+        target.kind, target.where, manifest=manifest, extended=extended, models_dev=catalog, manifest_url=manifest_url
+    )
 
 
 def _bearer(http: HttpSettings) -> dict[str, str]:
@@ -162,6 +184,11 @@ def _select(models: list[ModelInfo], settings: Settings) -> tuple[ModelInfo, ...
         known = {m.id: m for m in models}
         return tuple(known.get(model_id, ModelInfo(model_id)) for model_id in settings.models)
     return tuple(models if settings.all_models else models[:1])
+
+
+def _models_dev_provider(catalog: Any, provider_id: Any) -> Any:
+    """The provider's entry of a models.dev catalog (it has ``models`` like an extended list), or ``None``."""
+    return catalog.get(provider_id) if isinstance(catalog, dict) and isinstance(provider_id, str) else None
 
 
 def _catalog_models(value: Any) -> list[ModelInfo]:
@@ -191,8 +218,28 @@ def build(sources: Sources, settings: Settings, options: LiveOptions) -> Resolve
     else:
         manifest_part = sources.manifest.part("manifest", settings.max_body_bytes) if sources.manifest else None
         extended_part = sources.extended.part("model list", settings.max_body_bytes) if sources.extended else None
-        catalog = CatalogContext.from_hosted(manifest_part or Part(), extended_part, manifest_url=sources.manifest_url)
-        fetches = {"manifest": sources.manifest, "extended models": sources.extended}
+        models_dev = (
+            sources.models_dev.part("models.dev catalog", settings.max_body_bytes) if sources.models_dev else None
+        )
+        provider_id = (
+            manifest_part.value.get("models_dev_provider_id")
+            if manifest_part and isinstance(manifest_part.value, dict)
+            else None
+        )
+        catalog = CatalogContext.from_hosted(
+            manifest_part or Part(),
+            extended_part,
+            manifest_url=sources.manifest_url,
+            models_dev=models_dev,
+            models_dev_provider_id=provider_id if isinstance(provider_id, str) else None,
+        )
+        if models_dev is not None:
+            extended_part = Part(_models_dev_provider(models_dev.value, provider_id))
+        fetches = {
+            "manifest": sources.manifest,
+            "extended models": sources.extended,
+            "models.dev catalog": sources.models_dev,
+        }
         fetch_ms = {name: f.elapsed_ms for name, f in fetches.items() if f and f.status == 200}
         fetch_failed = {name: str(f.status or f.error) for name, f in fetches.items() if f and f.status != 200}
 

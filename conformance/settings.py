@@ -22,6 +22,8 @@ TARGETS = {
 """Target options by their pytest ``dest``; exactly one per run."""
 DEFAULT_MAX_BODY_MB = 32.0
 DEFAULT_API_KEY_ENV = "PROVIDER_API_KEY"
+MODELS_DEV_URL = "https://models.dev/api.json"
+"""Where a ``models_dev`` manifest's models are read from unless ``--models-dev`` names another catalog."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class Settings:
     ttft_budget_ms: float | None = None
     e2e_budget_ms: float | None = None
     fetch_budget_ms: float | None = None
+    models_dev: str | None = None
+    """``--models-dev``: the catalog (a path or URL) a ``models_dev`` manifest is read from."""
 
     @property
     def active(self) -> bool:
@@ -121,6 +125,13 @@ def from_options(get: Callable[[str], Any], *, strict: bool, environ: Mapping[st
             f"--offline sends nothing over the network, so {target.kind} has nothing to check; "
             "use --provider-json for offline checks"
         )
+    models_dev = get("models_dev")
+    if models_dev and (target is None or target.kind not in ("provider-url", "reference")):
+        raise UsageError(
+            "--models-dev names the catalog a --provider-url manifest with models_data_source "
+            "'models_dev' is read from; give it with --provider-url (checking a catalog on its own "
+            "is not supported yet)"
+        )
     key_env = get("api_key_env") or DEFAULT_API_KEY_ENV
     report, markdown = get("conformance_report"), get("conformance_markdown")
     budgets = {
@@ -146,6 +157,7 @@ def from_options(get: Callable[[str], Any], *, strict: bool, environ: Mapping[st
         latency_warmup=count(
             "--latency-warmup", 1 if get("latency_warmup") is None else get("latency_warmup"), minimum=0
         ),
+        models_dev=models_dev or None,
         **budgets,
     )
 

@@ -16,6 +16,7 @@ _SCOPE_FORMS = {
     "extended": ("embedded", "hosted", "extended"),
     "model": ("embedded", "hosted", "extended"),
     "pair": ("embedded",),
+    "models-dev": ("hosted",),
 }
 
 
@@ -58,6 +59,9 @@ class CatalogContext:
     """The same provider in hosted form, to compare the model lists (EMB-005)."""
     unusable: str = ""
     """Why the parts could not be taken out of the document (embedded JSON that does not parse)."""
+    models_dev: Part | None = None
+    """The models.dev catalog a ``models_dev`` manifest names, and the provider id it names in it."""
+    models_dev_provider_id: str | None = None
 
     @classmethod
     def from_embedded(
@@ -98,9 +102,19 @@ class CatalogContext:
         *,
         manifest_url: str | None = None,
         duplicate_keys: tuple[str, ...] = (),
+        models_dev: Part | None = None,
+        models_dev_provider_id: str | None = None,
     ) -> CatalogContext:
-        form = "hosted" if extended is not None else "manifest"
-        return cls(form, manifest=manifest, extended=extended, manifest_url=manifest_url, duplicate_keys=duplicate_keys)
+        form = "hosted" if extended is not None or models_dev is not None else "manifest"
+        return cls(
+            form,
+            manifest=manifest,
+            extended=extended,
+            manifest_url=manifest_url,
+            duplicate_keys=duplicate_keys,
+            models_dev=models_dev,
+            models_dev_provider_id=models_dev_provider_id,
+        )
 
     @classmethod
     def from_extended(cls, extended: Part, *, duplicate_keys: tuple[str, ...] = ()) -> CatalogContext:
@@ -124,9 +138,15 @@ class CatalogContext:
             return [Subject("embedded", self.document.value if self.document else None)]
         if check.scope == "pair":
             return [Subject("embedded-vs-hosted")] if self.hosted else []
+        if check.scope == "models-dev":
+            if self.models_dev is None:
+                return []
+            return [Subject(self.models_dev_provider_id or "models.dev", self.models_dev.value)]
         name, part = ("manifest", self.manifest) if check.scope == "manifest" else ("models", self.extended)
         if part is None:
-            return [Subject(name, blocked=self.unusable)]
+            # embedded JSON that did not parse: blocked; a hosted provider whose models come from models.dev: no
+            # extended list to check at all
+            return [Subject(name, blocked=self.unusable)] if self.unusable else []
         if check.scope == "model":
             models = self.model_entries()
             if models is None:

@@ -45,6 +45,7 @@ def test_the_readme_commands_name_real_options() -> None:
         "--e2e-budget-ms",
         "--fetch-budget-ms",
         "--strict",
+        "--models-dev",
         "--conformance-report",
         "--conformance-markdown",
         "--fault",

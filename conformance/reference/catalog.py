@@ -47,6 +47,9 @@ MODELS: dict[str, dict[str, Any]] = {
     },
 }
 
+MODELS_DEV_FAULTS = frozenset(
+    {"models-dev-source", "models-dev-missing-provider", "models-dev-no-models", "models-dev-api-mismatch"}
+)
 _LOOPBACK_TWIN = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}
 
 
@@ -56,7 +59,44 @@ def manifest(origin: str, faults: frozenset[str]) -> dict[str, Any]:
         parts = urlsplit(origin)
         twin = _LOOPBACK_TWIN.get(parts.hostname or "", "127.0.0.1")
         origin = f"{parts.scheme}://{twin}" + (f":{parts.port}" if parts.port else "")
+    if faults & MODELS_DEV_FAULTS:
+        return {
+            "name": NAME,
+            "website": WEBSITE,
+            "baseUrl": f"{origin}/v1",
+            "models_data_source": "models_dev",
+            "models_dev_provider_id": OWNER,
+        }
     return {"name": NAME, "website": WEBSITE, "baseUrl": f"{origin}/v1", "models_data_source": "endpoint"}
+
+
+def models_dev(origin: str, faults: frozenset[str]) -> dict[str, Any]:
+    """A models.dev ``api.json`` catalog holding this provider (``GET /api.json``), in the catalog's model shape."""
+    models = {} if "models-dev-no-models" in faults else copy.deepcopy(MODELS)
+    for model in models.values():
+        model["reasoning_options"] = [{"type": "toggle"}] if model["reasoning"] else None
+        if model["reasoning_options"] is None:
+            del model["reasoning_options"]
+    api = f"{origin}/v2" if "models-dev-api-mismatch" in faults else f"{origin}/v1"
+    provider = {
+        "id": OWNER,
+        "env": ["REFERENCE_API_KEY"],
+        "npm": "@ai-sdk/openai-compatible",
+        "api": api,
+        "name": NAME,
+        "doc": WEBSITE,
+        "models": models,
+    }
+    other = {
+        "id": "elsewhere",
+        "env": ["ELSEWHERE_API_KEY"],
+        "npm": "@ai-sdk/openai-compatible",
+        "api": "https://api.elsewhere.example/v1",
+        "name": "Elsewhere",
+        "doc": "https://elsewhere.example",
+        "models": {},
+    }
+    return {"elsewhere": other} if "models-dev-missing-provider" in faults else {OWNER: provider, "elsewhere": other}
 
 
 def extended(faults: frozenset[str]) -> Any:

@@ -38,6 +38,20 @@ FAULTS: dict[str, Fault] = _table(
         "the manifest's baseUrl uses the other loopback spelling (localhost for 127.0.0.1), so it works "
         "but is another origin",
     ),
+    # a models.dev catalog as the model source (the first is a passing variant the others build on)
+    (
+        "models-dev-source",
+        (),
+        "the manifest says models_data_source models_dev; the models come from the catalog at /api.json "
+        "(a passing variant)",
+    ),
+    ("models-dev-missing-provider", ("MDV-001",), "models.dev source, but /api.json lacks the provider"),
+    ("models-dev-no-models", ("MDV-002",), "models.dev source, but the provider lists no model"),
+    (
+        "models-dev-api-mismatch",
+        ("MDV-003",),
+        "models.dev source, but the provider's api is not the manifest's baseUrl",
+    ),
     # the extended model list
     ("models-as-list", ("EXT-001",), 'extended models are served as an OpenAI {"object": "list", "data": [...]}'),
     ("extended-models-500", ("EXT-001", "LAT-001"), "GET /v1/models?extended=true answers 500"),

@@ -9,6 +9,7 @@ GET      /v1/models?provider=true         the hosted manifest; baseUrl is the or
 GET      /v1/models?extended=true         the extended model list
 GET      /v1/models                       the OpenAI model list
 GET      /v1                              a small index of the API, so that ``GET {baseUrl}/`` answers
+GET      /api.json                        a models.dev catalog with this provider (models-dev-* faults)
 POST     /v1/chat/completions             deterministic replies, streamed or not; needs the API key
 =======  ===============================  ==============================================================
 
@@ -126,6 +127,9 @@ class _Provider:
             return JSONResponse(catalog.extended(self.faults))
         return JSONResponse(catalog.model_list(self.faults))
 
+    async def models_dev(self, request: Request) -> Response:
+        return JSONResponse(catalog.models_dev(f"{request.url.scheme}://{request.url.netloc}", self.faults))
+
     async def chat_completions(self, request: Request) -> Response:
         received = time.monotonic()
         try:
@@ -219,6 +223,7 @@ def create_app(config: ReferenceConfig) -> Starlette:
         Route("/v1", provider.index, methods=["GET"]),
         Route("/v1/models", provider.models, methods=["GET"]),
         Route("/v1/chat/completions", provider.chat_completions, methods=["POST"]),
+        Route("/api.json", provider.models_dev, methods=["GET"]),
     ]
     tolerant = "no-slash-tolerance" not in config.faults
     app = Starlette(

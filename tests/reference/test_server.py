@@ -559,6 +559,18 @@ PROBES: dict[str, tuple[Probe, Any, Any]] = {
     # fault: (probe, what the clean server shows, what the faulty one shows)
     "manifest-html": (lambda c: media(c.get("/v1/models?provider=true")), "application/json", "text/html"),
     "cross-origin-baseurl": (base_url_probe, ("127.0.0.1", 200), ("localhost", 200)),
+    "models-dev-source": (
+        lambda c: c.get("/v1/models?provider=true").json()["models_data_source"],
+        "endpoint",
+        "models_dev",
+    ),
+    "models-dev-missing-provider": (
+        lambda c: sorted(c.get("/api.json").json()),
+        ["elsewhere", "reference"],
+        ["elsewhere"],
+    ),
+    "models-dev-no-models": (lambda c: list(c.get("/api.json").json()["reference"]["models"]), list(MODELS), []),
+    "models-dev-api-mismatch": (lambda c: c.get("/api.json").json()["reference"]["api"].rsplit("/", 1)[1], "v1", "v2"),
     "models-as-list": (lambda c: sorted(extended(c)), ["models"], ["data", "object"]),
     "extended-models-500": (lambda c: c.get("/v1/models?extended=true").status_code, 200, 500),
     "empty-models": (lambda c: list(extended(c)["models"]), list(MODELS), []),
