@@ -15,16 +15,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
-from conformance import __version__, jsondoc
+from conformance import __version__, jsondoc, urls
 from conformance.errors import LoaderError
 from conformance.redact import Redactor
 
 USER_AGENT = f"provider-conformance/{__version__}"
 RETRY_AFTER_CAP_S = 5.0
+MAX_REDIRECTS = 5
+SAFE_ACROSS_ORIGINS = frozenset({"accept", "content-type", "user-agent"})
+"""The only request headers a redirect to another origin keeps: never a key, a cookie or the user's headers."""
 """A 429 is retried once, after its Retry-After (or 1 s), never waiting longer than this."""
 
 
@@ -71,6 +75,8 @@ class Exchange:
     ended_cleanly: bool = False
     """The whole body arrived and the connection closed normally."""
     retried_after: list[dict[str, Any]] = field(default_factory=list)
+    redirects: list[str] = field(default_factory=list)
+    """Where redirects led, in order."""
     """Earlier attempts answered 429: their status and Retry-After header."""
 
     @property
@@ -123,7 +129,7 @@ class Http:
         self._limit = asyncio.Semaphore(settings.concurrency)
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
-            follow_redirects=True,  # httpx drops Authorization when a redirect leaves the origin
+            follow_redirects=False,  # followed by hand in _exchange, which keeps credentials to their origin
             headers={"user-agent": USER_AGENT},
             trust_env=False,
         )
@@ -173,30 +179,57 @@ class Http:
             content = json.dumps(json_body).encode()
             headers.setdefault("content-type", "application/json")
         async with self._limit:
-            request = self._client.build_request(method, url, content=content, headers=headers)
             start = time.perf_counter()
             try:
-                response = await self._client.send(request, stream=True)
-            except httpx.HTTPError as exc:
-                exchange.error = _describe_error(exc)
-                exchange.elapsed_ms = (time.perf_counter() - start) * 1000
-                return exchange
-            exchange.status = response.status_code
-            exchange.response_headers = {k.lower(): v for k, v in response.headers.items()}
-            exchange.url = str(response.url)
-            try:
-                if stream and response.status_code == 200:
-                    await asyncio.wait_for(self._read_events(response, exchange, start), self.settings.timeout_s)
-                else:
-                    await asyncio.wait_for(self._read_body(response, exchange), self.settings.timeout_s)
+                await asyncio.wait_for(
+                    self._exchange(exchange, method, url, content, headers, stream, start), self.settings.timeout_s
+                )
             except asyncio.TimeoutError:
                 exchange.error = f"the response did not finish within {self.settings.timeout_s:g} s"
             except httpx.HTTPError as exc:
                 exchange.error = _describe_error(exc)
-            finally:
-                await response.aclose()
-                exchange.elapsed_ms = (time.perf_counter() - start) * 1000
+            exchange.elapsed_ms = (time.perf_counter() - start) * 1000
         return exchange
+
+    async def _exchange(
+        self,
+        exchange: Exchange,
+        method: str,
+        url: str,
+        content: bytes | None,
+        headers: dict[str, str],
+        stream: bool,
+        start: float,
+    ) -> None:
+        """Send, following redirects by hand: credentials go to the origin they were meant for, never further."""
+        for _ in range(MAX_REDIRECTS + 1):
+            request = self._client.build_request(method, url, content=content, headers=headers)
+            response = await self._client.send(request, stream=True)
+            exchange.status = response.status_code
+            exchange.response_headers = {k.lower(): v for k, v in response.headers.items()}
+            exchange.url = str(response.url)
+            location = response.headers.get("location")
+            if not (response.is_redirect and location):
+                break
+            await response.aclose()
+            target = urljoin(exchange.url, location)
+            exchange.redirects.append(target)
+            if urls.origin(target) != urls.origin(url):
+                headers = {k: v for k, v in headers.items() if k in SAFE_ACROSS_ORIGINS}
+            if response.status_code not in (307, 308):
+                method, content = "GET", None
+                headers.pop("content-type", None)
+            url = target
+        else:
+            exchange.error = f"more than {MAX_REDIRECTS} redirects"
+            return
+        try:
+            if stream and response.status_code == 200:
+                await self._read_events(response, exchange, start)
+            else:
+                await self._read_body(response, exchange)
+        finally:
+            await response.aclose()
 
     async def _read_body(self, response: httpx.Response, exchange: Exchange) -> None:
         chunks, size = [], 0

@@ -356,12 +356,26 @@ def test_transport_failures_are_recorded(
     assert exchange.describe(Redactor()).splitlines()[1].strip().startswith("got  no response: ")
 
 
+def test_a_cross_origin_redirect_drops_every_credential_header(router: respx.MockRouter) -> None:
+    router.get(f"{API}/models").mock(
+        return_value=httpx.Response(302, headers={"location": "https://elsewhere.example/models"})
+    )
+    landing = router.get("https://elsewhere.example/models").mock(return_value=httpx.Response(200, json={}))
+    settings = HttpSettings(api_key="sk-secret-key", headers={"X-Api-Key": "sk-other-secret", "Cookie": "s=1"})
+    headers = {"x-team": "t", "x-api-key": "sk-other-secret", "cookie": "s=1", "authorization": "Bearer sk-secret-key"}
+    exchange = send(f"{API}/models", settings=settings, headers=headers)
+    assert exchange.ok and exchange.redirects == ["https://elsewhere.example/models"]
+    sent = landing.calls.last.request.headers
+    assert not {"authorization", "x-api-key", "cookie", "x-team"} & {k.lower() for k in sent}
+
+
 def test_too_many_redirects_is_recorded(router: respx.MockRouter) -> None:
     router.get(f"{API}/loop").mock(return_value=httpx.Response(302, headers={"location": f"{API}/loop"}))
     exchange = send(f"{API}/loop")
-    assert exchange.status is None
-    assert exchange.error is not None
-    assert exchange.error.startswith("too many redirects")
+    assert exchange.status == 302
+    assert exchange.error == "more than 5 redirects"
+    assert exchange.redirects == [f"{API}/loop"] * 6
+    assert not exchange.ok
 
 
 def test_a_body_that_stalls_hits_the_timeout(router: respx.MockRouter) -> None:

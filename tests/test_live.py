@@ -174,6 +174,15 @@ def test_an_unreachable_endpoint_is_a_finding_not_a_traceback(pytester: pytest.P
     assert "Traceback" not in result.stdout.str() and "INTERNALERROR" not in result.stdout.str()
 
 
+def test_a_tls_failure_is_a_finding(pytester: pytest.Pytester, server: ReferenceServer) -> None:
+    plain_http = server.base_url.replace("http://", "https://")
+    result, data = run(pytester, f"--base-url={plain_http}", "--model=reference/coder", "-k", "LST-001")
+    assert result.ret == 1
+    exchange = next(r for r in data["results"] if r["id"] == "LST-001")["findings"][0]["exchange"]
+    assert "could not connect" in exchange and "SSL" in exchange
+    assert "Traceback" not in result.stdout.str()
+
+
 def test_an_unreachable_manifest_fails_man_001_and_skips_the_rest(pytester: pytest.Pytester) -> None:
     result, data = run(pytester, f"--provider-url=http://127.0.0.1:{_closed_port()}/v1/models?provider=true")
     assert result.ret == 1
