@@ -15,10 +15,10 @@ from typing import Any
 
 from conformance.findings import Finding, Severity
 
-CATALOG_SCOPES = ("embedded", "manifest", "extended", "model", "pair", "models-dev")
+CATALOG_SCOPES = ("embedded", "manifest", "extended", "model", "pair", "models-dev", "documents")
 """``embedded``: the pasted document; ``manifest``; ``extended``: the model list as a whole; ``model``: each
 model entry; ``pair``: the embedded and hosted forms of one provider together; ``models-dev``: the provider in
-the models.dev catalog a manifest names."""
+the models.dev catalog a manifest names; ``documents``: every document of the target at once."""
 LIVE_SCOPES = ("endpoint", "live-model", "run")
 """``endpoint``: the API once; ``live-model``: each model tried; ``run``: the whole run, after the rest (checks
 that look at every exchange, budgets)."""

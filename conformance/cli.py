@@ -7,6 +7,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import pytest
 
@@ -53,8 +54,15 @@ def serve(faults: str, port: int, ttft_ms: float, token_ms: float) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line and exit 4, as pytest's are."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(4, f"{self.prog}: error: {message}\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="provider-conformance",
         description="Does an LLM API provider work with coding-agent clients?",
     )

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping
+import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -41,6 +42,8 @@ class HttpSettings:
     headers: Mapping[str, str] = field(default_factory=dict)
     """The user's own headers (``--provider-header``), sent with every request."""
     concurrency: int = 4
+    retries: int = 0
+    """How often a request that got no response (a network error) is sent again."""
 
 
 @dataclass
@@ -63,7 +66,8 @@ class Exchange:
 
     method: str
     url: str
-    request_headers: dict[str, str]
+    request_headers: dict[str, str] = field(repr=False)
+    """As sent, with credentials masked (see ``_masked``)."""
     request_body: Any = None
     status: int | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
@@ -77,6 +81,8 @@ class Exchange:
     retried_after: list[dict[str, Any]] = field(default_factory=list)
     redirects: list[str] = field(default_factory=list)
     """Where redirects led, in order."""
+    retried_errors: list[str] = field(default_factory=list)
+    """Network errors of earlier attempts (``--retries``), oldest first."""
     """Earlier attempts answered 429: their status and Retry-After header."""
 
     @property
@@ -116,6 +122,11 @@ class Exchange:
                 got += f": {cut(shown)}"
             if self.error:
                 got += f" [{redactor.text(self.error)}]"
+        if self.redirects:
+            got += f" (after redirects to {', '.join(redactor.text(u) for u in self.redirects)})"
+        if self.retried_errors:
+            errors = redactor.text("; ".join(self.retried_errors))
+            got += f" (sent again {len(self.retried_errors)} time(s) after: {errors})"
         return f"sent {sent}\n        got  {got}"
 
 
@@ -130,7 +141,7 @@ class Http:
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
             follow_redirects=False,  # followed by hand in _exchange, which keeps credentials to their origin
-            headers={"user-agent": USER_AGENT},
+            headers={"user-agent": USER_AGENT, "accept-encoding": "gzip, deflate"},
             trust_env=False,
         )
 
@@ -158,8 +169,15 @@ class Http:
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
     ) -> Exchange:
-        """Send once (again once after a 429), read the body within the caps, record the exchange."""
+        """Send once (again once after a 429, and up to ``retries`` times after a network error), read the body
+        within the caps, record the exchange."""
         exchange = await self._send(method, url, json_body, content, dict(headers or {}), stream)
+        failures: list[str] = []
+        while exchange.status is None and exchange.error and len(failures) < self.settings.retries:
+            failures.append(exchange.error)
+            await asyncio.sleep(0.5 * len(failures))
+            exchange = await self._send(method, url, json_body, content, dict(headers or {}), stream)
+        exchange.retried_errors = failures
         if exchange.status == 429:
             retry_after = exchange.response_headers.get("retry-after")
             await asyncio.sleep(min(max(_retry_after_s(retry_after), 0.0), RETRY_AFTER_CAP_S))
@@ -174,7 +192,7 @@ class Http:
     ) -> Exchange:
         body: Any = json_body if content is None else content.decode("utf-8", errors="replace")
         headers = {name.lower(): value for name, value in headers.items()}
-        exchange = Exchange(method, url, headers, body)
+        exchange = Exchange(method, url, _masked(headers), body)
         if json_body is not None:
             content = json.dumps(json_body).encode()
             headers.setdefault("content-type", "application/json")
@@ -232,15 +250,21 @@ class Http:
             await response.aclose()
 
     async def _read_body(self, response: httpx.Response, exchange: Exchange) -> None:
+        """Read and decode the body within the cap on *decoded* bytes, so a gzip bomb costs at most the cap."""
+        cap = self.settings.max_body_bytes
+        decoder = _decoder(response.headers.get("content-encoding", ""))
         chunks, size = [], 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > self.settings.max_body_bytes:
-                exchange.error = f"the body is larger than {self.settings.max_body_bytes / 1048576:g} MiB"
-                break
-            chunks.append(chunk)
-        else:
-            exchange.ended_cleanly = True
+        raw = response.aiter_raw() if decoder else response.aiter_bytes()
+        async for chunk in raw:
+            pieces = decoder(chunk, cap - size + 1) if decoder else [chunk]
+            for piece in pieces:
+                size += len(piece)
+                chunks.append(piece)
+            if size > cap:
+                exchange.error = f"the body is larger than {cap / 1048576:g} MiB (decoded)"
+                exchange.body = b"".join(chunks)[:cap]
+                return
+        exchange.ended_cleanly = True
         exchange.body = b"".join(chunks)
 
     async def _read_events(self, response: httpx.Response, exchange: Exchange, start: float) -> None:
@@ -257,6 +281,28 @@ class Http:
                 return
             exchange.events.append(Event((time.perf_counter() - start) * 1000, sse.data, sse.event or "message"))
         exchange.ended_cleanly = True
+
+
+def _decoder(encoding: str) -> Callable[[bytes, int], list[bytes]] | None:
+    """A bounded decoder for gzip/deflate bodies: each call yields at most ``limit`` more bytes (the rest of the
+    input stays pending, never inflated), or ``None`` for encodings httpx decodes itself."""
+    wbits = {"gzip": 31, "x-gzip": 31, "deflate": 15}.get(encoding.strip().lower())
+    if wbits is None:
+        return None
+    inflater = zlib.decompressobj(wbits)
+
+    def decode(data: bytes, limit: int) -> list[bytes]:
+        return [inflater.decompress(data, max(limit, 1))]
+
+    return decode
+
+
+SENSITIVE = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"})
+
+
+def _masked(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers as an exchange records them: credentials never kept, so no repr or log can show them."""
+    return {k: ("***" if k.lower() in SENSITIVE else v) for k, v in headers.items()}
 
 
 def _json_or_none(data: str | bytes) -> Any:

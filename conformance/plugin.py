@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
-from conformance import report, resolve, runner, settings
+from conformance import profiles, report, resolve, runner, settings
 from conformance.catalogue import Check
 from conformance.client import Exchange, HttpSettings
 from conformance.errors import UsageError
 from conformance.findings import Outcome, Result
 from conformance.live import LiveOptions, Memo
-from conformance.redact import Redactor
+from conformance.redact import LogMasking, Redactor
 from conformance.target import Subject
 
 PROPERTY = "conformance"
@@ -96,6 +96,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     add("--model", dest="model", metavar="ID", action="append", help="a model for the live checks (repeatable)")
     add(
+        "--client",
+        dest="client",
+        metavar="PROFILE",
+        action="append",
+        help="narrow the run to the checks one client profile needs (repeatable): "
+        + ", ".join(p.name for p in profiles.PROFILES),
+    )
+    add(
         "--all-models",
         dest="all_models",
         action="store_true",
@@ -104,6 +112,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     add("--concurrency", dest="concurrency", metavar="N", help="requests in flight at once (default 4)")
     add("--request-timeout", dest="request_timeout", metavar="S", help="seconds per request (default 60)")
+    add(
+        "--retries",
+        dest="retries",
+        metavar="N",
+        help="send a request again up to N times after a network error (default 0); findings say so",
+    )
+    add(
+        "--run-budget-s",
+        dest="run_budget_s",
+        metavar="S",
+        help="seconds the live battery may take in all (default 900); checks left then skip, saying so",
+    )
     add("--latency-samples", dest="latency_samples", metavar="N", help="streamed requests measured (default 5)")
     add("--latency-warmup", dest="latency_warmup", metavar="N", help="requests sent first and not measured (1)")
     add("--ttft-budget-ms", dest="ttft_budget_ms", metavar="MS", help="fail when TTFT p95 is above MS")
@@ -178,6 +198,7 @@ class ConformanceRun:
             api_key=api_key,
             headers=dict(run_settings.headers),
             concurrency=run_settings.concurrency,
+            retries=run_settings.retries,
         )
         try:
             sources = (
@@ -203,9 +224,14 @@ class ConformanceRun:
         )
         self.resolved = resolve.build(sources, run_settings, options)
         self.redactor = Redactor([api_key, *run_settings.headers.values()])
+        self.log_masking = LogMasking(self.redactor)
+        self.log_masking.install()
         catalog = runner.plan(self.resolved.catalog) if self.resolved.catalog else []
         live = runner.live_plan(self.resolved.live, blocked=self.resolved.live_blocked) if self.resolved.live else []
-        self.plan: list[tuple[Check, Subject]] = catalog + live
+        chosen = profiles.narrowed(run_settings.clients)
+        self.plan: list[tuple[Check, Subject]] = [
+            (c, s) for c, s in catalog + live if not run_settings.clients or any(p.wants(c.id) for p in chosen)
+        ]
         self.entries: list[dict[str, Any]] = []
         self.metrics: dict[str, Any] = {}
         self.memo = Memo()
@@ -229,6 +255,7 @@ class ConformanceRun:
 
     def pytest_unconfigure(self) -> None:
         self.stop_server()
+        self.log_masking.uninstall()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -268,6 +295,7 @@ class ConformanceRun:
                     history=self.history,
                     metrics=self.metrics,
                     strict=self.settings.strict,
+                    deadline=self.clock + self.settings.run_budget_s,
                 )
             )
             self.live_results = {**(self.live_results or {}), **done}
@@ -292,6 +320,7 @@ class ConformanceRun:
             duration_s=time.monotonic() - self.clock,
             planned={check.id for check, _ in self.plan},
             metrics=self.metrics,
+            clients=self.settings.clients,
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

@@ -76,7 +76,15 @@ def _explicit(profile: Profile) -> Iterable[str]:
     return (p for p in profile.needs if not any(ch in p for ch in "*?["))
 
 
-def verdicts(outcomes: Mapping[str, Iterable[str]], planned: Iterable[str]) -> dict[str, Verdict]:
+def narrowed(names: Iterable[str]) -> tuple[Profile, ...]:
+    """The profiles named (all of them when none is)."""
+    chosen = set(names)
+    return tuple(p for p in PROFILES if not chosen or p.name in chosen)
+
+
+def verdicts(
+    outcomes: Mapping[str, Iterable[str]], planned: Iterable[str], profiles: Iterable[Profile] = PROFILES
+) -> dict[str, Verdict]:
     """Each profile's verdict from the outcomes per check ID (``{"EXT-003": ["passed", "failed"]}``).
 
     ``planned`` are the IDs that applied to the target (had items, selected or not). A check of the profile
@@ -85,7 +93,7 @@ def verdicts(outcomes: Mapping[str, Iterable[str]], planned: Iterable[str]) -> d
     """
     known = set(planned)
     out: dict[str, Verdict] = {}
-    for profile in PROFILES:
+    for profile in profiles:
         relevant = {cid: list(o) for cid, o in outcomes.items() if profile.wants(cid)}
         failed = tuple(sorted(cid for cid, o in relevant.items() if "failed" in o or "error" in o))
         warned = tuple(sorted(cid for cid, o in relevant.items() if "warned" in o and cid not in failed))

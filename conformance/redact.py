@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -38,3 +39,28 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.data(v) for v in value]
         return value
+
+
+class LogMasking:
+    """Masks secrets in every log record made while it is installed (``with LogMasking(redactor): …``, or
+    ``install``/``uninstall``): captured logs, JUnit XML and log files then never carry them."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        self._previous: Callable[..., logging.LogRecord] | None = None
+
+    def install(self) -> None:
+        previous = self._previous = logging.getLogRecordFactory()
+
+        def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            record.msg = self.redactor.text(record.getMessage())
+            record.args = None
+            return record
+
+        logging.setLogRecordFactory(make)
+
+    def uninstall(self) -> None:
+        if self._previous is not None:
+            logging.setLogRecordFactory(self._previous)
+            self._previous = None

@@ -72,6 +72,7 @@ def build(
     duration_s: float,
     planned: Iterable[str],
     metrics: Mapping[str, Any] | None = None,
+    clients: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The JSON report of ``interface.md``; it validates against ``schemas/report.schema.json``."""
     outcomes: dict[str, list[str]] = {}
@@ -83,7 +84,9 @@ def build(
         "started": started,
         "duration_s": round(duration_s, 3),
         "results": entries,
-        "profiles": {name: v.to_json() for name, v in profiles.verdicts(outcomes, planned).items()},
+        "profiles": {
+            name: v.to_json() for name, v in profiles.verdicts(outcomes, planned, profiles.narrowed(clients)).items()
+        },
         "metrics": dict(metrics or {}),
     }
 

@@ -50,13 +50,13 @@ class Fetched:
         if self.status != 200:
             return Part(error=LoaderError("http", f"GET {self.url} answered {self.status}, not 200"))
         try:
-            value = jsondoc.read(self.body, max_bytes=max_bytes).value
+            document = jsondoc.read(self.body, max_bytes=max_bytes)
         except LoaderError as exc:
             return Part(
                 error=LoaderError(exc.code, f"{exc.message} ({self.content_type or 'no content type'})", exc.pointer)
             )
         served = None if "json" in self.content_type else (self.content_type or "no content type")
-        return Part(value, served_as=served)
+        return Part(document.value, served_as=served, duplicate_keys=document.duplicate_keys)
 
 
 FETCHED = ("manifest", "extended", "model_list", "models_dev")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -125,17 +126,37 @@ async def run_live(
     history: list[Exchange],
     metrics: dict[str, Any],
     strict: bool = False,
+    deadline: float | None = None,
 ) -> dict[tuple[str, str], Result]:
     """Run live items on one event loop: independent ones concurrently (bounded by ``settings.concurrency``),
-    latency samples one model at a time, and run-wide checks last."""
+    latency samples one model at a time, and run-wide checks last. Items still running at ``deadline`` (a
+    ``time.monotonic()`` value: the run budget) are stopped and skip, saying so."""
     results: dict[tuple[str, str], Result] = {}
     async with Http(settings, history=history) as http:
         context = LiveContext(setup.target, settings, setup.options, redactor, memo, http, metrics)
         for phase in (0, 1, 2):
             batch = [(c, s) for c, s in items if _phase(c) == phase]
-            if phase == 1:
-                done = [await _run_live(c, s, context, strict) for c, s in batch]
-            else:
-                done = await asyncio.gather(*(_run_live(c, s, context, strict) for c, s in batch))
-            results.update(((r.check_id, r.subject), r) for r in done)
+            groups = [[item] for item in batch] if phase == 1 else [batch]
+            for group in groups:
+                results.update(await _within(group, context, strict, deadline))
     return results
+
+
+async def _within(
+    items: list[tuple[Check, Subject]], context: LiveContext, strict: bool, deadline: float | None
+) -> dict[tuple[str, str], Result]:
+    """Run ``items`` concurrently until ``deadline``; what has not finished by then skips."""
+    tasks = {(c.id, s.name): asyncio.ensure_future(_run_live(c, s, context, strict)) for c, s in items}
+    if not tasks:
+        return {}
+    remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+    _, late = await asyncio.wait(tasks.values(), timeout=remaining)
+    for task in late:
+        task.cancel()
+    if late:
+        await asyncio.gather(*late, return_exceptions=True)
+    note = "not run: the run budget (--run-budget-s) was spent"
+    return {
+        key: task.result() if task not in late else Result(key[0], key[1], Outcome.SKIPPED, note=note)
+        for key, task in tasks.items()
+    }

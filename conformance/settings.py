@@ -12,6 +12,7 @@ from typing import Any
 
 from conformance import urls
 from conformance.errors import UsageError
+from conformance.profiles import PROFILES
 
 TARGETS = {
     "provider_url": "--provider-url",
@@ -51,7 +52,9 @@ class Settings:
     models: tuple[str, ...] = ()
     all_models: bool = False
     concurrency: int = 4
+    retries: int = 0
     request_timeout_s: float = 60.0
+    run_budget_s: float = 900.0
     latency_samples: int = 5
     latency_warmup: int = 1
     ttft_budget_ms: float | None = None
@@ -59,6 +62,8 @@ class Settings:
     fetch_budget_ms: float | None = None
     models_dev: str | None = None
     """``--models-dev``: the catalog (a path or URL) a ``models_dev`` manifest is read from."""
+    clients: tuple[str, ...] = ()
+    """``--client``: the profiles the run is narrowed to (all when empty)."""
 
     @property
     def active(self) -> bool:
@@ -150,6 +155,8 @@ def from_options(get: Callable[[str], Any], *, strict: bool, environ: Mapping[st
         models=tuple(get("model") or ()),
         all_models=bool(get("all_models")),
         concurrency=count("--concurrency", get("concurrency") or 4, minimum=1),
+        retries=count("--retries", get("retries") or 0, minimum=0),
+        run_budget_s=positive_number("--run-budget-s", get("run_budget_s") or 900),
         request_timeout_s=positive_number("--request-timeout", get("request_timeout") or 60),
         latency_samples=count(
             "--latency-samples", 5 if get("latency_samples") is None else get("latency_samples"), minimum=1
@@ -158,8 +165,17 @@ def from_options(get: Callable[[str], Any], *, strict: bool, environ: Mapping[st
             "--latency-warmup", 1 if get("latency_warmup") is None else get("latency_warmup"), minimum=0
         ),
         models_dev=models_dev or None,
+        clients=_clients(get("client") or ()),
         **budgets,
     )
+
+
+def _clients(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    known = [p.name for p in PROFILES]
+    for name in names:
+        if name not in known:
+            raise UsageError(f"--client={name}: unknown profile; known profiles: {', '.join(known)}")
+    return tuple(names)
 
 
 def read_file(option: str, path: str, max_bytes: int) -> bytes:

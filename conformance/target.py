@@ -17,6 +17,7 @@ _SCOPE_FORMS = {
     "model": ("embedded", "hosted", "extended"),
     "pair": ("embedded",),
     "models-dev": ("hosted",),
+    "documents": FORMS,
 }
 
 
@@ -29,6 +30,8 @@ class Part:
     error: LoaderError | None = None
     served_as: str | None = None
     """How it was served when that is wrong although the body reads (a hosted manifest as text/html, say)."""
+    duplicate_keys: tuple[str, ...] = ()
+    """Pointers of members whose key the document repeats (a fetched document; pasted JSON keeps them whole)."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,6 @@ class CatalogContext:
         extended: Part | None,
         *,
         manifest_url: str | None = None,
-        duplicate_keys: tuple[str, ...] = (),
         models_dev: Part | None = None,
         models_dev_provider_id: str | None = None,
     ) -> CatalogContext:
@@ -111,18 +113,28 @@ class CatalogContext:
             manifest=manifest,
             extended=extended,
             manifest_url=manifest_url,
-            duplicate_keys=duplicate_keys,
             models_dev=models_dev,
             models_dev_provider_id=models_dev_provider_id,
         )
 
     @classmethod
-    def from_extended(cls, extended: Part, *, duplicate_keys: tuple[str, ...] = ()) -> CatalogContext:
-        return cls("extended", extended=extended, duplicate_keys=duplicate_keys)
+    def from_extended(cls, extended: Part) -> CatalogContext:
+        return cls("extended", extended=extended)
 
     @property
     def embedded(self) -> bool:
         return self.form == "embedded"
+
+    def repeated_keys(self) -> list[tuple[str, str]]:
+        """Every repeated key, as (the document it is in, its pointer there)."""
+        found = [("the pasted JSON", p) for p in self.duplicate_keys]
+        for label, part in (
+            ("the manifest", self.manifest),
+            ("the model list", self.extended),
+            ("the models.dev catalog", self.models_dev),
+        ):
+            found += [(label, p) for p in (part.duplicate_keys if part else ())]
+        return found
 
     def model_entries(self) -> dict[str, Any] | None:
         """The extended document's ``models`` object, or ``None`` when there is no usable one."""
@@ -138,6 +150,9 @@ class CatalogContext:
             return [Subject("embedded", self.document.value if self.document else None)]
         if check.scope == "pair":
             return [Subject("embedded-vs-hosted")] if self.hosted else []
+        if check.scope == "documents":
+            broken = self.document is not None and self.document.error is not None
+            return [Subject("documents", blocked="the pasted text is not valid JSON (see EMB-001)" if broken else None)]
         if check.scope == "models-dev":
             if self.models_dev is None:
                 return []

@@ -14,6 +14,7 @@ from conformance.catalogue import catalogue
 from conformance.reference.faults import FAULTS
 from conformance.reference.server import REFERENCE_KEY, ReferenceConfig, ReferenceServer
 from tests.conftest import embedded, outcomes, run, write_json
+from tests.test_hostile import HOSTILE
 
 pytest_plugins = ["pytester"]
 LIVE_IDS = {c.id for c in catalogue() if c.live}
@@ -46,13 +47,17 @@ def test_the_clean_reference_provider_passes_every_live_check(pytester: pytest.P
     result.stdout.fnmatch_lines(["*kilo-provider-defined: compatible*", "*openai-compatible: compatible*"])
 
 
-@pytest.mark.parametrize("fault", list(FAULTS.values()), ids=list(FAULTS))
+ORDINARY = {name: fault for name, fault in FAULTS.items() if name not in HOSTILE}
+
+
+@pytest.mark.parametrize("fault", list(ORDINARY.values()), ids=list(ORDINARY))
 def test_each_fault_fails_the_checks_made_for_it(pytester: pytest.Pytester, fault: object) -> None:
     result, data = run(pytester, f"--reference-provider={fault.name}")  # type: ignore[attr-defined]
     flagged = outcomes(data, "failed", "warned")
     assert set(fault.breaks) <= flagged, result.stdout.str()  # type: ignore[attr-defined]
     assert outcomes(data, "error") == set()
     assert "Traceback" not in result.stdout.str()
+    assert REFERENCE_KEY not in result.stdout.str()
     assert data["target"]["where"] == f"the reference provider with faults: {fault.name}"  # type: ignore[attr-defined]
 
 
@@ -143,6 +148,15 @@ def test_a_model_can_be_chosen(pytester: pytest.Pytester, server: ReferenceServe
     assert {r["subject"] for r in data["results"]} == {"reference/mini"}
     _, data = run(pytester, f"--provider-url={server.manifest_url}", "--all-models", "-k", "CC-001")
     assert {r["subject"] for r in data["results"]} == {"reference/coder", "reference/mini"}
+
+
+def test_client_narrows_the_run_to_one_profile(pytester: pytest.Pytester) -> None:
+    result, data = run(pytester, "--reference-provider", "--client=kilo-provider-defined")
+    assert result.ret == 0
+    assert set(data["profiles"]) == {"kilo-provider-defined"}
+    ran = {r["id"] for r in data["results"]}
+    assert {"MAN-001", "CC-005", "CS-004"} <= ran
+    assert not ran & {"CT-001", "CE-002", "LAT-002"}
 
 
 def test_a_budget_turns_latency_into_a_verdict(pytester: pytest.Pytester, keyed: None) -> None:

@@ -233,6 +233,13 @@ def test_xdist_workers_share_one_merged_report(pytester: pytest.Pytester) -> Non
     assert len(data["results"]) == 27
 
 
+@pytest.mark.parametrize("args", [["check"], [], ["bogus"], ["serve", "--port", "x"]])
+def test_cli_usage_errors_are_one_line_and_exit_4(pytester: pytest.Pytester, args: list[str]) -> None:
+    result = pytester.run(str(Path(sys.executable).with_name("provider-conformance")), *args)
+    assert result.ret == 4
+    assert len(result.stderr.lines) == 1 and "error:" in result.stderr.lines[0]
+
+
 def test_the_cli_check_command_runs_the_battery(pytester: pytest.Pytester) -> None:
     script = Path(sys.executable).with_name("provider-conformance")
     result = pytester.run(str(script), "check", str(BROKEN), "--offline", "-q")

@@ -19,6 +19,7 @@ def test_every_check_is_in_the_readme_with_its_severity() -> None:
 def test_every_fault_is_in_the_readme_with_what_it_breaks() -> None:
     table = README[README.index("| fault | breaks |") : README.index("## Tested against")]
     rows = dict(re.findall(r"^\| `([a-z0-9-]+)` \| ([^|]+) \|", table, re.MULTILINE))
+    assert set(rows) == set(FAULTS), set(rows) ^ set(FAULTS)
     assert set(rows) == set(FAULTS)
     for name, fault in FAULTS.items():
         assert all(check_id in rows[name] for check_id in fault.breaks), name
@@ -46,6 +47,9 @@ def test_the_readme_commands_name_real_options() -> None:
         "--fetch-budget-ms",
         "--strict",
         "--models-dev",
+        "--retries",
+        "--client",
+        "--run-budget-s",
         "--conformance-report",
         "--conformance-markdown",
         "--fault",

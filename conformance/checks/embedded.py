@@ -150,15 +150,14 @@ def same_models(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
     "JSON-001",
     SHOULD,
     "No object repeats a key",
-    scope="embedded",
+    scope="documents",
     rationale="JSON.parse keeps the last of duplicate keys, other parsers the first: readers disagree",
     source="RFC 8259 §4: names within an object SHOULD be unique",
-    requires="EMB-001",
 )
 def no_duplicate_keys(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
-    for pointer in ctx.duplicate_keys:
+    for document, pointer in ctx.repeated_keys():
         yield Finding(
-            "this key appears more than once in its object; the last value was kept",
+            f"this key appears more than once in its object in {document}; the last value was kept",
             pointer,
             "each key once",
             fix="remove the earlier duplicates",

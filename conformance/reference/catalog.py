@@ -50,14 +50,14 @@ MODELS: dict[str, dict[str, Any]] = {
 MODELS_DEV_FAULTS = frozenset(
     {"models-dev-source", "models-dev-missing-provider", "models-dev-no-models", "models-dev-api-mismatch"}
 )
-_LOOPBACK_TWIN = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}
+LOOPBACK_TWIN = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}
 
 
 def manifest(origin: str, faults: frozenset[str]) -> dict[str, Any]:
     """The hosted manifest; ``origin`` is the one the request came to, so baseUrl is always same-origin."""
     if "cross-origin-baseurl" in faults:
         parts = urlsplit(origin)
-        twin = _LOOPBACK_TWIN.get(parts.hostname or "", "127.0.0.1")
+        twin = LOOPBACK_TWIN.get(parts.hostname or "", "127.0.0.1")
         origin = f"{parts.scheme}://{twin}" + (f":{parts.port}" if parts.port else "")
     if faults & MODELS_DEV_FAULTS:
         return {

@@ -117,6 +117,24 @@ FAULTS: dict[str, Fault] = _table(
         "the first authorised chat completion of the server's life gets 429 with Retry-After: 1 (a passing CE-004)",
     ),
     ("rate-limit-no-retry-after", ("CE-004",), "the same first-request 429, without Retry-After"),
+    # hostile servers: each must end in a finding within the suite's bounds, with no key in any output
+    ("huge-body", ("LST-001",), "GET /v1/models sends a body of a gigabyte"),
+    ("gzip-bomb", ("LST-001",), "GET /v1/models sends a gzip body of ~300 KB that decodes to 256 MiB"),
+    ("never-answer", ("LST-001",), "GET /v1/models accepts the connection and never sends a byte"),
+    ("slow-drip", ("CC-001",), "non-streamed chat replies arrive one byte a second"),
+    ("endless-stream", ("CS-004",), "streamed replies never end: the same token chunk, forever"),
+    ("reset-mid-stream", ("CS-004",), "streamed replies stop halfway with the connection dropped"),
+    ("invalid-utf8", ("LST-001",), "GET /v1/models sends bytes that are not UTF-8"),
+    ("deep-json", ("EXT-001",), "the extended model list is an array nested a million levels deep"),
+    ("nan-in-models", ("EXT-001",), "the extended model list has NaN for a price"),
+    ("duplicate-keys", ("JSON-001",), 'the extended model list repeats the "id" key in a model'),
+    ("redirect-other-origin", ("CC-001",), "chat completions answer 307 to the other loopback name (another origin)"),
+    (
+        "echo-key",
+        (),
+        "error bodies and an X-Echo-Authorization header repeat the caller's Authorization header, plain and "
+        "URL-encoded (the key must stay masked in every output)",
+    ),
 )
 
 _SEPARATORS = re.compile(r"[\s,]+")

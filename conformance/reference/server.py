@@ -33,17 +33,18 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from conformance.reference import catalog, chat
+from conformance.reference import catalog, chat, hostile
 from conformance.reference.faults import FAULTS, known_faults
 
 REFERENCE_KEY = "sk-reference-key"
@@ -124,7 +125,23 @@ class _Provider:
             if "extended-models-500" in self.faults:
                 error = chat.APIError(500, "The server had an error processing your request.", type="server_error")
                 return JSONResponse(error.body(), 500)
+            if "deep-json" in self.faults:
+                return hostile.deep_json()
+            if self.faults & {"nan-in-models", "duplicate-keys"}:
+                return hostile.json_text(
+                    catalog.extended(self.faults),
+                    nan_at="input" if "nan-in-models" in self.faults else None,
+                    duplicate_id="duplicate-keys" in self.faults,
+                )
             return JSONResponse(catalog.extended(self.faults))
+        if "huge-body" in self.faults:
+            return hostile.huge_body()
+        if "gzip-bomb" in self.faults:
+            return hostile.gzip_bomb()
+        if "never-answer" in self.faults:
+            return await hostile.never_answer()
+        if "invalid-utf8" in self.faults:
+            return hostile.invalid_utf8()
         return JSONResponse(catalog.model_list(self.faults))
 
     async def models_dev(self, request: Request) -> Response:
@@ -132,16 +149,21 @@ class _Provider:
 
     async def chat_completions(self, request: Request) -> Response:
         received = time.monotonic()
+        if "redirect-other-origin" in self.faults and request.url.hostname in catalog.LOOPBACK_TWIN:
+            twin = request.url.replace(hostname=catalog.LOOPBACK_TWIN[request.url.hostname])
+            return RedirectResponse(str(twin), 307)
         try:
             self._authorise(request.headers.get("authorization"))
             self._rate_limit()
             reply = chat.build_reply(await self._body(request), self.faults)
         except chat.APIError as exc:
-            return self._error(exc)
+            return self._error(exc, request.headers.get("authorization") or "")
         created = int(time.time())
         if reply.stream:
             return self._stream(reply, received, created)
         await _sleep_until(self._token_time(received, len(reply.tokens) - 1))
+        if "slow-drip" in self.faults:
+            return hostile.slow_drip(chat.completion_body(reply, self.faults, created))
         return JSONResponse(chat.completion_body(reply, self.faults, created))
 
     async def http_error(self, request: Request, exc: Exception) -> Response:
@@ -185,7 +207,16 @@ class _Provider:
             message = f"We could not parse the JSON body of your request ({exc})."
             raise chat.APIError(400, message) from None
 
-    def _error(self, exc: chat.APIError) -> Response:
+    def _error(self, exc: chat.APIError, authorization: str) -> Response:
+        if "echo-key" in self.faults:
+            echoed = authorization
+            exc = chat.APIError(
+                exc.status,
+                f"{exc.message} (you sent {echoed}; encoded: {quote(echoed, safe='')})",
+                type=exc.type,
+                code=exc.code,
+                headers={**exc.headers, "X-Echo-Authorization": echoed},
+            )
         status = 200 if "error-200" in self.faults else exc.status
         if "html-errors" in self.faults:
             title = f"{exc.status} {http.HTTPStatus(exc.status).phrase}"
@@ -207,6 +238,12 @@ class _Provider:
                     await _sleep_until(self._token_time(received, tokens))
                     tokens += 1
                 yield _frame(event.data, split=split)
+
+        frames = [_frame(e.data, split=split) for e in events]
+        if "endless-stream" in self.faults:
+            return StreamingResponse(hostile.endless(frames[:-3], frames[1]), media_type="text/event-stream")
+        if "reset-mid-stream" in self.faults:
+            return StreamingResponse(hostile.reset_after(frames, len(frames) // 2), media_type="text/event-stream")
 
         headers = {"Cache-Control": "no-cache"}
         if "cut-mid-stream" in self.faults:

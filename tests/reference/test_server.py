@@ -554,6 +554,49 @@ def finish_and_tokens(body: dict[str, Any]) -> tuple[str, int]:
 FRAGMENTS = 1 + math.ceil(len(json.dumps(TOOL_ARGUMENTS)) / ARGUMENT_PIECE)
 """The name fragment, then the arguments in pieces."""
 
+
+def body_size(c: httpx.Client, limit: int = 2 << 20) -> str:
+    """Whether GET /v1/models goes past ``limit`` bytes (read raw, so nothing is inflated)."""
+    with c.stream("GET", "/v1/models") as response:
+        size = 0
+        for chunk in response.iter_raw():
+            size += len(chunk)
+            if size > limit:
+                return "huge"
+    return "small"
+
+
+def answered(send: Callable[[], httpx.Response]) -> str:
+    try:
+        send()
+    except httpx.TimeoutException:
+        return "no answer in time"
+    return "answered"
+
+
+def stream_end(c: httpx.Client, *, limit: int = 500) -> str:
+    """How a streamed reply ends: at [DONE], never (``limit`` events pass first), or with the connection reset."""
+    body = {"model": "reference/coder", "messages": HELLO, "stream": True}
+    try:
+        with c.stream("POST", "/v1/chat/completions", json=body) as response:
+            for count, line in enumerate(response.iter_lines()):
+                if line == "data: [DONE]":
+                    return "done"
+                if count > limit:
+                    return "endless"
+    except httpx.RemoteProtocolError:
+        return "reset"
+    return "closed without [DONE]"
+
+
+def utf8(content: bytes) -> str:
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not UTF-8"
+    return "UTF-8"
+
+
 Probe = Callable[[httpx.Client], Any]
 PROBES: dict[str, tuple[Probe, Any, Any]] = {
     # fault: (probe, what the clean server shows, what the faulty one shows)
@@ -726,6 +769,28 @@ PROBES: dict[str, tuple[Probe, Any, Any]] = {
     "malformed-json-500": (lambda c: malformed(c).status_code, 400, 500),
     "rate-limit": (rate_limit_probe, (401, 200, None, 200), (401, 429, "1", 200)),
     "rate-limit-no-retry-after": (rate_limit_probe, (401, 200, None, 200), (401, 429, None, 200)),
+    "huge-body": (body_size, "small", "huge"),
+    "gzip-bomb": (lambda c: c.get("/v1/models").headers.get("content-encoding"), None, "gzip"),
+    "never-answer": (lambda c: answered(lambda: c.get("/v1/models", timeout=0.3)), "answered", "no answer in time"),
+    "slow-drip": (
+        lambda c: answered(
+            lambda: c.post("/v1/chat/completions", json={"model": "reference/coder", "messages": HELLO}, timeout=0.5)
+        ),
+        "answered",
+        "no answer in time",
+    ),
+    "endless-stream": (stream_end, "done", "endless"),
+    "reset-mid-stream": (stream_end, "done", "reset"),
+    "invalid-utf8": (lambda c: utf8(c.get("/v1/models").content), "UTF-8", "not UTF-8"),
+    "deep-json": (lambda c: c.get("/v1/models?extended=true").content[:4], b'{"mo', b"[[[["),
+    "nan-in-models": (lambda c: b"NaN" in c.get("/v1/models?extended=true").content, False, True),
+    "duplicate-keys": (lambda c: c.get("/v1/models?extended=true").content.count(b'"id": "shadowed"'), 0, 1),
+    "redirect-other-origin": (lambda c: post(c).status_code, 200, 307),
+    "echo-key": (
+        lambda c: post(c, headers={"authorization": "Bearer sk-echo"}).headers.get("x-echo-authorization"),
+        None,
+        "Bearer sk-echo",
+    ),
 }
 
 
