@@ -821,3 +821,60 @@ def test_arbitrary_stream_bytes_never_escape_as_exceptions(router: respx.MockRou
     view = StreamView.of(exchange)
     Sample.of(view)
     assert exchange.events is not None or exchange.error is not None
+
+
+VALID_STREAM = (
+    b"".join(
+        b"data: " + json.dumps(chunk).encode() + b"\n\n"
+        for chunk in (
+            {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "model": "m",
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+            },
+            {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "model": "m",
+                "choices": [{"index": 0, "delta": {"content": "Hello"}, "finish_reason": None}],
+            },
+            {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "model": "m",
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            },
+            {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "model": "m",
+                "choices": [],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+            },
+        )
+    )
+    + b"data: [DONE]\n\n"
+)
+
+
+@given(st.data())
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_mutated_valid_streams_never_escape_as_exceptions(router: respx.MockRouter, data: st.DataObject) -> None:
+    body = bytearray(VALID_STREAM)
+    for _ in range(data.draw(st.integers(1, 6))):
+        at = data.draw(st.integers(0, len(body)))
+        action = data.draw(st.sampled_from(["flip", "insert", "delete"]))
+        if action == "insert":
+            body[at:at] = data.draw(st.binary(min_size=1, max_size=8))
+        elif body and at < len(body):
+            if action == "flip":
+                body[at] ^= data.draw(st.integers(1, 255))
+            else:
+                del body[at : at + data.draw(st.integers(1, 16))]
+    router.post(f"{API}/chat/completions").mock(side_effect=streamed(bytes(body)))
+    exchange = send(f"{API}/chat/completions", method="POST", stream=True)
+    view = StreamView.of(exchange)
+    Sample.of(view)
+    view.tool_fragments()
+    assert exchange.events is not None or exchange.error is not None
