@@ -24,7 +24,7 @@ LIVE_SCOPES = ("endpoint", "live-model", "run")
 that look at every exchange, budgets)."""
 SCOPES = CATALOG_SCOPES + LIVE_SCOPES
 
-GROUPS = ("MAN", "EXT", "EMB", "JSON", "MDV", "LST", "CC", "CS", "CT", "CX", "IM", "CE", "LAT")
+GROUPS = ("MAN", "EXT", "EMB", "JSON", "MDV", "LST", "CC", "CS", "CT", "CX", "IM", "CE", "LAT", "RS", "AN")
 """Catalogue order: the order of ``checks.md``."""
 _CHECK_MODULES = (
     "conformance.checks.manifest",
@@ -36,7 +36,10 @@ _CHECK_MODULES = (
     "conformance.checks.stream",
     "conformance.checks.tools",
     "conformance.checks.latency",
+    "conformance.checks.wire_apis",
 )
+WIRE_APIS = {"RS": "responses", "AN": "messages", "LST": None}
+"""The wire API a live check's group speaks (``None``: any); every other live group speaks ``chat``."""
 _ID = re.compile(r"^([A-Z]+)-(\d{3})$")
 
 
@@ -69,6 +72,13 @@ class Check:
     def live(self) -> bool:
         """Whether the check talks to the endpoint (its function is a coroutine function)."""
         return self.scope in LIVE_SCOPES
+
+    @property
+    def wire(self) -> str | None:
+        """The wire API this live check needs (``--wire-api``), or ``None`` when it needs none in particular."""
+        if not self.live:
+            return None
+        return WIRE_APIS.get(self.id.split("-")[0], "chat")
 
     @property
     def sort_key(self) -> tuple[int, int]:

@@ -133,6 +133,7 @@ class LiveOptions:
     ttft_budget_ms: float | None = None
     e2e_budget_ms: float | None = None
     fetch_budget_ms: float | None = None
+    wire_apis: tuple[str, ...] = ("chat",)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,9 @@ from typing import Any
 
 from conformance.streaming import StreamView
 
+MAX_GAP_SAMPLES = 2000
+"""Raw gaps kept for the report's distribution chart; the summary covers them all."""
+
 DEFINITIONS = {
     "ttft_ms": "request handed to the transport -> first event carrying content, reasoning or tool calls",
     "ttfc_ms": "request handed to the transport -> first non-empty content",
@@ -82,6 +85,10 @@ def figures(samples: Sequence[Sample], *, failed: int, statuses: dict[str, int],
     gaps = [g for s in samples for g in s.gaps_ms]
     if gaps:
         out["gap_ms"] = summary(gaps)
+    out["samples"] = {
+        "ttft_ms": [round(s.ttft_ms, 3) for s in samples if s.ttft_ms is not None],
+        "gap_ms": gaps[:MAX_GAP_SAMPLES],
+    }
     out["requests"] = {"measured": len(samples), "failed": failed, "warmup_excluded": warmup, "statuses": statuses}
     if any(s.estimated for s in samples):
         out["estimated"] = "output tokens counted from content chunks: the stream sent no usage"

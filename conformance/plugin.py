@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conformance import profiles, report, resolve, runner, settings
+from conformance import html_report, profiles, report, resolve, runner, settings
 from conformance.catalogue import Check
 from conformance.client import Exchange, HttpSettings
 from conformance.errors import UsageError
@@ -75,10 +75,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="start the bundled reference provider and check it; with faults, its broken variant",
     )
     add(
+        "--models-dev-provider",
+        dest="models_dev_provider",
+        metavar="ID",
+        help="with --models-dev: check only this provider of the catalog",
+    )
+    add(
         "--models-dev",
         dest="models_dev",
         metavar="PATH_OR_URL",
-        help=f"the models.dev catalog a models_dev manifest is read from (default {settings.MODELS_DEV_URL})",
+        help="validate a models.dev api.json catalog (a target of its own), or, with --provider-url, the catalog a "
+        f"models_dev manifest is read from (default {settings.MODELS_DEV_URL})",
     )
     add("--offline", action="store_true", default=False, help="catalog checks only; nothing is sent over the network")
     add(
@@ -95,6 +102,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="a header sent with every request (repeatable)",
     )
     add("--model", dest="model", metavar="ID", action="append", help="a model for the live checks (repeatable)")
+    add(
+        "--wire-api",
+        dest="wire_api",
+        metavar="API",
+        action="append",
+        help="the API the live checks speak: chat (default), responses, messages (repeatable)",
+    )
     add(
         "--client",
         dest="client",
@@ -142,6 +156,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="conformance_markdown",
         metavar="PATH",
         help="write the report as Markdown to PATH (e.g. $GITHUB_STEP_SUMMARY)",
+    )
+    add(
+        "--conformance-html",
+        dest="conformance_html",
+        metavar="PATH",
+        help="write the report as one self-contained HTML page to PATH",
+    )
+    add(
+        "--conformance-badge",
+        dest="conformance_badge",
+        metavar="PATH",
+        help="write a shields.io endpoint badge (JSON) to PATH: one profile's verdict with --client, else all",
     )
 
 
@@ -221,6 +247,7 @@ class ConformanceRun:
             run_settings.ttft_budget_ms,
             run_settings.e2e_budget_ms,
             run_settings.fetch_budget_ms,
+            run_settings.wire_apis,
         )
         self.resolved = resolve.build(sources, run_settings, options)
         self.redactor = Redactor([api_key, *run_settings.headers.values()])
@@ -340,6 +367,10 @@ class ConformanceRun:
             self.settings.report_path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", "utf-8")
         if self.settings.markdown_path:
             self.settings.markdown_path.write_text(report.markdown(data), "utf-8")
+        if self.settings.html_path:
+            self.settings.html_path.write_text(html_report.render(data), "utf-8")
+        if self.settings.badge_path:
+            self.settings.badge_path.write_text(json.dumps(report.badge(data)) + "\n", "utf-8")
 
 
 def _item_id(parent: pytest.Collector, check_id: str, subject: str) -> Any:

@@ -15,7 +15,8 @@ class Profile:
     does: str
     """What the client does, as facts."""
     needs: tuple[str, ...]
-    """Check IDs or ``fnmatch`` patterns (``EXT-*``) that must pass for this client."""
+    """Check IDs or ``fnmatch`` patterns (``EXT-*``, ``MDV-00[4]``) that must pass for this client; a check the
+    profile names outright counts as "not run" when it produced no result, a pattern only for what it matched."""
     applies_when: tuple[str, ...] = ()
     """Patterns of which at least one check must have run for the verdict to mean anything (the Provider
     Defined client needs a catalog: a plain base URL says nothing about it)."""
@@ -34,7 +35,7 @@ PROFILES = (
             "EXT-*",
             "EMB-*",
             "JSON-*",
-            "MDV-*",
+            "MDV-00[12356]",
             "LST-001",
             "CC-005",
             "CS-001",
@@ -52,6 +53,20 @@ PROFILES = (
         "base URL and key; /models auto-detect reads data[].id; sends stream_options and tools with strict; "
         "reads reasoning_content and tool calls by index",
         ("LST-001", "CC-*", "CS-*", "CT-*", "CX-001", "CE-*"),
+        applies_when=("CC-*", "CS-*"),
+    ),
+    Profile(
+        "kimi-cli",
+        "openai type: streams by default with include_usage, reads reasoning_content, splits tool calls on a "
+        "repeated name; a custom registry is a models.dev api.json",
+        ("LST-001", "CS-*", "CT-002", "CT-003", "CX-001", "MDV-*"),
+        applies_when=("CS-*", "MDV-*"),
+    ),
+    Profile(
+        "codex",
+        "speaks only the Responses API (wire_api = responses) and needs response.completed; keeps only "
+        "tool-calling, text-output models in its catalog",
+        ("RS-*", "MDV-00[4]"),
     ),
 )
 

@@ -203,3 +203,46 @@ def markdown(report: Mapping[str, Any]) -> str:
             for e in group
         ]
     return "\n".join(out) + "\n"
+
+
+BADGE_COLOURS = {
+    "compatible": "brightgreen",
+    "compatible-with-warnings": "yellow",
+    "incompatible": "red",
+    "not-applicable": "lightgrey",
+}
+PROFILE_LABELS = {
+    "kilo-provider-defined": "Kilo Provider Defined",
+    "openai-compatible": "OpenAI Compatible",
+    "kimi-cli": "Kimi Code CLI",
+    "codex": "Codex",
+}
+
+
+def badge(report: Mapping[str, Any]) -> dict[str, Any]:
+    """shields.io endpoint JSON: one profile's verdict when the run was narrowed to one, else all of them."""
+    verdicts = {name: p["verdict"] for name, p in report["profiles"].items()}
+    if len(verdicts) == 1:
+        ((name, verdict),) = verdicts.items()
+        return {
+            "schemaVersion": 1,
+            "label": PROFILE_LABELS.get(name, name),
+            "message": verdict.replace("-", " "),
+            "color": BADGE_COLOURS[verdict],
+        }
+    applicable = {n: v for n, v in verdicts.items() if v != "not-applicable"}
+    working = [n for n, v in applicable.items() if v.startswith("compatible")]
+    worst = (
+        "incompatible"
+        if len(working) < len(applicable)
+        else "compatible-with-warnings"
+        if any(v != "compatible" for v in applicable.values())
+        else "compatible"
+    )
+    message = f"{len(working)} of {len(applicable)} clients compatible" if applicable else "no client checked"
+    return {
+        "schemaVersion": 1,
+        "label": "provider conformance",
+        "message": message,
+        "color": BADGE_COLOURS[worst if applicable else "not-applicable"],
+    }

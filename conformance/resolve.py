@@ -139,6 +139,8 @@ def gather(
     if target.kind == "provider-json":
         raw = read_stdin() if target.is_stdin else read_file("--provider-json", target.where, settings.max_body_bytes)
         return Sources(target.kind, "<stdin>" if target.is_stdin else target.where, raw=raw)
+    if target.kind == "models-dev":
+        return Sources(target.kind, target.where, models_dev=_read_catalog(target.where, http, settings.max_body_bytes))
     if target.kind == "base-url":
         live = LiveTarget.from_url(target.where)
         listing = asyncio.run(_get(http, live.url("models"), _bearer(http)))
@@ -152,15 +154,17 @@ def gather(
         headers = {**parsed.headers, **_bearer(http)}
         extended = Fetched.of(asyncio.run(_get(http, parsed.extended_models_url, headers)))
     elif parsed is not None and parsed.models_data_source == "models_dev":
-        where = models_dev or MODELS_DEV_URL
-        if where.startswith(("http://", "https://")):
-            catalog = Fetched.of(asyncio.run(_get(http, where, dict(http.headers))))
-        else:
-            body = read_file("--models-dev", where, settings.max_body_bytes)
-            catalog = Fetched(where, 200, "application/json", body)
+        catalog = _read_catalog(models_dev or MODELS_DEV_URL, http, settings.max_body_bytes)
     return Sources(
         target.kind, target.where, manifest=manifest, extended=extended, models_dev=catalog, manifest_url=manifest_url
     )
+
+
+def _read_catalog(where: str, http: HttpSettings, max_bytes: int) -> Fetched:
+    """A models.dev catalog from a URL (fetched with the user's headers) or a file."""
+    if where.startswith(("http://", "https://")):
+        return Fetched.of(asyncio.run(_get(http, where, dict(http.headers))))
+    return Fetched(where, 200, "application/json", read_file("--models-dev", where, max_bytes))
 
 
 def _bearer(http: HttpSettings) -> dict[str, str]:
@@ -212,6 +216,11 @@ def build(sources: Sources, settings: Settings, options: LiveOptions) -> Resolve
             options,
         )
         return Resolved(sources, None, live, secrets=secrets)
+    if sources.kind == "models-dev":
+        part = sources.models_dev.part("models.dev catalog", settings.max_body_bytes) if sources.models_dev else Part()
+        return Resolved(
+            sources, CatalogContext.from_catalog(part, provider_id=settings.models_dev_provider), None, secrets=secrets
+        )
     if sources.kind == "provider-json":
         catalog = CatalogContext.from_embedded(sources.raw or b"", max_bytes=settings.max_body_bytes)
         manifest_part, extended_part, fetch_ms, fetch_failed = catalog.manifest, catalog.extended, {}, {}

@@ -80,6 +80,8 @@ def live_plan(
     for check in checks or catalogue():
         if not check.live or (check.applies and not check.applies(setup)):
             continue
+        if check.wire is not None and check.wire not in setup.options.wire_apis:
+            continue
         if check.scope != "live-model":
             names, reason = [check.scope], blocked
         elif setup.target.models:

@@ -30,7 +30,8 @@ MODELS_DEV_URL = "https://models.dev/api.json"
 @dataclass(frozen=True)
 class Target:
     kind: str
-    """The report's target kind: ``provider-url``, ``provider-json``, ``base-url`` or ``reference``."""
+    """The report's target kind: ``provider-url``, ``provider-json``, ``base-url``, ``models-dev`` or
+    ``reference``."""
     where: str
     """The file or URL as the user gave it (no secrets), or the reference provider's faults."""
 
@@ -47,6 +48,8 @@ class Settings:
     max_body_bytes: int = int(DEFAULT_MAX_BODY_MB * 1048576)
     report_path: Path | None = None
     markdown_path: Path | None = None
+    html_path: Path | None = None
+    badge_path: Path | None = None
     api_key: str | None = field(default=None, repr=False)
     headers: Mapping[str, str] = field(default_factory=dict)
     models: tuple[str, ...] = ()
@@ -61,7 +64,11 @@ class Settings:
     e2e_budget_ms: float | None = None
     fetch_budget_ms: float | None = None
     models_dev: str | None = None
-    """``--models-dev``: the catalog (a path or URL) a ``models_dev`` manifest is read from."""
+    """``--models-dev``: a catalog (path or URL) to validate, or the one a ``models_dev`` manifest is read from."""
+    models_dev_provider: str | None = None
+    """``--models-dev-provider``: the one provider of a ``--models-dev`` catalog to check."""
+    wire_apis: tuple[str, ...] = ("chat",)
+    """``--wire-api``: which APIs the live checks speak."""
     clients: tuple[str, ...] = ()
     """``--client``: the profiles the run is narrowed to (all when empty)."""
 
@@ -124,18 +131,26 @@ def from_options(get: Callable[[str], Any], *, strict: bool, environ: Mapping[st
                 raise UsageError(f"{option}={where}: not a usable URL: {problem}")
         kind = "reference" if dest == "reference_provider" else option.removeprefix("--")
         target = Target(kind, str(where))
-    offline = bool(get("offline"))
-    if offline and target and target.kind in ("provider-url", "base-url", "reference"):
-        raise UsageError(
-            f"--offline sends nothing over the network, so {target.kind} has nothing to check; "
-            "use --provider-json for offline checks"
-        )
     models_dev = get("models_dev")
-    if models_dev and (target is None or target.kind not in ("provider-url", "reference")):
+    provider_id = get("models_dev_provider")
+    if models_dev and target is None:
+        target = Target("models-dev", models_dev)
+    elif models_dev and target.kind not in ("provider-url", "reference"):
         raise UsageError(
-            "--models-dev names the catalog a --provider-url manifest with models_data_source "
-            "'models_dev' is read from; give it with --provider-url (checking a catalog on its own "
-            "is not supported yet)"
+            f"--models-dev with {target.kind}: it is a target of its own, or the catalog a "
+            "--provider-url manifest with models_data_source 'models_dev' is read from"
+        )
+    if provider_id and (target is None or target.kind != "models-dev"):
+        raise UsageError("--models-dev-provider narrows a --models-dev catalog to one provider; give --models-dev")
+    offline = bool(get("offline"))
+    remote = target is not None and (
+        target.kind in ("provider-url", "base-url", "reference")
+        or (target.kind == "models-dev" and target.where.startswith(("http://", "https://")))
+    )
+    if offline and remote:
+        raise UsageError(
+            f"--offline sends nothing over the network, so {target.kind} {target.where} has nothing to check; "
+            "use --provider-json or a --models-dev file for offline checks"
         )
     key_env = get("api_key_env") or DEFAULT_API_KEY_ENV
     report, markdown = get("conformance_report"), get("conformance_markdown")
@@ -150,6 +165,8 @@ def from_options(get: Callable[[str], Any], *, strict: bool, environ: Mapping[st
         max_body_bytes=int(positive_number("--max-body-mb", get("max_body_mb") or DEFAULT_MAX_BODY_MB) * 1048576),
         report_path=Path(report) if report else None,
         markdown_path=Path(markdown) if markdown else None,
+        html_path=Path(get("conformance_html")) if get("conformance_html") else None,
+        badge_path=Path(get("conformance_badge")) if get("conformance_badge") else None,
         api_key=environ.get(key_env) or None,
         headers=dict(header(h) for h in get("provider_header") or ()),
         models=tuple(get("model") or ()),
@@ -165,9 +182,21 @@ def from_options(get: Callable[[str], Any], *, strict: bool, environ: Mapping[st
             "--latency-warmup", 1 if get("latency_warmup") is None else get("latency_warmup"), minimum=0
         ),
         models_dev=models_dev or None,
+        models_dev_provider=provider_id or None,
         clients=_clients(get("client") or ()),
+        wire_apis=_wire_apis(get("wire_api") or ("chat",)),
         **budgets,
     )
+
+
+WIRE_APIS = ("chat", "responses", "messages")
+
+
+def _wire_apis(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    for name in names:
+        if name not in WIRE_APIS:
+            raise UsageError(f"--wire-api={name}: expected one of {', '.join(WIRE_APIS)}")
+    return tuple(dict.fromkeys(names))
 
 
 def _clients(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:

@@ -9,14 +9,14 @@ from conformance import jsondoc, loader
 from conformance.catalogue import Check
 from conformance.errors import LoaderError
 
-FORMS = ("embedded", "hosted", "manifest", "extended")
+FORMS = ("embedded", "hosted", "manifest", "extended", "catalog")
 _SCOPE_FORMS = {
     "embedded": ("embedded",),
     "manifest": ("embedded", "hosted", "manifest"),
     "extended": ("embedded", "hosted", "extended"),
     "model": ("embedded", "hosted", "extended"),
     "pair": ("embedded",),
-    "models-dev": ("hosted",),
+    "models-dev": ("hosted", "catalog"),
     "documents": FORMS,
 }
 
@@ -46,10 +46,11 @@ class Subject:
 
 @dataclass(frozen=True)
 class CatalogContext:
-    """One provider's catalog data, in one of four forms.
+    """One provider's catalog data, in one of five forms.
 
     ``embedded``: pasted JSON (``document`` holds the whole array, ``manifest``/``extended`` its elements);
-    ``hosted``: a fetched manifest and extended-models response; ``manifest`` / ``extended``: one alone.
+    ``hosted``: a fetched manifest and its extended-models response or models.dev catalog; ``manifest`` /
+    ``extended``: one alone; ``catalog``: a models.dev catalog on its own (every provider, or the one named).
     """
 
     form: str
@@ -118,6 +119,11 @@ class CatalogContext:
         )
 
     @classmethod
+    def from_catalog(cls, catalog: Part, *, provider_id: str | None = None) -> CatalogContext:
+        """A models.dev catalog on its own: every provider in it, or the one named."""
+        return cls("catalog", models_dev=catalog, models_dev_provider_id=provider_id)
+
+    @classmethod
     def from_extended(cls, extended: Part) -> CatalogContext:
         return cls("extended", extended=extended)
 
@@ -156,7 +162,14 @@ class CatalogContext:
         if check.scope == "models-dev":
             if self.models_dev is None:
                 return []
-            return [Subject(self.models_dev_provider_id or "models.dev", self.models_dev.value)]
+            catalog = self.models_dev.value
+            if self.models_dev_provider_id or self.form == "hosted":
+                names = [self.models_dev_provider_id or "models.dev"]
+            elif isinstance(catalog, dict) and self.models_dev.error is None:
+                names = list(catalog)
+            else:
+                names = ["catalog"]
+            return [Subject(name, catalog) for name in names]
         name, part = ("manifest", self.manifest) if check.scope == "manifest" else ("models", self.extended)
         if part is None:
             # embedded JSON that did not parse: blocked; a hosted provider whose models come from models.dev: no

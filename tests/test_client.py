@@ -814,7 +814,7 @@ def test_without_retries_a_network_error_is_final(router: respx.MockRouter) -> N
 
 
 @given(st.binary(max_size=2048))
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_arbitrary_stream_bytes_never_escape_as_exceptions(router: respx.MockRouter, body: bytes) -> None:
     router.post(f"{API}/chat/completions").mock(side_effect=streamed(body[: len(body) // 2], body[len(body) // 2 :]))
     exchange = send(f"{API}/chat/completions", method="POST", stream=True)
@@ -859,7 +859,7 @@ VALID_STREAM = (
 
 
 @given(st.data())
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_mutated_valid_streams_never_escape_as_exceptions(router: respx.MockRouter, data: st.DataObject) -> None:
     body = bytearray(VALID_STREAM)
     for _ in range(data.draw(st.integers(1, 6))):

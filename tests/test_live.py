@@ -18,6 +18,7 @@ from tests.test_hostile import HOSTILE
 
 pytest_plugins = ["pytester"]
 LIVE_IDS = {c.id for c in catalogue() if c.live}
+ALL_WIRE_APIS = ("--wire-api=chat", "--wire-api=responses", "--wire-api=messages")
 OTHERWISE_SHOWN = {
     "LST-005": "test_a_full_endpoint_url_is_accepted_and_the_report_says_who_breaks",
     "LAT-003": "test_a_budget_turns_latency_into_a_verdict",
@@ -37,12 +38,13 @@ def keyed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_clean_reference_provider_passes_every_live_check(pytester: pytest.Pytester) -> None:
-    result, data = run(pytester, "--reference-provider")
+    result, data = run(pytester, "--reference-provider", *ALL_WIRE_APIS)
     assert result.ret == 0, result.stdout.str()
     assert report.schema_errors(data) == []
     assert outcomes(data, "failed", "warned", "error") == set()
     assert LIVE_IDS - outcomes(data, "passed") == {"CE-004", "LST-005", "LAT-003"}
-    assert {p["verdict"] for p in data["profiles"].values()} == {"compatible"}
+    verdicts = {name: p["verdict"] for name, p in data["profiles"].items()}
+    assert verdicts == dict.fromkeys(("kilo-provider-defined", "openai-compatible", "kimi-cli", "codex"), "compatible")
     assert data["metrics"]["LAT-002"]["reference/coder"]["ttft_ms"]["n"] == 5
     result.stdout.fnmatch_lines(["*kilo-provider-defined: compatible*", "*openai-compatible: compatible*"])
 
@@ -52,7 +54,7 @@ ORDINARY = {name: fault for name, fault in FAULTS.items() if name not in HOSTILE
 
 @pytest.mark.parametrize("fault", list(ORDINARY.values()), ids=list(ORDINARY))
 def test_each_fault_fails_the_checks_made_for_it(pytester: pytest.Pytester, fault: object) -> None:
-    result, data = run(pytester, f"--reference-provider={fault.name}")  # type: ignore[attr-defined]
+    result, data = run(pytester, f"--reference-provider={fault.name}", *ALL_WIRE_APIS)  # type: ignore[attr-defined]
     flagged = outcomes(data, "failed", "warned")
     assert set(fault.breaks) <= flagged, result.stdout.str()  # type: ignore[attr-defined]
     assert outcomes(data, "error") == set()
@@ -148,6 +150,13 @@ def test_a_model_can_be_chosen(pytester: pytest.Pytester, server: ReferenceServe
     assert {r["subject"] for r in data["results"]} == {"reference/mini"}
     _, data = run(pytester, f"--provider-url={server.manifest_url}", "--all-models", "-k", "CC-001")
     assert {r["subject"] for r in data["results"]} == {"reference/coder", "reference/mini"}
+
+
+def test_the_wire_api_chooses_the_checks(pytester: pytest.Pytester) -> None:
+    _, data = run(pytester, "--reference-provider", "--wire-api=messages", "-m", "live")
+    groups = {r["id"].split("-")[0] for r in data["results"]}
+    assert groups == {"LST", "AN"}
+    assert data["profiles"]["codex"]["verdict"] == "not-applicable"
 
 
 def test_client_narrows_the_run_to_one_profile(pytester: pytest.Pytester) -> None:

@@ -89,7 +89,109 @@ def test_every_model_of_the_real_catalog_has_the_types_the_client_reads() -> Non
     assert problems == []
 
 
-def test_models_dev_alone_is_a_usage_error(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--models-dev=api.json")
+def test_models_dev_provider_needs_a_catalog(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--models-dev-provider=acme")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: --models-dev names the catalog a --provider-url manifest*"])
+    result.stderr.fnmatch_lines(["ERROR: --models-dev-provider narrows a --models-dev catalog*"])
+
+
+def test_the_real_catalog_has_no_must_failure_one_row_per_provider(pytester: pytest.Pytester) -> None:
+    path = shared_file("models.dev", "api.json")
+    providers = json.loads(path.read_text(encoding="utf-8"))
+    result, data = run(pytester, f"--models-dev={path}")
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    assert outcomes(data, "failed", "error") == set()
+    for check_id in ("MDV-001", "MDV-002", "MDV-005", "MDV-006"):
+        assert {r["subject"] for r in data["results"] if r["id"] == check_id} == set(providers)
+    warned = " ".join(r["message"] for r in data["results"] if r["id"] == "MDV-006" and r["outcome"] == "warned")
+    assert "is above limit.context" in warned and "not a calendar date" in warned
+    assert "is before release_date" in warned and "surrounding whitespace" in warned
+
+
+def test_one_provider_of_a_catalog(pytester: pytest.Pytester) -> None:
+    path = shared_file("models.dev", "api.json")
+    _, data = run(pytester, f"--models-dev={path}", "--models-dev-provider=openai")
+    assert {r["subject"] for r in data["results"] if r["id"].startswith("MDV-")} == {"openai"}
+    result, data = run(pytester, f"--models-dev={path}", "--models-dev-provider=no-such-provider")
+    assert result.ret == 1 and outcomes(data, "failed") == {"MDV-001"}
+
+
+def _catalog(**model_changes: Any) -> dict[str, Any]:
+    model = {
+        "id": "m",
+        "name": "M",
+        "attachment": False,
+        "reasoning": False,
+        "tool_call": True,
+        "release_date": "2025-01-01",
+        "last_updated": "2025-02-01",
+        "open_weights": False,
+        "modalities": {"input": ["text"], "output": ["text"]},
+        "limit": {"context": 1000, "output": 100},
+        "cost": {"input": 1, "output": 2},
+        **model_changes,
+    }
+    return {
+        "acme": {
+            "id": "acme",
+            "env": ["ACME_API_KEY"],
+            "npm": "@ai-sdk/openai-compatible",
+            "api": "https://api.acme.example/v1",
+            "name": "Acme",
+            "doc": "https://acme.example/docs",
+            "models": {"m": model},
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("catalog", "says"),
+    [
+        (_catalog(reasoning_options=[{"type": "toggle"}]), "reasoning_options given although reasoning is false"),
+        (_catalog(reasoning=True), "'reasoning_options' is a required property"),
+        (_catalog(release_date="2025-01-01\n"), "does not match"),
+        (_catalog(colour="red"), "(this object takes no unknown keys)"),
+        (_catalog(interleaved=False), "interleaved"),
+        (_catalog(cost={"input": 1, "output": 2, "reasoning": 3}), "cost"),
+        (_catalog(limit={"context": -1, "output": 10}), "limit.context"),
+        (_catalog(reasoning=True, reasoning_options=[{"type": "effort", "values": ["turbo"]}]), "reasoning_options"),
+        ({"acme": {**_catalog()["acme"], "npm": "@ai-sdk/google"}}, "`api` is not allowed with npm '@ai-sdk/google'"),
+        ({"acme": {k: v for k, v in _catalog()["acme"].items() if k != "api"}}, "'api' is a required property"),
+    ],
+)
+def test_schema_violations_are_mdv_002_findings_with_pointers(
+    pytester: pytest.Pytester, catalog: Any, says: str
+) -> None:
+    source = pytester.path / "api.json"
+    source.write_text(json.dumps(catalog))
+    result, data = run(pytester, f"--models-dev={source}")
+    assert result.ret == 1
+    assert outcomes(data, "failed") == {"MDV-002"}
+    finding = next(r for r in data["results"] if r["id"] == "MDV-002")
+    assert says in finding["message"], finding["message"]
+    assert all(f["pointer"].startswith("/acme") for f in finding["findings"])
+
+
+def test_cross_field_rules_are_mdv_005(pytester: pytest.Pytester) -> None:
+    catalog = _catalog(reasoning=True, reasoning_options=[{"type": "budget_tokens", "min": 9000, "max": 10}])
+    catalog["twin"] = {**catalog["acme"], "id": "twin", "name": "ACME"}
+    catalog["acme"]["id"] = "acme-2"
+    source = pytester.path / "api.json"
+    source.write_text(json.dumps(catalog))
+    _, data = run(pytester, f"--models-dev={source}")
+    message = next(r["message"] for r in data["results"] if r["id"] == "MDV-005" and r["subject"] == "acme")
+    assert "has id 'acme-2'" in message and "also the name of twin" in message and "min 9000 is above max 10" in message
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [(b"[1, 2]", "the catalog is an array"), (b"{", "not valid JSON"), (b"x" * (2 << 20), "larger than the 1 MiB cap")],
+    ids=["a-list", "broken-json", "too-large"],
+)
+def test_a_catalog_that_is_not_one_is_a_clear_finding(pytester: pytest.Pytester, content: bytes, says: str) -> None:
+    (pytester.path / "api.json").write_bytes(content)
+    result, data = run(pytester, "--models-dev=api.json", "--max-body-mb=1")
+    assert result.ret == 1
+    assert outcomes(data, "failed") == {"MDV-001"}
+    assert says in next(r["message"] for r in data["results"] if r["id"] == "MDV-001")
+    assert "Traceback" not in result.stdout.str()

@@ -47,8 +47,10 @@ def test_the_readme_commands_name_real_options() -> None:
         "--fetch-budget-ms",
         "--strict",
         "--models-dev",
+        "--models-dev-provider",
         "--retries",
         "--client",
+        "--wire-api",
         "--run-budget-s",
         "--conformance-report",
         "--conformance-markdown",
@@ -61,5 +63,12 @@ def test_the_readme_commands_name_real_options() -> None:
         "--config",
         "--host",
         "--hypothesis-seed",
+        "--deselect",
+        "--loader-cmd",
+        "--loader-jsonl",
+        "--loader-timeout",
+        "--loader-profile",
+        "--loader-expectations",
+        "--loader-fuzz",
     }
     assert options <= known, options - known

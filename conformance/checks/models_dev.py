@@ -1,23 +1,52 @@
-"""MDV-*: a provider whose manifest says ``models_dev`` is read from a models.dev ``api.json`` catalog."""
+"""MDV-*: providers in a models.dev ``api.json`` catalog: the one a ``models_dev`` manifest names, or every provider
+of a catalog given with ``--models-dev`` (one item per provider, so 147 providers read as 147 rows)."""
 
 from __future__ import annotations
 
+import datetime
+import re
 from collections.abc import Iterator
+from typing import Any
 
-from conformance import jsondoc, loader
-from conformance.catalogue import check
+import fastjsonschema
+
+from conformance import jsondoc, loader, schemas, urls
+from conformance.catalogue import Observation, check
 from conformance.findings import ABSENT, Finding, Severity
 from conformance.target import CatalogContext, Subject
 
-MUST, SHOULD = Severity.MUST, Severity.SHOULD
+MUST, SHOULD, INFO = Severity.MUST, Severity.SHOULD, Severity.INFO
+KNOWN_COST = {
+    "input",
+    "output",
+    "reasoning",
+    "cache_read",
+    "cache_write",
+    "input_audio",
+    "output_audio",
+    "tiers",
+    "context_over_200k",
+}
+KNOWN_PROVIDER = {"npm", "api", "shape", "body", "headers"}
+_TEMPLATE = re.compile(r"\$\{[^}]*\}")
+
+
+def _provider(subject: Subject) -> dict[str, Any]:
+    provider = subject.value.get(subject.name) if isinstance(subject.value, dict) else None
+    return provider if isinstance(provider, dict) else {}
+
+
+def _models(subject: Subject) -> dict[str, Any]:
+    models = _provider(subject).get("models")
+    return {k: m for k, m in models.items() if isinstance(m, dict)} if isinstance(models, dict) else {}
 
 
 @check(
     "MDV-001",
     MUST,
-    "The models.dev catalog has the provider",
+    "The models.dev catalog is readable and has the provider",
     scope="models-dev",
-    rationale="the client looks the provider up by models_dev_provider_id; a missing key leaves it without models",
+    rationale="the client looks the provider up by its id; an unreadable catalog or a missing key leaves no models",
     source='loader error "models.dev response did not include provider…"',
 )
 def provider_present(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
@@ -31,47 +60,62 @@ def provider_present(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]
     if not isinstance(catalog, dict):
         yield Finding(
             f"the catalog is {loader.json_type(catalog)}, not an object keyed by provider id",
-            expected="{provider_id: {…}}",
-            found=catalog,
+            "",
+            "{provider_id: {…}}",
+            "[…]" if isinstance(catalog, list) else catalog,
+            "publish the providers as an object keyed by provider id",
         )
     elif subject.name not in catalog:
         yield Finding(
             f"the catalog has no provider {subject.name!r}",
             jsondoc.join("", subject.name),
-            "a top-level key equal to models_dev_provider_id",
+            "a top-level key equal to the provider id",
             ABSENT,
-            "fix models_dev_provider_id, or get the provider listed on models.dev",
+            "fix the provider id, or get the provider listed on models.dev",
         )
-
-
-def _provider(subject: Subject) -> dict:  # type: ignore[type-arg]
-    provider = subject.value.get(subject.name)
-    return provider if isinstance(provider, dict) else {}
 
 
 @check(
     "MDV-002",
     MUST,
-    "The provider lists models whose fields the client can read",
+    "The provider and every model follow the models.dev schema",
     scope="models-dev",
     requires="MDV-001",
-    rationale="with no model, or one field of the wrong type, the client shows an empty or broken model list",
-    source="models.dev schema (the fields the client maps)",
+    rationale="models.dev and every client that reads its catalog reject a provider that breaks its schema",
+    source="models.dev schema (schemas/models-dev-api.schema.json)",
 )
-def provider_models(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
-    where = jsondoc.join("", subject.name, "models")
-    models = _provider(subject).get("models", ABSENT)
-    if not isinstance(models, dict) or not models:
+def provider_schema(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
+    provider = subject.value.get(subject.name)
+    where = jsondoc.join("", subject.name)
+    try:
+        schemas.fast("models-dev-api", "provider")(provider)
+    except fastjsonschema.JsonSchemaValueException:
+        errors = schemas.validator("models-dev-api", "/definitions/provider").iter_errors(provider)
+        for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path)))[:50]:
+            yield Finding(
+                _schema_message(error),
+                jsondoc.join(where, *error.absolute_path),
+                fix="see schemas/models-dev-api.schema.json for the rule",
+            )
+        return
+    if not _models(subject):
         yield Finding(
             "the provider lists no model",
-            where,
+            jsondoc.join(where, "models"),
             "at least one model",
-            models,
-            "list the provider's models in the catalog",
+            fix="list the provider's models",
         )
-        return
-    for model_id, entry in models.items():
-        yield from loader.model_problems(model_id, entry, pointer=jsondoc.join(where, model_id))
+
+
+def _schema_message(error: Any) -> str:
+    field = ".".join(map(str, error.absolute_path)) or "the provider"
+    if error.validator == "additionalProperties":
+        return f"{field}: {error.message} (this object takes no unknown keys)"
+    if error.validator == "not" and error.validator_value == {"required": ["reasoning_options"]}:
+        return f"{field}: reasoning_options given although reasoning is false"
+    if error.validator == "not" and error.validator_value == {"required": ["api"]}:
+        return f"{field}: `api` is not allowed with npm {error.instance.get('npm')!r}"
+    return f"{field}: {error.message}"
 
 
 @check(
@@ -82,6 +126,7 @@ def provider_models(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
     requires="MDV-001",
     rationale="clients that read models.dev send requests to `api`; the manifest's users go to baseUrl",
     source="consistency between the manifest and its catalog entry",
+    applies=lambda ctx: ctx.manifest is not None,
 )
 def api_matches(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
     api = _provider(subject).get("api")
@@ -94,3 +139,153 @@ def api_matches(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
             api,
             "publish the same API root in both",
         )
+
+
+@check(
+    "MDV-004",
+    INFO,
+    "Which models a tool-calling agent's catalog keeps",
+    scope="models-dev",
+    requires="MDV-001",
+    rationale="agent clients (Codex, Open Interpreter) keep only models with tool calling and text output, from "
+    "providers with a usable base URL",
+    source="Open Interpreter provider catalog rules; Codex model catalog",
+)
+def agent_catalog(subject: Subject, ctx: CatalogContext) -> Iterator[Finding | Observation]:
+    provider, models = _provider(subject), _models(subject)
+    api = provider.get("api")
+    if not isinstance(api, str) or _TEMPLATE.search(api) or urls.url_problem(api):
+        yield Finding(
+            f"no model is kept: the provider's api {api!r} is not a usable base URL",
+            jsondoc.join("", subject.name, "api"),
+            fix="give the API root as a plain https URL",
+        )
+        return
+    dropped = sorted(
+        k
+        for k, m in models.items()
+        if m.get("tool_call") is not True or "text" not in m.get("modalities", {}).get("output", [])
+    )
+    if dropped:
+        shown = ", ".join(dropped[:5]) + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else "")
+        yield Finding(
+            f"{len(dropped)} of {len(models)} models are dropped (no tool calling or no text output): {shown}",
+            jsondoc.join("", subject.name, "models"),
+        )
+    else:
+        yield Observation(f"all {len(models)} models are kept")
+
+
+@check(
+    "MDV-005",
+    MUST,
+    "Ids, names and ranges agree where the schema cannot say",
+    scope="models-dev",
+    requires="MDV-001",
+    rationale="the provider id is how clients find it, names tell providers apart, budgets and tiers must be ordered",
+    source="models.dev schema refinements (id equals key, unique names, min ≤ max, unique tier sizes)",
+)
+def cross_field(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
+    provider = _provider(subject)
+    where = jsondoc.join("", subject.name)
+    if provider.get("id") != subject.name:
+        yield Finding(
+            f"the provider listed under {subject.name!r} has id {provider.get('id')!r}",
+            jsondoc.join(where, "id"),
+            repr(subject.name),
+            provider.get("id", ABSENT),
+        )
+    name = provider.get("name")
+    if isinstance(name, str) and isinstance(subject.value, dict):
+        twins = sorted(
+            k
+            for k, other in subject.value.items()
+            if k != subject.name
+            and isinstance(other, dict)
+            and isinstance(other.get("name"), str)
+            and other["name"].casefold() == name.casefold()
+        )
+        if twins:
+            yield Finding(
+                f"the name {name!r} is also the name of {', '.join(twins)}",
+                jsondoc.join(where, "name"),
+                "a name no other provider has (case-insensitively)",
+            )
+    for model_id, model in _models(subject).items():
+        here = jsondoc.join(where, "models", model_id)
+        for index, option in enumerate(model.get("reasoning_options") or []):
+            low, high = (option.get("min"), option.get("max")) if isinstance(option, dict) else (None, None)
+            if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
+                yield Finding(
+                    f"budget_tokens min {low} is above max {high}", jsondoc.join(here, "reasoning_options", index)
+                )
+        sizes = [
+            t.get("tier", {}).get("size")
+            for t in (model.get("cost") or {}).get("tiers") or []
+            if isinstance(t, dict) and isinstance(t.get("tier"), dict)
+        ]
+        if len(sizes) != len(set(sizes)):
+            yield Finding("two cost tiers start at the same context size", jsondoc.join(here, "cost", "tiers"))
+
+
+def _real(date: str) -> bool:
+    parts = [int(p) for p in date.split("-")] + [1]
+    try:
+        datetime.date(*parts[:3])
+    except ValueError:
+        return False
+    return True
+
+
+@check(
+    "MDV-006",
+    SHOULD,
+    "No data a catalog maintainer would fix",
+    scope="models-dev",
+    requires="MDV-001",
+    rationale="valid but surprising values (output above context, impossible dates, stray spaces, unknown keys "
+    "dropped silently) mislead clients and users",
+    source="models.dev data conventions",
+)
+def quirks(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
+    where = jsondoc.join("", subject.name)
+    name = _provider(subject).get("name")
+    if isinstance(name, str) and name != name.strip():
+        yield Finding(f"the provider name {name!r} has surrounding whitespace", jsondoc.join(where, "name"))
+    for model_id, model in _models(subject).items():
+        here = jsondoc.join(where, "models", model_id)
+        yield from _model_quirks(model_id, model, here)
+
+
+def _model_quirks(model_id: str, model: dict[str, Any], here: str) -> Iterator[Finding]:
+    limit = model.get("limit") if isinstance(model.get("limit"), dict) else {}
+    context, output = limit.get("context"), limit.get("output")
+    chat = "text" in (model.get("modalities") or {}).get("output", [])
+    if isinstance(context, int | float) and isinstance(output, int | float):
+        if 0 < context < output:
+            yield Finding(
+                f"{model_id}: limit.output {output} is above limit.context {context}", jsondoc.join(here, "limit")
+            )
+        if chat and (context == 0 or output == 0):
+            yield Finding(
+                f"{model_id}: a text model with a zero limit (context {context}, output {output})",
+                jsondoc.join(here, "limit"),
+            )
+    dates = {k: model.get(k) for k in ("release_date", "last_updated", "knowledge") if isinstance(model.get(k), str)}
+    for key, value in dates.items():
+        if not _real(value):
+            yield Finding(f"{model_id}: {key} {value!r} is not a calendar date", jsondoc.join(here, key))
+    release, updated = dates.get("release_date"), dates.get("last_updated")
+    if release and updated and updated[: len(release)] < release[: len(updated)]:
+        yield Finding(
+            f"{model_id}: last_updated {updated} is before release_date {release}", jsondoc.join(here, "last_updated")
+        )
+    name = model.get("name")
+    if isinstance(name, str) and name != name.strip():
+        yield Finding(f"{model_id}: the name {name!r} has surrounding whitespace", jsondoc.join(here, "name"))
+    if model.get("id") != model_id:
+        yield Finding(f"{model_id}: listed under another key than its id {model.get('id')!r}", jsondoc.join(here, "id"))
+    for key, known in (("cost", KNOWN_COST), ("provider", KNOWN_PROVIDER)):
+        extra = sorted(set(model.get(key) or {}) - known) if isinstance(model.get(key), dict) else []
+        if extra:
+            yield Finding(f"{model_id}: {key} has keys models.dev drops: {', '.join(extra)}", jsondoc.join(here, key))

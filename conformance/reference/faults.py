@@ -117,6 +117,57 @@ FAULTS: dict[str, Fault] = _table(
         "the first authorised chat completion of the server's life gets 429 with Retry-After: 1 (a passing CE-004)",
     ),
     ("rate-limit-no-retry-after", ("CE-004",), "the same first-request 429, without Retry-After"),
+    # the Responses API (POST /v1/responses)
+    (
+        "responses-wrong-object",
+        ("RS-001",),
+        'non-streamed responses say object "chat.completion" and have no status',
+    ),
+    ("responses-no-usage", ("RS-001",), "responses have no usage, neither non-streamed nor in response.completed"),
+    ("responses-no-event-lines", ("RS-002",), "streamed Responses events have data: lines only, no event: lines"),
+    ("responses-no-sequence", ("RS-002",), "streamed Responses events have no sequence_number"),
+    (
+        "responses-bad-order",
+        ("RS-002",),
+        "the first output_text.delta (or function_call_arguments.delta) comes before response.output_item.added",
+    ),
+    (
+        "responses-no-completed",
+        ("RS-002", "RS-003", "RS-004"),
+        "Responses streams end after response.output_item.done, with no terminal event",
+    ),
+    (
+        "responses-args-object",
+        ("RS-003",),
+        "function_call arguments are a JSON object, not a string (streamed with no arguments deltas)",
+    ),
+    ("responses-reject-function-output", ("RS-003",), "400 when an input item is a function_call_output"),
+    (
+        "responses-silent-failure",
+        ("RS-002", "RS-003", "RS-004"),
+        "Responses streams stop halfway through the reply with no response.failed or error event",
+    ),
+    # the Messages API (POST /v1/messages)
+    ("messages-wrong-type", ("AN-001",), 'non-streamed messages say type "chat.completion" and have no stop_reason'),
+    ("messages-no-usage", ("AN-001",), "non-streamed messages have no usage"),
+    (
+        "messages-event-mismatch",
+        ("AN-002",),
+        "content_block_delta events are sent as event: delta, a name that differs from their data type",
+    ),
+    ("messages-bad-order", ("AN-002",), "message_stop comes before message_delta"),
+    ("messages-done-marker", ("AN-002",), "Messages streams end with a data: [DONE] after message_stop"),
+    (
+        "messages-tool-input-whole",
+        ("AN-003",),
+        "a streamed tool_use block carries its whole input in content_block_start, with no input_json_delta",
+    ),
+    ("messages-no-tool-use", ("AN-003",), 'tool requests are answered with text and stop_reason "end_turn"'),
+    (
+        "messages-openai-errors",
+        ("AN-004",),
+        'Messages errors are OpenAI {"error": {...}} objects, without "type": "error"',
+    ),
     # hostile servers: each must end in a finding within the suite's bounds, with no key in any output
     ("huge-body", ("LST-001",), "GET /v1/models sends a body of a gigabyte"),
     ("gzip-bomb", ("LST-001",), "GET /v1/models sends a gzip body of ~300 KB that decodes to 256 MiB"),

@@ -11,11 +11,15 @@ GET      /v1/models                       the OpenAI model list
 GET      /v1                              a small index of the API, so that ``GET {baseUrl}/`` answers
 GET      /api.json                        a models.dev catalog with this provider (models-dev-* faults)
 POST     /v1/chat/completions             deterministic replies, streamed or not; needs the API key
+POST     /v1/responses                    the same replies in the OpenAI Responses API (``responses``)
+POST     /v1/messages                     the same replies in the Anthropic Messages API (``messages``)
 =======  ===============================  ==============================================================
 
-Only chat completions check ``Authorization: Bearer <key>``: the manifest and the model lists are what a client
-reads before the user has entered a key, so they are public. Errors are OpenAI error objects, unknown paths a
-JSON 404. The reply depends only on the request (its id is a digest of the body), except ``created``.
+Only the three reply endpoints check the key (``Authorization: Bearer <key>``; messages also take it in
+``x-api-key``, as older Anthropic SDKs send it, and need an ``anthropic-version``): the manifest and the model
+lists are what a client reads before the user has entered a key, so they are public. Errors are OpenAI error
+objects (Anthropic ones from messages), unknown paths a JSON 404. The reply depends only on the request (its id
+is a digest of the body), except ``created``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -44,7 +48,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from conformance.reference import catalog, chat, hostile
+from conformance.reference import catalog, chat, hostile, messages, responses
 from conformance.reference.faults import FAULTS, known_faults
 
 REFERENCE_KEY = "sk-reference-key"
@@ -83,6 +87,20 @@ def _frame(data: dict[str, Any] | str, *, split: bool) -> bytes:
     return "".join(f"data: {line}\n" for line in lines).encode() + b"\n"
 
 
+async def _json(request: Request) -> Any:
+    """The request body as JSON; a body that is not JSON is a 400."""
+    try:
+        return json.loads(await request.body())
+    except (ValueError, RecursionError) as exc:
+        raise chat.APIError(400, f"We could not parse the JSON body of your request ({exc}).") from None
+
+
+def _bearer(request: Request) -> str:
+    """The key in an ``Authorization: Bearer <key>`` header ("" without one)."""
+    scheme, _, key = (request.headers.get("authorization") or "").partition(" ")
+    return key if scheme.lower() == "bearer" else ""
+
+
 async def _sleep_until(deadline: float) -> None:
     """Sleep until a ``time.monotonic()`` deadline; deadlines, not delays, so token gaps do not drift."""
     delay = deadline - time.monotonic()
@@ -111,7 +129,7 @@ class _Provider:
         self.rate_limited = False
 
     async def index(self, request: Request) -> Response:
-        endpoints = ["GET /v1/models", "POST /v1/chat/completions"]
+        endpoints = ["GET /v1/models", "POST /v1/chat/completions", "POST /v1/responses", "POST /v1/messages"]
         return JSONResponse({"object": "api", "name": catalog.NAME, "endpoints": endpoints})
 
     async def models(self, request: Request) -> Response:
@@ -166,6 +184,36 @@ class _Provider:
             return hostile.slow_drip(chat.completion_body(reply, self.faults, created))
         return JSONResponse(chat.completion_body(reply, self.faults, created))
 
+    async def responses(self, request: Request) -> Response:
+        received = time.monotonic()
+        try:
+            if not self._has_key(_bearer(request)):
+                raise chat.APIError(401, "Incorrect API key provided.", code="invalid_api_key")
+            plan = responses.build_reply(await _json(request), self.faults)
+        except chat.APIError as exc:
+            return JSONResponse(exc.body(), exc.status)
+        created = int(time.time())
+        if plan.stream:
+            frames = responses.stream_frames(plan, self.faults, created)
+            return StreamingResponse(self._clocked(frames, received), media_type="text/event-stream")
+        await _sleep_until(self._token_time(received, len(plan.tokens) - 1))
+        return JSONResponse(responses.response_body(plan, self.faults, created))
+
+    async def messages(self, request: Request) -> Response:
+        received = time.monotonic()
+        try:
+            if not self._has_key(request.headers.get("x-api-key") or _bearer(request)):
+                raise chat.APIError(401, "invalid x-api-key")
+            version = request.headers.get("anthropic-version")
+            plan = messages.build_reply(await _json(request), self.faults, version=version)
+        except chat.APIError as exc:
+            return JSONResponse(messages.error_body(exc, self.faults), exc.status)
+        if plan.stream:
+            frames = messages.stream_frames(plan, self.faults)
+            return StreamingResponse(self._clocked(frames, received), media_type="text/event-stream")
+        await _sleep_until(self._token_time(received, len(plan.tokens) - 1))
+        return JSONResponse(messages.message_body(plan, self.faults))
+
     async def http_error(self, request: Request, exc: Exception) -> Response:
         """Routing errors (unknown path, wrong method) as OpenAI error objects."""
         status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -180,12 +228,15 @@ class _Provider:
         if "no-auth-check" in self.faults:
             return
         scheme, _, key = (header or "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(key.strip().encode(), self.config.api_key.encode()):
+        if scheme.lower() == "bearer" and self._has_key(key):
             return
         message = "Incorrect API key provided." if header else "You didn't provide an API key."
         if "403-not-401" in self.faults:
             raise chat.APIError(403, message, type="permission_error", code="invalid_api_key")
         raise chat.APIError(401, message, code="invalid_api_key")
+
+    def _has_key(self, key: str) -> bool:
+        return hmac.compare_digest(key.strip().encode(), self.config.api_key.encode())
 
     def _rate_limit(self) -> None:
         """With a rate-limit fault, the first authorised request of the app's life gets 429 (no await between the
@@ -199,13 +250,12 @@ class _Provider:
 
     async def _body(self, request: Request) -> Any:
         try:
-            return json.loads(await request.body())
-        except (ValueError, RecursionError) as exc:
-            if "malformed-json-500" in self.faults:
-                message = "The server had an error processing your request."
-                raise chat.APIError(500, message, type="server_error") from None
-            message = f"We could not parse the JSON body of your request ({exc})."
-            raise chat.APIError(400, message) from None
+            return await _json(request)
+        except chat.APIError:
+            if "malformed-json-500" not in self.faults:
+                raise
+            message = "The server had an error processing your request."
+            raise chat.APIError(500, message, type="server_error") from None
 
     def _error(self, exc: chat.APIError, authorization: str) -> Response:
         if "echo-key" in self.faults:
@@ -227,18 +277,18 @@ class _Provider:
         """When token ``index`` (0-based) is due."""
         return received + (self.config.ttft_ms + max(index, 0) * self.config.token_ms) / 1000
 
+    async def _clocked(self, frames: Iterable[tuple[bytes, bool]], received: float) -> AsyncIterator[bytes]:
+        """A stream's frames, each ``(data, token)`` one sent when its token is due."""
+        tokens = 0
+        for data, token in frames:
+            if token:
+                await _sleep_until(self._token_time(received, tokens))
+                tokens += 1
+            yield data
+
     def _stream(self, reply: chat.Reply, received: float, created: int) -> StreamingResponse:
         events = chat.stream_events(reply, self.faults, created)
         split = "multiline-data" in self.faults
-
-        async def body() -> AsyncIterator[bytes]:
-            tokens = 0
-            for event in events:
-                if event.token:
-                    await _sleep_until(self._token_time(received, tokens))
-                    tokens += 1
-                yield _frame(event.data, split=split)
-
         frames = [_frame(e.data, split=split) for e in events]
         if "endless-stream" in self.faults:
             return StreamingResponse(hostile.endless(frames[:-3], frames[1]), media_type="text/event-stream")
@@ -249,7 +299,8 @@ class _Provider:
         if "cut-mid-stream" in self.faults:
             headers["Connection"] = "close"
         media_type = "application/json" if "wrong-content-type" in self.faults else "text/event-stream"
-        return StreamingResponse(body(), media_type=media_type, headers=headers)
+        body = self._clocked(zip(frames, (e.token for e in events), strict=True), received)
+        return StreamingResponse(body, media_type=media_type, headers=headers)
 
 
 def create_app(config: ReferenceConfig) -> Starlette:
@@ -260,6 +311,8 @@ def create_app(config: ReferenceConfig) -> Starlette:
         Route("/v1", provider.index, methods=["GET"]),
         Route("/v1/models", provider.models, methods=["GET"]),
         Route("/v1/chat/completions", provider.chat_completions, methods=["POST"]),
+        Route("/v1/responses", provider.responses, methods=["POST"]),
+        Route("/v1/messages", provider.messages, methods=["POST"]),
         Route("/api.json", provider.models_dev, methods=["GET"]),
     ]
     tolerant = "no-slash-tolerance" not in config.faults

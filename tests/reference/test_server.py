@@ -28,6 +28,18 @@ from conformance.reference.faults import FAULTS, parse_faults
 from conformance.reference.server import REFERENCE_KEY, ReferenceConfig, ReferenceServer, create_app
 from conformance.runner import evaluate
 from conformance.target import CatalogContext, Part
+from tests.reference.test_wire_apis import (
+    AN_TOOLS,
+    PIECES,
+    RS_FOLLOW_UP,
+    RS_TOOLS,
+    WORDS,
+    message,
+    message_stream,
+    respond,
+    respond_stream,
+    types,
+)
 
 AUTH = {"Authorization": f"Bearer {REFERENCE_KEY}"}
 WRONG_KEY = {"Authorization": "Bearer sk-wrong"}
@@ -597,6 +609,33 @@ def utf8(content: bytes) -> str:
     return "UTF-8"
 
 
+def responses_argument_types(c: httpx.Client) -> tuple[str, str]:
+    """The type of a function call's arguments, non-streamed and in the streamed output_item.done."""
+    [call] = respond(c, tools=RS_TOOLS, tool_choice="required").json()["output"]
+    _, stream = respond_stream(c, tools=RS_TOOLS, tool_choice="required")
+    [done] = [data["item"] for _, data in stream if data["type"] == "response.output_item.done"]
+    return type(call["arguments"]).__name__, type(done["arguments"]).__name__
+
+
+def responses_stream_end(c: httpx.Client) -> tuple[str, int]:
+    """A streamed response's last event, and how many text deltas came before it."""
+    kinds = types(respond_stream(c)[1])
+    return kinds[-1], kinds.count("response.output_text.delta")
+
+
+def messages_tool_stream(c: httpx.Client) -> tuple[list[str], int]:
+    """What a streamed tool_use block starts with (its input's keys), and how many input_json_delta follow."""
+    _, stream = message_stream(c, tools=AN_TOOLS, tool_choice={"type": "any"})
+    [start] = [data["content_block"] for _, data in stream if data["type"] == "content_block_start"]
+    pieces = [data for _, data in stream if data["type"] == "content_block_delta"]
+    return sorted(start["input"]), sum(d["delta"]["type"] == "input_json_delta" for d in pieces)
+
+
+def messages_tool_reply(c: httpx.Client) -> tuple[str, list[str]]:
+    body = message(c, tools=AN_TOOLS, tool_choice={"type": "any"}).json()
+    return body["stop_reason"], [block["type"] for block in body["content"]]
+
+
 Probe = Callable[[httpx.Client], Any]
 PROBES: dict[str, tuple[Probe, Any, Any]] = {
     # fault: (probe, what the clean server shows, what the faulty one shows)
@@ -769,6 +808,59 @@ PROBES: dict[str, tuple[Probe, Any, Any]] = {
     "malformed-json-500": (lambda c: malformed(c).status_code, 400, 500),
     "rate-limit": (rate_limit_probe, (401, 200, None, 200), (401, 429, "1", 200)),
     "rate-limit-no-retry-after": (rate_limit_probe, (401, 200, None, 200), (401, 429, None, 200)),
+    "responses-wrong-object": (
+        lambda c: [respond(c).json().get(k) for k in ("object", "status")],
+        ["response", "completed"],
+        ["chat.completion", None],
+    ),
+    "responses-no-usage": (
+        lambda c: ("usage" in respond(c).json(), "usage" in respond_stream(c)[1][-1][1]["response"]),
+        (True, True),
+        (False, False),
+    ),
+    "responses-no-event-lines": (lambda c: {name is not None for name, _ in respond_stream(c)[1]}, {True}, {False}),
+    "responses-no-sequence": (lambda c: {"sequence_number" in d for _, d in respond_stream(c)[1]}, {True}, {False}),
+    "responses-bad-order": (
+        lambda c: types(respond_stream(c)[1])[2:4],
+        ["response.output_item.added", "response.content_part.added"],
+        ["response.output_text.delta", "response.output_item.added"],
+    ),
+    "responses-no-completed": (
+        responses_stream_end,
+        ("response.completed", WORDS),
+        ("response.output_item.done", WORDS),
+    ),
+    "responses-args-object": (responses_argument_types, ("str", "str"), ("dict", "dict")),
+    "responses-reject-function-output": (
+        lambda c: statuses(respond(c, input=RS_FOLLOW_UP, tools=RS_TOOLS), respond(c, tools=RS_TOOLS)),
+        (200, 200),
+        (400, 200),
+    ),
+    "responses-silent-failure": (
+        responses_stream_end,
+        ("response.completed", WORDS),
+        ("response.output_text.delta", WORDS // 2),
+    ),
+    "messages-wrong-type": (
+        lambda c: [message(c).json().get(k) for k in ("type", "stop_reason")],
+        ["message", "end_turn"],
+        ["chat.completion", None],
+    ),
+    "messages-no-usage": (lambda c: "usage" in message(c).json(), True, False),
+    "messages-event-mismatch": (lambda c: sum(name != d["type"] for name, d in message_stream(c)[1]), 0, WORDS),
+    "messages-bad-order": (
+        lambda c: types(message_stream(c)[1])[-2:],
+        ["message_delta", "message_stop"],
+        ["message_stop", "message_delta"],
+    ),
+    "messages-done-marker": (lambda c: types(message_stream(c)[1])[-1], "message_stop", "[DONE]"),
+    "messages-tool-input-whole": (messages_tool_stream, ([], PIECES), (["line", "path"], 0)),
+    "messages-no-tool-use": (messages_tool_reply, ("tool_use", ["tool_use"]), ("end_turn", ["text"])),
+    "messages-openai-errors": (
+        lambda c: sorted(message(c, headers={"x-api-key": "sk-wrong", "anthropic-version": "2023-06-01"}).json()),
+        ["error", "type"],
+        ["error"],
+    ),
     "huge-body": (body_size, "small", "huge"),
     "gzip-bomb": (lambda c: c.get("/v1/models").headers.get("content-encoding"), None, "gzip"),
     "never-answer": (lambda c: answered(lambda: c.get("/v1/models", timeout=0.3)), "answered", "no answer in time"),

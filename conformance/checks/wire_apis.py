@@ -1,0 +1,453 @@
+"""RS-* and AN-*: the other wire APIs clients speak: OpenAI Responses (Codex, Kimi Code CLI) and Anthropic
+Messages (Kimi Code CLI, Claude-style clients). They run with ``--wire-api=responses`` / ``--wire-api=messages``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from conformance.catalogue import Observation, check
+from conformance.checks.chat import failed
+from conformance.client import Exchange
+from conformance.findings import Finding, Severity
+from conformance.live import TOOL, TOOL_PROMPT, USER_PROMPT, WRONG_KEY, LiveContext, NotApplicable
+from conformance.target import Subject
+
+MUST = Severity.MUST
+ANTHROPIC_VERSION = "2023-06-01"
+TERMINAL = ("response.completed", "response.failed", "response.incomplete", "error")
+Said = list[Finding | Observation]
+
+
+def _events(exchange: Exchange) -> list[tuple[str, Any]]:
+    """(event name, parsed data) of a stream; the name is "message" where the server sent no ``event:`` line."""
+    return [(e.event, e.json) for e in exchange.events or []]
+
+
+# -- OpenAI Responses -------------------------------------------------------------------------------------------
+
+
+async def _responses(ctx: LiveContext, body: dict[str, Any], *, name: str | None = None) -> Exchange:
+    send = lambda: ctx.http.request(  # noqa: E731 - a thunk for the memo
+        "POST",
+        ctx.target.url("responses"),
+        json_body=body,
+        headers=ctx.http.headers(ctx.target.headers),
+        stream=bool(body.get("stream")),
+    )
+    return await (ctx.memo.get(("responses", name, body.get("model")), send) if name else send())
+
+
+def _function_tool() -> dict[str, Any]:
+    function = TOOL["function"]
+    return {
+        "type": "function",
+        "name": function["name"],
+        "description": function["description"],
+        "parameters": function["parameters"],
+    }
+
+
+@check(
+    "RS-001",
+    MUST,
+    "`POST {base}/responses` answers a Response with output_text and usage",
+    scope="live-model",
+    rationale="Codex and Kimi Code CLI read output[].content[].output_text, status and usage from this object",
+    source="OpenAI Responses API reference",
+)
+async def response_object(subject: Subject, ctx: LiveContext) -> Said:
+    exchange = await _responses(ctx, {"model": subject.name, "input": USER_PROMPT}, name="plain")
+    if not exchange.ok:
+        return [failed(ctx, exchange, "{model, input} was refused", "serve POST {baseUrl}/responses")]
+    body = exchange.json if isinstance(exchange.json, dict) else {}
+    problems = []
+    if body.get("object") != "response":
+        problems.append(f'object is {body.get("object")!r}, not "response"')
+    if body.get("status") != "completed":
+        problems.append(f'status is {body.get("status")!r}, not "completed"')
+    texts = [
+        part.get("text")
+        for item in body.get("output") or []
+        if isinstance(item, dict) and item.get("type") == "message"
+        for part in item.get("content") or []
+        if isinstance(part, dict) and part.get("type") == "output_text"
+    ]
+    if not texts or not all(isinstance(t, str) for t in texts):
+        problems.append("output has no message item with output_text")
+    usage = body.get("usage")
+    if not isinstance(usage, dict) or not all(
+        isinstance(usage.get(k), int) for k in ("input_tokens", "output_tokens", "total_tokens")
+    ):
+        problems.append("usage lacks integer input_tokens, output_tokens, total_tokens")
+    return [
+        Finding(p, exchange=ctx.describe(exchange), fix="follow the Responses API's response object") for p in problems
+    ]
+
+
+def _order_problems(events: list[tuple[str, Any]]) -> list[str]:
+    types = [data.get("type") for _, data in events if isinstance(data, dict)]
+    problems = []
+    if not types or types[0] != "response.created":
+        problems.append("the first event is not response.created")
+
+    def first(kind: str) -> int:
+        return types.index(kind) if kind in types else -1
+
+    added, delta, done = first("response.output_item.added"), first("response.output_text.delta"), -1
+    if "response.output_item.done" in types:
+        done = len(types) - 1 - types[::-1].index("response.output_item.done")
+    if delta >= 0 and (added < 0 or delta < added):
+        problems.append("output_text.delta comes before its output_item.added")
+    if delta >= 0 and done >= 0 and done < delta:
+        problems.append("output_item.done comes before the text deltas end")
+    if types and types[-1] not in TERMINAL:
+        problems.append(f"the stream ends with {types[-1]!r}, not response.completed")
+    return problems
+
+
+@check(
+    "RS-002",
+    MUST,
+    "Streamed Responses events are typed, numbered and in order",
+    scope="live-model",
+    rationale="clients dispatch on the event: line, order by sequence_number and finish at response.completed",
+    source="OpenAI Responses API streaming events",
+)
+async def response_stream(subject: Subject, ctx: LiveContext) -> Said:
+    exchange = await _responses(ctx, {"model": subject.name, "input": USER_PROMPT, "stream": True}, name="stream")
+    if exchange.status != 200 or exchange.events is None:
+        return [failed(ctx, exchange, "a streamed request was refused", "accept stream: true")]
+    said, events = ctx.describe(exchange), _events(exchange)
+    findings: Said = []
+    unnamed = [i for i, (name, _) in enumerate(events) if name == "message"]
+    if unnamed:
+        findings.append(
+            Finding(
+                f"{len(unnamed)} events have no event: line",
+                exchange=said,
+                fix="send `event: <type>` before each data: line",
+            )
+        )
+    mismatched = [
+        i
+        for i, (name, data) in enumerate(events)
+        if name != "message" and (not isinstance(data, dict) or data.get("type") != name)
+    ]
+    if mismatched:
+        findings.append(Finding(f"events {mismatched[:5]} have a data.type other than their event name", exchange=said))
+    numbers = [data.get("sequence_number") if isinstance(data, dict) else None for _, data in events]
+    if not all(isinstance(n, int) for n in numbers) or numbers != sorted(set(numbers)):
+        findings.append(
+            Finding(
+                "sequence_number is missing or does not increase",
+                exchange=said,
+                fix="number the events 0, 1, 2 … in sending order",
+            )
+        )
+    findings += [Finding(p, exchange=said) for p in _order_problems(events)]
+    return findings
+
+
+@check(
+    "RS-003",
+    MUST,
+    "Function calls stream as function_call items, and their output is accepted back",
+    scope="live-model",
+    rationale="agents run the call from the function_call item's string arguments and reply with function_call_output",
+    source="OpenAI Responses API (function calling)",
+)
+async def response_function_call(subject: Subject, ctx: LiveContext) -> Said:
+    if ctx.model(subject.name).tool_call is False:
+        raise NotApplicable("the catalog says this model has no tool calling")
+    body = {
+        "model": subject.name,
+        "input": TOOL_PROMPT,
+        "tools": [_function_tool()],
+        "tool_choice": "required",
+        "stream": True,
+    }
+    exchange = await _responses(ctx, body, name="tools")
+    if exchange.status != 200 or exchange.events is None:
+        return [failed(ctx, exchange, "a streamed request with tools was refused", "accept function tools")]
+    said = ctx.describe(exchange)
+    final = next(
+        (
+            data.get("response")
+            for _, data in reversed(_events(exchange))
+            if isinstance(data, dict) and data.get("type") == "response.completed"
+        ),
+        None,
+    )
+    items = [
+        item
+        for item in (final or {}).get("output") or []
+        if isinstance(item, dict) and item.get("type") == "function_call"
+    ]
+    if not items:
+        return [Finding("no function_call item although the tool was required", exchange=said)]
+    call = items[0]
+    arguments = call.get("arguments")
+    try:
+        parsed = json.loads(arguments) if isinstance(arguments, str) else None
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        return [
+            Finding(
+                f"function_call arguments are {type(arguments).__name__}, not a JSON string of an object",
+                exchange=said,
+                fix="send arguments as a JSON string",
+            )
+        ]
+    followup = {
+        "model": subject.name,
+        "tools": [_function_tool()],
+        "input": [
+            {"role": "user", "content": TOOL_PROMPT},
+            {"type": "function_call", "call_id": call.get("call_id"), "name": call.get("name"), "arguments": arguments},
+            {"type": "function_call_output", "call_id": call.get("call_id"), "output": "Sunny, 21 °C"},
+        ],
+    }
+    answer = await _responses(ctx, followup)
+    if not answer.ok:
+        return [
+            failed(
+                ctx,
+                answer,
+                "the function_call_output follow-up was refused",
+                "accept function_call and function_call_output input items",
+            )
+        ]
+    return []
+
+
+@check(
+    "RS-004",
+    MUST,
+    "A Responses stream always ends with a terminal event",
+    scope="live-model",
+    rationale="a stream that stops without response.completed, response.failed or error leaves the client waiting "
+    "or guessing",
+    source="OpenAI Responses API streaming events",
+)
+async def response_terminal(subject: Subject, ctx: LiveContext) -> Said:
+    exchange = await _responses(ctx, {"model": subject.name, "input": USER_PROMPT, "stream": True}, name="stream")
+    if exchange.status != 200 or exchange.events is None:
+        raise NotApplicable(f"there is no stream to read: the request got {exchange.status or exchange.error}")
+    types = [data.get("type") for _, data in _events(exchange) if isinstance(data, dict)]
+    if not types or types[-1] not in TERMINAL:
+        return [
+            Finding(
+                "the stream ended without response.completed, response.failed or an error event",
+                exchange=ctx.describe(exchange),
+                fix="end every stream with response.completed, or response.failed when it fails",
+            )
+        ]
+    return [Observation(f"ended with {types[-1]}")]
+
+
+# -- Anthropic Messages -----------------------------------------------------------------------------------------
+
+
+def _messages_url(ctx: LiveContext) -> str:
+    base = ctx.target.base_url.rstrip("/")
+    root = base[: -len("/v1")] if base.endswith("/v1") else base
+    return f"{root}/v1/messages"
+
+
+def _anthropic_headers(ctx: LiveContext, key: str | None = None) -> dict[str, str]:
+    headers = {**ctx.target.headers, **ctx.settings.headers, "anthropic-version": ANTHROPIC_VERSION}
+    secret = key if key is not None else ctx.settings.api_key
+    if secret:
+        headers["x-api-key"] = secret
+    return headers
+
+
+async def _messages(
+    ctx: LiveContext, body: dict[str, Any], *, name: str | None = None, key: str | None = None
+) -> Exchange:
+    send = lambda: ctx.http.request(  # noqa: E731 - a thunk for the memo
+        "POST",
+        _messages_url(ctx),
+        json_body=body,
+        headers=_anthropic_headers(ctx, key),
+        stream=bool(body.get("stream")),
+    )
+    return await (ctx.memo.get(("messages", name, body.get("model")), send) if name else send())
+
+
+def _plain(model: str, **extra: Any) -> dict[str, Any]:
+    return {"model": model, "max_tokens": 256, "messages": [{"role": "user", "content": USER_PROMPT}], **extra}
+
+
+@check(
+    "AN-001",
+    MUST,
+    "`POST {root}/v1/messages` answers an Anthropic message",
+    scope="live-model",
+    rationale="Messages clients read content[], stop_reason and usage from this object",
+    source="Anthropic Messages API reference",
+)
+async def message_object(subject: Subject, ctx: LiveContext) -> Said:
+    exchange = await _messages(ctx, _plain(subject.name), name="plain")
+    if not exchange.ok:
+        return [
+            failed(
+                ctx,
+                exchange,
+                "a Messages request was refused",
+                "serve POST /v1/messages with x-api-key and anthropic-version",
+            )
+        ]
+    body = exchange.json if isinstance(exchange.json, dict) else {}
+    problems = [f"`{k}` is missing" for k in ("id", "model", "stop_reason") if not body.get(k)]
+    if body.get("type") != "message":
+        problems.append(f'type is {body.get("type")!r}, not "message"')
+    if body.get("role") != "assistant":
+        problems.append(f'role is {body.get("role")!r}, not "assistant"')
+    if not isinstance(body.get("content"), list):
+        problems.append("content is not an array of blocks")
+    usage = body.get("usage")
+    if not isinstance(usage, dict) or not all(isinstance(usage.get(k), int) for k in ("input_tokens", "output_tokens")):
+        problems.append("usage lacks integer input_tokens and output_tokens")
+    return [
+        Finding(p, exchange=ctx.describe(exchange), fix="follow the Messages API's message object") for p in problems
+    ]
+
+
+ORDER = (
+    "message_start",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+)
+
+
+def _stream_problems(events: list[tuple[str, Any]]) -> list[str]:
+    problems = []
+    if any(not isinstance(data, dict) for _, data in events):
+        problems.append("some data: payloads are not JSON objects (a [DONE] marker?)")
+    named = [(name, data) for name, data in events if isinstance(data, dict)]
+    if any(name != data.get("type") for name, data in named):
+        problems.append("an event: name differs from its data.type")
+    kinds = [data.get("type") for _, data in named if data.get("type") != "ping"]
+    ranks = [ORDER.index(k) for k in kinds if k in ORDER]
+    starts_and_ends = kinds[:1] == ["message_start"] and kinds[-1:] == ["message_stop"]
+    if (
+        not starts_and_ends
+        or "message_delta" not in kinds
+        or kinds.index("message_delta")
+        < max((i for i, k in enumerate(kinds) if k.startswith("content_block")), default=-1)
+    ):
+        problems.append("the events are not message_start, content blocks, message_delta, message_stop in order")
+    elif ranks[0] != 0:
+        problems.append("the stream does not open with message_start")
+    return problems
+
+
+@check(
+    "AN-002",
+    MUST,
+    "A streamed message is named events in order, without [DONE]",
+    scope="live-model",
+    rationale="Messages clients dispatch on event: names that equal data.type, in a fixed order",
+    source="Anthropic Messages API streaming",
+)
+async def message_stream(subject: Subject, ctx: LiveContext) -> Said:
+    exchange = await _messages(ctx, _plain(subject.name, stream=True), name="stream")
+    if exchange.status != 200 or exchange.events is None:
+        return [failed(ctx, exchange, "a streamed Messages request was refused", "accept stream: true")]
+    return [
+        Finding(p, exchange=ctx.describe(exchange), fix="follow the Messages API's event sequence")
+        for p in _stream_problems(_events(exchange))
+    ]
+
+
+@check(
+    "AN-003",
+    MUST,
+    "Tool use streams as a tool_use block with input_json_delta pieces",
+    scope="live-model",
+    rationale="clients build the tool input from partial_json pieces and run it when stop_reason is tool_use",
+    source="Anthropic Messages API (tool use, streaming)",
+)
+async def message_tool_use(subject: Subject, ctx: LiveContext) -> Said:
+    if ctx.model(subject.name).tool_call is False:
+        raise NotApplicable("the catalog says this model has no tool calling")
+    function = TOOL["function"]
+    tool = {"name": function["name"], "description": function["description"], "input_schema": function["parameters"]}
+    body = {
+        "model": subject.name,
+        "max_tokens": 256,
+        "stream": True,
+        "tools": [tool],
+        "tool_choice": {"type": "any"},
+        "messages": [{"role": "user", "content": TOOL_PROMPT}],
+    }
+    exchange = await _messages(ctx, body)
+    if exchange.status != 200 or exchange.events is None:
+        return [failed(ctx, exchange, "a streamed request with tools was refused", "accept tools")]
+    said, data = ctx.describe(exchange), [d for _, d in _events(exchange) if isinstance(d, dict)]
+    starts = [d.get("content_block") for d in data if d.get("type") == "content_block_start"]
+    if not any(isinstance(b, dict) and b.get("type") == "tool_use" for b in starts):
+        return [Finding("no tool_use block although a tool was required", exchange=said)]
+    pieces = [
+        d["delta"].get("partial_json")
+        for d in data
+        if d.get("type") == "content_block_delta"
+        and isinstance(d.get("delta"), dict)
+        and d["delta"].get("type") == "input_json_delta"
+    ]
+    findings: Said = []
+    try:
+        joined = json.loads("".join(p for p in pieces if isinstance(p, str))) if pieces else None
+    except ValueError:
+        joined = None
+    if not isinstance(joined, dict):
+        findings.append(
+            Finding(
+                "the input_json_delta pieces do not join to a JSON object",
+                exchange=said,
+                fix="stream the tool input as input_json_delta partial_json pieces",
+            )
+        )
+    reasons = [(d.get("delta") or {}).get("stop_reason") for d in data if d.get("type") == "message_delta"]
+    if "tool_use" not in reasons:
+        findings.append(
+            Finding(f"stop_reason is {reasons[-1] if reasons else None!r}", expected='"tool_use"', exchange=said)
+        )
+    return findings
+
+
+@check(
+    "AN-004",
+    MUST,
+    "Errors come in the Anthropic error shape",
+    scope="live-model",
+    rationale='Messages clients read {"type": "error", "error": {type, message}}; another shape hides the reason',
+    source="Anthropic Messages API errors",
+)
+async def message_errors(subject: Subject, ctx: LiveContext) -> Said:
+    exchange = await _messages(ctx, _plain(subject.name), key=WRONG_KEY)
+    if exchange.status is None or 200 <= exchange.status < 300:
+        return [
+            Finding(
+                f"a wrong x-api-key got {exchange.status or exchange.error}",
+                expected="401",
+                exchange=ctx.describe(exchange),
+            )
+        ]
+    body = exchange.json if isinstance(exchange.json, dict) else {}
+    error = body.get("error")
+    if body.get("type") != "error" or not isinstance(error, dict) or not error.get("type") or not error.get("message"):
+        return [
+            Finding(
+                'the error is not {"type": "error", "error": {"type", "message"}}',
+                exchange=ctx.describe(exchange),
+                fix="answer errors in the Anthropic error shape",
+            )
+        ]
+    return []

@@ -1,0 +1,296 @@
+"""The reference provider's OpenAI Responses API (``POST /v1/responses``) as data, with no HTTP.
+
+A request is translated into the chat-completions request it means and planned by ``chat.build_reply``, so this
+API and the Messages API (``messages``) give the same reply text, tool calls, token counts and ids as chat
+completions; only the shapes differ. What the two newer APIs share lives here: the plan re-cut to their token
+limit (with reasoning only where the request asks for it), and SSE events that carry an ``event:`` line.
+Chat-completion faults do not reach these APIs; each has its own, applied here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from conformance.reference import chat
+
+ROLES = ("user", "system", "developer", "assistant")
+TEXT_PARTS = ("input_text", "output_text")
+ECHOED = {
+    "instructions": None,
+    "max_output_tokens": None,
+    "parallel_tool_calls": True,
+    "tool_choice": "auto",
+    "tools": [],
+}
+"""Request fields a response repeats, with the value it shows when the request left one out."""
+DELTAS = ("response.output_text.delta", "response.function_call_arguments.delta")
+
+
+class Frame(NamedTuple):
+    """One SSE event as sent; ``token`` frames wait for the token clock."""
+
+    data: bytes
+    token: bool = False
+
+
+def sse(data: dict[str, Any] | str, name: str | None) -> bytes:
+    """One event: an ``event: <name>`` line (none when ``name`` is ``None``) and one ``data:`` line."""
+    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return (f"event: {name}\n" if name else "").encode() + f"data: {text}\n\n".encode()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A chat reply planned for another wire API: the tokens it sends, cut to that API's limit."""
+
+    reply: chat.Reply
+    tokens: tuple[chat.Token, ...]
+    cut: bool
+    """The limit stopped the reply early."""
+    stream: bool
+    echo: dict[str, Any] = field(default_factory=dict)
+    """Request fields the reply repeats (the Responses API shows its parameters)."""
+
+    @property
+    def digest(self) -> str:
+        """The request's digest, from which every id of the reply is made."""
+        return self.reply.id.removeprefix("chatcmpl-ref-")
+
+    @property
+    def call(self) -> chat.ToolCall | None:
+        """The tool call, if the limit left its name in the reply."""
+        return self.reply.tool_call if any(t.kind == "tool_name" for t in self.tokens) else None
+
+    def text(self, kind: chat.Kind) -> str:
+        return "".join(t.text for t in self.tokens if t.kind == kind)
+
+
+def plan(
+    chat_body: dict[str, Any], *, reasoning: bool, limit: int | None, stream: bool, echo: dict[str, Any] | None = None
+) -> Plan:
+    """Plan the reply to a translated request with no chat fault; reasoning tokens are dropped unless asked for
+    (both APIs make it opt-in), before ``limit`` cuts, so the limit counts what is sent."""
+    reply = chat.build_reply(chat_body, frozenset())
+    tokens = tuple(t for t in reply.tokens if reasoning or t.kind != "reasoning")
+    return Plan(reply, tokens[:limit], limit is not None and limit < len(tokens), stream, echo or {})
+
+
+def stream_flag(body: dict[str, Any]) -> bool:
+    stream = body.get("stream") or False
+    if not isinstance(stream, bool):
+        raise chat.APIError(400, "'stream' must be a boolean", param="stream")
+    return stream
+
+
+def token_limit(body: dict[str, Any], name: str, *, required: bool) -> int | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise chat.APIError(400, f"'{name}' must be a positive integer", param=name, code="invalid_value")
+    return value
+
+
+def _content(content: Any, where: str) -> str | list[dict[str, Any]]:
+    """Message content as chat content. An image becomes a bare image part: the reference reads no image, only
+    whether there is one (a model without image input refuses it)."""
+    if isinstance(content, str):
+        return content
+    parts: list[dict[str, Any]] = []
+    for part in content if isinstance(content, list) else [None]:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind in TEXT_PARTS and isinstance(part.get("text"), str):
+            parts.append({"type": "text", "text": part["text"]})
+        elif kind == "input_image":
+            parts.append({"type": "image_url"})
+        else:
+            message = f"{where}: content must be a string or parts of type input_text, output_text or input_image"
+            raise chat.APIError(400, message, param="input")
+    return parts
+
+
+def _messages(body: dict[str, Any], faults: frozenset[str]) -> list[dict[str, Any]]:
+    """``instructions`` and ``input`` as chat messages: a function call becomes an assistant tool call, its output
+    a tool message."""
+    given, instructions = body.get("input"), body.get("instructions")
+    items = [{"role": "user", "content": given}] if isinstance(given, str) else given
+    if not isinstance(items, list) or not items:
+        message = "'input' must be a string or a non-empty array of items"
+        raise chat.APIError(400, message, param="input", code="missing_required_parameter")
+    if instructions is not None and not isinstance(instructions, str):
+        raise chat.APIError(400, "'instructions' must be a string", param="instructions")
+    messages = [{"role": "system", "content": instructions}] if instructions else []
+    for index, item in enumerate(items):
+        kind = item.get("type", "message") if isinstance(item, dict) else None
+        if kind == "message" and item.get("role") in ROLES:
+            messages.append({"role": item["role"], "content": _content(item.get("content"), f"input[{index}]")})
+        elif kind == "function_call" and all(isinstance(item.get(k), str) for k in ("call_id", "name", "arguments")):
+            function = {"name": item["name"], "arguments": item["arguments"]}
+            messages.append(
+                {"role": "assistant", "content": None, "tool_calls": [{"id": item["call_id"], "function": function}]}
+            )
+        elif kind == "function_call_output" and isinstance(item.get("call_id"), str):
+            if "responses-reject-function-output" in faults:
+                raise chat.APIError(400, "input items of type 'function_call_output' are not supported", param="input")
+            output = _content(item.get("output"), f"input[{index}].output")
+            messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": output})
+        else:
+            message = (
+                f"input[{index}] must be a message (role {', '.join(ROLES)}), function_call or function_call_output"
+            )
+            raise chat.APIError(400, message, param="input")
+    return messages
+
+
+def _tools(body: dict[str, Any]) -> dict[str, Any]:
+    """``tools`` and ``tool_choice`` in their chat shapes (absent when not given)."""
+    tools, choice = body.get("tools"), body.get("tool_choice")
+    translated: dict[str, Any] = {}
+    if tools is not None:
+        if not isinstance(tools, list) or not all(
+            isinstance(t, dict) and t.get("type") == "function" and isinstance(t.get("name"), str) for t in tools
+        ):
+            raise chat.APIError(400, "'tools' must be an array of {type: 'function', name, parameters}", param="tools")
+        translated["tools"] = [
+            {"type": "function", "function": {k: v for k, v in t.items() if k != "type"}} for t in tools
+        ]
+    if isinstance(choice, dict) and choice.get("type") == "function" and isinstance(choice.get("name"), str):
+        translated["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
+    elif choice in ("auto", "required", "none"):
+        translated["tool_choice"] = choice
+    elif choice is not None:
+        message = "'tool_choice' must be none, auto, required or {type: 'function', name}"
+        raise chat.APIError(400, message, param="tool_choice")
+    return translated
+
+
+def build_reply(body: Any, faults: frozenset[str]) -> Plan:
+    """Validate a Responses request and plan its reply; a request the provider refuses raises ``APIError``."""
+    if not isinstance(body, dict):
+        raise chat.APIError(400, "the request body must be a JSON object")
+    chat_body = {"model": body.get("model"), "messages": _messages(body, faults), **_tools(body)}
+    limit = token_limit(body, "max_output_tokens", required=False)
+    echo = {name: body.get(name, default) for name, default in ECHOED.items()}
+    return plan(chat_body, reasoning=False, limit=limit, stream=stream_flag(body), echo=echo)
+
+
+def _arguments(plan: Plan, text: str, faults: frozenset[str]) -> str | dict[str, Any]:
+    """A function call's arguments as sent: the JSON text, or (``responses-args-object``) the whole object."""
+    assert plan.call is not None, "only a reply with a tool call has arguments"
+    return json.loads(plan.call.arguments) if "responses-args-object" in faults else text
+
+
+def _item(plan: Plan, faults: frozenset[str], *, done: bool) -> dict[str, Any]:
+    """The one output item: as first announced (empty), or as finished."""
+    status = ("incomplete" if plan.cut else "completed") if done else "in_progress"
+    if plan.call:
+        arguments = _arguments(plan, plan.text("tool_args") if done else "", faults)
+        return {
+            "type": "function_call",
+            "id": f"fc_{plan.digest}",
+            "call_id": plan.call.id,
+            "name": plan.call.name,
+            "arguments": arguments,
+            "status": status,
+        }
+    content = [{"type": "output_text", "text": plan.text("content"), "annotations": []}] if done else []
+    return {"type": "message", "id": f"msg_{plan.digest}", "status": status, "role": "assistant", "content": content}
+
+
+def _response(plan: Plan, faults: frozenset[str], created: int, *, done: bool) -> dict[str, Any]:
+    """The response object: in progress (no output yet, no usage) or finished."""
+    status = ("incomplete" if plan.cut else "completed") if done else "in_progress"
+    response = {
+        "id": f"resp_{plan.digest}",
+        "object": "response",
+        "created_at": created,
+        "status": status,
+        "error": None,
+        "incomplete_details": {"reason": "max_output_tokens"} if done and plan.cut else None,
+        "model": plan.reply.model,
+        "output": [_item(plan, faults, done=True)] if done else [],
+        **plan.echo,
+        "usage": None,
+    }
+    if done and "responses-no-usage" in faults:
+        del response["usage"]
+    elif done:
+        sent, prompt = len(plan.tokens), plan.reply.prompt_tokens
+        response["usage"] = {
+            "input_tokens": prompt,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": sent,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": prompt + sent,
+        }
+    return response
+
+
+def response_body(plan: Plan, faults: frozenset[str], created: int) -> dict[str, Any]:
+    """The non-streamed ``response`` object."""
+    body = _response(plan, faults, created, done=True)
+    if "responses-wrong-object" in faults:
+        body["object"] = "chat.completion"
+        del body["status"]
+    return body
+
+
+def stream_frames(plan: Plan, faults: frozenset[str], created: int) -> list[Frame]:
+    """The events of a streamed response, in order and numbered: created, in_progress, the output item with its
+    deltas (one per token; a function call's name token is the item's announcement), then the terminal event."""
+    item = _item(plan, faults, done=True)
+    at = {"item_id": item["id"], "output_index": 0}
+    started = _response(plan, faults, created, done=False)
+    events: list[tuple[dict[str, Any], bool]] = [
+        ({"type": "response.created", "response": started}, False),
+        ({"type": "response.in_progress", "response": started}, False),
+    ]
+    added = {"type": "response.output_item.added", "output_index": 0, "item": _item(plan, faults, done=False)}
+    if plan.call:
+        events.append((added, True))
+        if "responses-args-object" not in faults:
+            delta = "response.function_call_arguments.delta"
+            events += [({"type": delta, **at, "delta": t.text}, True) for t in plan.tokens if t.kind == "tool_args"]
+        name, arguments = plan.call.name, item["arguments"]
+        events.append(
+            ({"type": "response.function_call_arguments.done", **at, "name": name, "arguments": arguments}, False)
+        )
+    else:
+        at["content_index"] = 0
+        [part] = item["content"]
+        events += [
+            (added, False),
+            ({"type": "response.content_part.added", **at, "part": {**part, "text": ""}}, False),
+            *(
+                ({"type": "response.output_text.delta", **at, "delta": t.text, "logprobs": []}, True)
+                for t in plan.tokens
+            ),
+            ({"type": "response.output_text.done", **at, "text": part["text"], "logprobs": []}, False),
+            ({"type": "response.content_part.done", **at, "part": part}, False),
+        ]
+    events.append(({"type": "response.output_item.done", "output_index": 0, "item": item}, False))
+    terminal = "response.incomplete" if plan.cut else "response.completed"
+    events.append(({"type": terminal, "response": _response(plan, faults, created, done=True)}, False))
+    return _frames(events, faults)
+
+
+def _frames(events: list[tuple[dict[str, Any], bool]], faults: frozenset[str]) -> list[Frame]:
+    """The events as SSE frames, after the faults that reorder, cut or strip them."""
+    if "responses-silent-failure" in faults:
+        events = events[: len(events) // 2]
+    elif "responses-no-completed" in faults:
+        events = events[:-1]
+    types = [event["type"] for event, _ in events]
+    first_delta = next((i for i, kind in enumerate(types) if kind in DELTAS), None)
+    if "responses-bad-order" in faults and first_delta is not None:
+        events.insert(types.index("response.output_item.added"), events.pop(first_delta))
+    named = "responses-no-event-lines" not in faults
+    numbered = "responses-no-sequence" not in faults
+
+    def frame(number: int, event: dict[str, Any]) -> bytes:
+        data = {"type": event["type"], "sequence_number": number, **event} if numbered else event
+        return sse(data, event["type"] if named else None)
+
+    return [Frame(frame(n, event), token) for n, (event, token) in enumerate(events)]
