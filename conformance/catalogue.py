@@ -115,20 +115,28 @@ def check(
         known = _REGISTRY.get(id)
         if known and (known.func.__module__, known.func.__qualname__) != (func.__module__, func.__qualname__):
             raise ValueError(f"check {id} is registered twice ({known.func.__qualname__}, {func.__qualname__})")
+        _ORDERED.clear()
         _REGISTRY[id] = Check(id, severity, title, rationale, source, scope, func, requires, applies)
         return func
 
     return register
 
 
+_ORDERED: list[tuple[Check, ...]] = []
+"""The sorted catalogue, computed once (and again only after a registration)."""
+
+
 def catalogue() -> tuple[Check, ...]:
     """Every check, in catalogue order."""
-    for module in _CHECK_MODULES:
-        importlib.import_module(module)
-    return tuple(sorted(_REGISTRY.values(), key=lambda c: c.sort_key))
+    if not _ORDERED:
+        for module in _CHECK_MODULES:
+            importlib.import_module(module)
+        _ORDERED.append(tuple(sorted(_REGISTRY.values(), key=lambda c: c.sort_key)))
+    return _ORDERED[0]
 
 
 def get(check_id: str) -> Check:
     """The check with this ID (``KeyError`` if there is none)."""
-    catalogue()
+    if check_id not in _REGISTRY:
+        catalogue()
     return _REGISTRY[check_id]

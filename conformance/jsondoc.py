@@ -50,12 +50,14 @@ class _NonFinite(float):
 
 def escape(token: str) -> str:
     """Escape one reference token of an RFC 6901 JSON pointer."""
-    return token.replace("~", "~0").replace("/", "~1")
+    return token.replace("~", "~0").replace("/", "~1") if "~" in token or "/" in token else token
 
 
 def join(pointer: str, *tokens: str | int) -> str:
     """Extend ``pointer`` by ``tokens``."""
-    return pointer + "".join("/" + escape(str(t)) for t in tokens)
+    for token in tokens:
+        pointer = f"{pointer}/{escape(str(token))}"
+    return pointer
 
 
 def walk(value: Any, pointer: str = "") -> Iterator[tuple[str, Any]]:

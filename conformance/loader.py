@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import fastjsonschema
+
 from conformance import jsondoc, schemas, urls
 from conformance.errors import LoaderError
 from conformance.findings import ABSENT, Finding
@@ -280,6 +282,11 @@ def model_problems(model_id: str, entry: Any, *, pointer: str) -> Iterator[Probl
             code="model-not-object",
         )
         return
+    try:
+        schemas.fast("extended-models", "model")(entry)
+        return
+    except fastjsonschema.JsonSchemaValueException:
+        pass  # explain it, error by error
     errors = schemas.validator("extended-models", "/definitions/model").iter_errors(entry)
     for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
         where = jsondoc.join(pointer, *error.absolute_path)

@@ -34,7 +34,10 @@ def _failed_prerequisite(check: Check, subject: Subject, context: CatalogContext
         check = get(check.requires)
         chain.append(check)
     for prerequisite in reversed(chain):
-        if any(isinstance(x, Finding) for x in prerequisite.func(subject, context)):
+        key = (prerequisite.id, prerequisite.scope, subject.name)
+        if key not in context.passes:
+            context.passes[key] = not any(isinstance(x, Finding) for x in prerequisite.func(subject, context))
+        if not context.passes[key]:
             return prerequisite.id
     return None
 
@@ -48,6 +51,7 @@ def run(check: Check, subject: Subject, context: CatalogContext, *, strict: bool
         if blocker:
             return Result(check.id, subject.name, Outcome.SKIPPED, note=f"not checked: {blocker} must pass first")
         said = list(check.func(subject, context))
+        context.passes[(check.id, check.scope, subject.name)] = not any(isinstance(x, Finding) for x in said)
     except Exception as exc:
         return Result(
             check.id,

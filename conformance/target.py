@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from conformance import jsondoc, loader
@@ -66,6 +67,9 @@ class CatalogContext:
     models_dev: Part | None = None
     """The models.dev catalog a ``models_dev`` manifest names, and the provider id it names in it."""
     models_dev_provider_id: str | None = None
+    passes: dict[tuple[str, str, str], bool] = field(default_factory=dict, compare=False, repr=False)
+    """Whether a check had no finding on a subject (by check ID, scope and subject name): the runner's memo, so a
+    structural check is not run again for every check that requires it."""
 
     @classmethod
     def from_embedded(
@@ -131,6 +135,13 @@ class CatalogContext:
     def embedded(self) -> bool:
         return self.form == "embedded"
 
+    @cached_property
+    def _model_subjects(self) -> list[Subject]:
+        """One subject per model entry, made once for all the model checks."""
+        models, part = self.model_entries() or {}, self.extended
+        where = jsondoc.join(part.pointer if part else "", "models")
+        return [Subject(key, entry, jsondoc.join(where, key)) for key, entry in models.items()]
+
     def repeated_keys(self) -> list[tuple[str, str]]:
         """Every repeated key, as (the document it is in, its pointer there)."""
         found = [("the pasted JSON", p) for p in self.duplicate_keys]
@@ -179,5 +190,5 @@ class CatalogContext:
             models = self.model_entries()
             if models is None:
                 return [Subject(name, blocked="there is no model list to check (see EXT-001)")]
-            return [Subject(key, entry, jsondoc.join(part.pointer, "models", key)) for key, entry in models.items()]
+            return self._model_subjects
         return [Subject(name, part.value, part.pointer)]

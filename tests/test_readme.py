@@ -30,6 +30,8 @@ def test_the_readme_commands_name_real_options() -> None:
     known = {
         "--reference-provider",
         "--provider-url",
+        "--conformance-html",
+        "--conformance-badge",
         "--provider-json",
         "--base-url",
         "--offline",
