@@ -19,9 +19,9 @@ CATALOG_SCOPES = ("embedded", "manifest", "extended", "model", "pair", "models-d
 """``embedded``: the pasted document; ``manifest``; ``extended``: the model list as a whole; ``model``: each
 model entry; ``pair``: the embedded and hosted forms of one provider together; ``models-dev``: the provider in
 the models.dev catalog a manifest names; ``documents``: every document of the target at once."""
-LIVE_SCOPES = ("endpoint", "live-model", "run")
+LIVE_SCOPES = ("endpoint", "live-model", "run", "registry")
 """``endpoint``: the API once; ``live-model``: each model tried; ``run``: the whole run, after the rest (checks
-that look at every exchange, budgets)."""
+that look at every exchange, budgets); ``registry``: each provider of a models.dev catalog, at its own ``api``."""
 SCOPES = CATALOG_SCOPES + LIVE_SCOPES
 
 GROUPS = ("MAN", "EXT", "EMB", "JSON", "MDV", "LST", "CC", "CS", "CT", "CX", "IM", "CE", "LAT", "RS", "AN")
@@ -38,7 +38,7 @@ _CHECK_MODULES = (
     "conformance.checks.latency",
     "conformance.checks.wire_apis",
 )
-WIRE_APIS = {"RS": "responses", "AN": "messages", "LST": None}
+WIRE_APIS = {"RS": "responses", "AN": "messages", "LST": None, "MDV": None}
 """The wire API a live check's group speaks (``None``: any); every other live group speaks ``chat``."""
 _ID = re.compile(r"^([A-Z]+)-(\d{3})$")
 

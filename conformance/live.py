@@ -92,6 +92,8 @@ class LiveTarget:
     """Catalog documents whose fetch got no 200: the status or error, by name."""
     given_url: str | None = None
     """The URL as the user gave it, when it was a full endpoint URL rather than the API root."""
+    registry: dict[str, str] = field(default_factory=dict)
+    """For a models.dev catalog checked live: each provider's ``api`` base URL, by provider id."""
 
     @classmethod
     def from_url(cls, url: str, models: tuple[ModelInfo, ...] = ()) -> LiveTarget:

@@ -190,6 +190,21 @@ def _select(models: list[ModelInfo], settings: Settings) -> tuple[ModelInfo, ...
     return tuple(models if settings.all_models else models[:1])
 
 
+def _registry(catalog: Any, only: str | None) -> dict[str, str]:
+    """Providers of a catalog with a usable ``api`` URL (no ``${VAR}`` template), to check live with the key."""
+    if not isinstance(catalog, dict):
+        return {}
+    return {
+        provider_id: entry["api"]
+        for provider_id, entry in catalog.items()
+        if (only is None or provider_id == only)
+        and isinstance(entry, dict)
+        and isinstance(entry.get("api"), str)
+        and "${" not in entry["api"]
+        and not urls.url_problem(entry["api"])
+    }
+
+
 def _models_dev_provider(catalog: Any, provider_id: Any) -> Any:
     """The provider's entry of a models.dev catalog (it has ``models`` like an extended list), or ``None``."""
     return catalog.get(provider_id) if isinstance(catalog, dict) and isinstance(provider_id, str) else None
@@ -218,9 +233,10 @@ def build(sources: Sources, settings: Settings, options: LiveOptions) -> Resolve
         return Resolved(sources, None, live, secrets=secrets)
     if sources.kind == "models-dev":
         part = sources.models_dev.part("models.dev catalog", settings.max_body_bytes) if sources.models_dev else Part()
-        return Resolved(
-            sources, CatalogContext.from_catalog(part, provider_id=settings.models_dev_provider), None, secrets=secrets
-        )
+        catalog = CatalogContext.from_catalog(part, provider_id=settings.models_dev_provider)
+        registry = _registry(part.value, settings.models_dev_provider) if settings.api_key else {}
+        live = LiveSetup(LiveTarget("", (), registry=registry), options) if registry else None
+        return Resolved(sources, catalog, live, secrets=secrets)
     if sources.kind == "provider-json":
         catalog = CatalogContext.from_embedded(sources.raw or b"", max_bytes=settings.max_body_bytes)
         manifest_part, extended_part, fetch_ms, fetch_failed = catalog.manifest, catalog.extended, {}, {}

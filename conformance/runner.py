@@ -86,7 +86,11 @@ def live_plan(
             continue
         if check.wire is not None and check.wire not in setup.options.wire_apis:
             continue
-        if check.scope != "live-model":
+        if (check.scope == "registry") != (not setup.target.base_url):
+            continue  # a catalog checked live has providers, not one endpoint; an endpoint has no registry
+        if check.scope == "registry":
+            names, reason = list(setup.target.registry), blocked
+        elif check.scope != "live-model":
             names, reason = [check.scope], blocked
         elif setup.target.models:
             names, reason = [model.id for model in setup.target.models], blocked

@@ -73,3 +73,9 @@ def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[s
 def outcomes(data: dict[str, Any], *wanted: str) -> set[str]:
     """The check IDs with any of these outcomes in a JSON report."""
     return {r["id"] for r in data["results"] if r["outcome"] in wanted}
+
+
+@pytest.fixture(autouse=True)
+def _no_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key in the developer's environment must not send the suite's own tests anywhere: tests set their own."""
+    monkeypatch.delenv("PROVIDER_API_KEY", raising=False)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from conformance import loader
+from conformance.reference.server import REFERENCE_KEY, ReferenceConfig, ReferenceServer
 from tests.conftest import outcomes, run, shared_file
 
 pytest_plugins = ["pytester"]
@@ -195,3 +196,23 @@ def test_a_catalog_that_is_not_one_is_a_clear_finding(pytester: pytest.Pytester,
     assert outcomes(data, "failed") == {"MDV-001"}
     assert says in next(r["message"] for r in data["results"] if r["id"] == "MDV-001")
     assert "Traceback" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("faults", "outcome"), [("models-dev-source", "passed"), ("models-dev-api-mismatch", "failed")]
+)
+def test_a_registry_is_checked_live_at_each_providers_api_when_a_key_is_given(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, faults: str, outcome: str
+) -> None:
+    with ReferenceServer(ReferenceConfig(faults=frozenset({faults}))) as server:
+        monkeypatch.setenv("PROVIDER_API_KEY", REFERENCE_KEY)
+        _, data = run(pytester, f"--models-dev={server.origin}/api.json", "--models-dev-provider=reference")
+    live = [r for r in data["results"] if r["id"] == "MDV-007"]
+    assert [(r["subject"], r["outcome"]) for r in live] == [("reference", outcome)]
+
+
+def test_without_a_key_a_registry_is_only_validated(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PROVIDER_API_KEY", raising=False)
+    with ReferenceServer(ReferenceConfig(faults=frozenset({"models-dev-source"}))) as server:
+        _, data = run(pytester, f"--models-dev={server.origin}/api.json", "--models-dev-provider=reference")
+    assert "MDV-007" not in {r["id"] for r in data["results"]}

@@ -13,6 +13,7 @@ import fastjsonschema
 from conformance import jsondoc, loader, schemas, urls
 from conformance.catalogue import Observation, check
 from conformance.findings import ABSENT, Finding, Severity
+from conformance.live import LiveContext
 from conformance.target import CatalogContext, Subject
 
 MUST, SHOULD, INFO = Severity.MUST, Severity.SHOULD, Severity.INFO
@@ -289,3 +290,27 @@ def _model_quirks(model_id: str, model: dict[str, Any], here: str) -> Iterator[F
         extra = sorted(set(model.get(key) or {}) - known) if isinstance(model.get(key), dict) else []
         if extra:
             yield Finding(f"{model_id}: {key} has keys models.dev drops: {', '.join(extra)}", jsondoc.join(here, key))
+
+
+@check(
+    "MDV-007",
+    MUST,
+    "Each provider's `api` answers its model list with the key",
+    scope="registry",
+    rationale="a client that reads the catalog (Kimi Code CLI's custom registry) sends requests to `api`; one that "
+    "does not answer leaves the provider unusable",
+    source="Kimi Code CLI custom registries (models.dev api.json shape)",
+)
+async def registry_api(subject: Subject, ctx: LiveContext) -> list[Finding | Observation]:
+    api = ctx.target.registry[subject.name]
+    exchange = await ctx.http.request("GET", f"{api.rstrip('/')}/models", headers=ctx.http.headers())
+    body = exchange.json if isinstance(exchange.json, dict) else {}
+    if not exchange.ok or not isinstance(body.get("data"), list):
+        return [
+            Finding(
+                f"GET {api.rstrip('/')}/models did not answer an OpenAI model list",
+                exchange=ctx.describe(exchange),
+                fix="serve the provider's API at the catalog's api URL",
+            )
+        ]
+    return [Observation(f"{len(body['data'])} models listed")]
