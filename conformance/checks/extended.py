@@ -218,7 +218,7 @@ def modalities(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
         )
 
 
-def _real_date(text: str) -> bool:
+def real_date(text: str) -> bool:
     parts = [int(p) for p in text.split("-")] + [1]
     try:
         datetime.date(*parts[:3])
@@ -227,7 +227,7 @@ def _real_date(text: str) -> bool:
     return True
 
 
-def _before(a: str, b: str) -> bool:
+def before(a: str, b: str) -> bool:
     """``a`` is before ``b`` at the precision both give (``2025-03`` is not before ``2025-03-15``)."""
     n = min(len(a), len(b))
     return a[:n] < b[:n]
@@ -256,12 +256,12 @@ def dates(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
                 value,
                 "write the date as e.g. 2025-08-21",
             )
-        elif not _real_date(value):
+        elif not real_date(value):
             yield Finding(
                 f"`{key}` {value!r} is not a calendar date", where, "a real date", value, "check month and day"
             )
     release, updated = subject.value.get("release_date"), subject.value.get("last_updated")
-    if all(isinstance(v, str) and _DATE.fullmatch(v) for v in (release, updated)) and _before(updated, release):
+    if all(isinstance(v, str) and _DATE.fullmatch(v) for v in (release, updated)) and before(updated, release):
         yield Finding(
             f"`last_updated` ({updated}) is before `release_date` ({release})",
             jsondoc.join(subject.pointer, "last_updated"),

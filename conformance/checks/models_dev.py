@@ -3,7 +3,6 @@ of a catalog given with ``--models-dev`` (one item per provider, so 147 provider
 
 from __future__ import annotations
 
-import datetime
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +11,7 @@ import fastjsonschema
 
 from conformance import jsondoc, loader, schemas, urls
 from conformance.catalogue import Observation, check
+from conformance.checks.extended import before, real_date
 from conformance.findings import ABSENT, Finding, Severity
 from conformance.live import LiveContext
 from conformance.target import CatalogContext, Subject
@@ -229,15 +229,6 @@ def cross_field(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
             yield Finding("two cost tiers start at the same context size", jsondoc.join(here, "cost", "tiers"))
 
 
-def _real(date: str) -> bool:
-    parts = [int(p) for p in date.split("-")] + [1]
-    try:
-        datetime.date(*parts[:3])
-    except ValueError:
-        return False
-    return True
-
-
 @check(
     "MDV-006",
     SHOULD,
@@ -274,10 +265,10 @@ def _model_quirks(model_id: str, model: dict[str, Any], here: str) -> Iterator[F
             )
     dates = {k: model.get(k) for k in ("release_date", "last_updated", "knowledge") if isinstance(model.get(k), str)}
     for key, value in dates.items():
-        if not _real(value):
+        if not real_date(value):
             yield Finding(f"{model_id}: {key} {value!r} is not a calendar date", jsondoc.join(here, key))
     release, updated = dates.get("release_date"), dates.get("last_updated")
-    if release and updated and updated[: len(release)] < release[: len(updated)]:
+    if release and updated and before(updated, release):
         yield Finding(
             f"{model_id}: last_updated {updated} is before release_date {release}", jsondoc.join(here, "last_updated")
         )
