@@ -405,3 +405,15 @@ def load_hosted(manifest: Any, extended: Any) -> Provider:
     """What the client makes of a hosted manifest and the extended-models response fetched for it."""
     parsed = parse_manifest(manifest)
     return Provider(parsed, parse_extended(extended))
+
+
+def main() -> None:
+    """``python -m conformance.loader``: the reference loader speaking the loader protocol (a JSON request per
+    line on stdin, a JSON response per line on stdout), so ``--loader-cmd`` can run the corpus against it."""
+    from conformance.harness.reference import main as serve_protocol
+
+    serve_protocol()
+
+
+if __name__ == "__main__":
+    main()

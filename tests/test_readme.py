@@ -72,5 +72,6 @@ def test_the_readme_commands_name_real_options() -> None:
         "--loader-profile",
         "--loader-expectations",
         "--loader-fuzz",
+        "--quick",
     }
     assert options <= known, options - known
