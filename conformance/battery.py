@@ -17,6 +17,7 @@ import pytest
 from conformance import html_report, profiles, report, resolve, runner, settings
 from conformance.catalogue import Check
 from conformance.client import Exchange, HttpSettings
+from conformance.collection import OwnItems
 from conformance.findings import Outcome, Result
 from conformance.live import LiveOptions, Memo
 from conformance.redact import LogMasking, Redactor
@@ -48,7 +49,7 @@ def _read_stdin(config: pytest.Config, max_bytes: int) -> bytes:
             capture.resume_global_capture()
 
 
-class ConformanceRun:
+class ConformanceRun(OwnItems):
     """One run's state, registered as a plugin only when a target is given."""
 
     def __init__(self, config: pytest.Config, run_settings: settings.Settings) -> None:
@@ -138,20 +139,6 @@ class ConformanceRun:
     def pytest_configure_node(self, node: Any) -> None:
         """pytest-xdist: every worker builds its items from what the controller fetched, once."""
         node.workerinput[PROPERTY] = self.resolved.sources.to_json()
-
-    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
-        """With a target and no paths given, run the battery alone (not the project's own tests)."""
-        return True if config.args_source is not pytest.Config.ArgsSource.ARGS else None
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_make_collect_report(self, collector: pytest.Collector) -> Any:
-        """Add the battery to the session's top-level collectors, beside any paths given."""
-        collected = yield
-        if isinstance(collector, pytest.Session) and collected.passed:
-            collected.result.append(
-                ConformanceCollector.from_parent(collector, name="conformance", nodeid="conformance")
-            )
-        return collected
 
     def live_result(self, check: Check, subject: Subject, session: pytest.Session) -> Result:
         """A live item's result. The first live item runs every selected live item at once, so independent
@@ -289,3 +276,7 @@ class ConformanceItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"{self.check.id}[{self.subject.name}]"
+
+
+# The collector is defined after the run that adds it.
+ConformanceRun.collector, ConformanceRun.collector_name = ConformanceCollector, "conformance"

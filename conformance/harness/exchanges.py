@@ -11,20 +11,15 @@ before an existing parameter is not failed for it.
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from starlette.types import Receive, Scope, Send
 
-if TYPE_CHECKING:
-    import uvicorn
+from conformance.loopback import Loopback, bind
 
 HOST = "127.0.0.1"
 C0_AND_SPACE = "".join(map(chr, range(0x21)))
@@ -66,15 +61,12 @@ _ROUTINE = frozenset(
 class RecordingServer:
     """Serves the routes of the case being run (``serving``) on ``ports`` loopback ports and records requests."""
 
-    START_TIMEOUT_S = 10
-
     def __init__(self, ports: int = 6) -> None:
         self._count = ports
         self.ports: tuple[int, ...] = ()
         self._routes: dict[RouteKey, bytes] = {}
         self._log: list[Recorded] = []
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._loopback: Loopback | None = None
 
     async def _app(self, scope: Scope, receive: Receive, send: Send) -> None:
         from starlette.responses import Response
@@ -111,46 +103,15 @@ class RecordingServer:
             self._routes, self._log = {}, []
 
     def start(self) -> RecordingServer:
-        import uvicorn  # here, not at the top: the plugin module is imported by every pytest run
-
-        sockets = []
-        for _ in range(self._count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-            sock.bind((HOST, 0))
-            sockets.append(sock)
+        sockets = [bind(HOST, 0) for _ in range(self._count)]
         self.ports = tuple(sock.getsockname()[1] for sock in sockets)
-        config = uvicorn.Config(
-            self._app,
-            log_config=None,
-            log_level="warning",
-            lifespan="off",
-            ws="none",
-            interface="asgi3",
-            timeout_graceful_shutdown=1,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": sockets}, name="loader-harness-server", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + self.START_TIMEOUT_S
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                thread.join()
-                for sock in sockets:
-                    sock.close()
-                raise RuntimeError("the loader harness's loopback server could not start")
-            time.sleep(0.001)
-        self._server, self._thread = server, thread
+        self._loopback = Loopback(self._app, sockets, "loader-harness-server").start()
         return self
 
     def stop(self) -> None:
-        if self._server is None or self._thread is None:
-            return
-        self._server.should_exit = True
-        self._thread.join()
-        self._server = self._thread = None
+        if self._loopback is not None:
+            self._loopback.stop()
+            self._loopback = None
 
     def __enter__(self) -> RecordingServer:
         return self.start()

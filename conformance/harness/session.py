@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from conformance import corpus, settings
+from conformance.collection import OwnItems
 from conformance.errors import UsageError
 from conformance.harness import cases, compare, expectations, protocol, reference
 from conformance.harness.exchanges import Recorded, RecordingServer
@@ -80,7 +81,7 @@ class LoaderOptions:
         )
 
 
-class LoaderRun:
+class LoaderRun(OwnItems):
     """One run's state, registered as a plugin only with ``--loader-cmd``."""
 
     def __init__(self, config: pytest.Config, options: LoaderOptions, found: Sequence[corpus.Case]) -> None:
@@ -105,17 +106,6 @@ class LoaderRun:
         self.command.close()
         if self._server is not None:
             self._server.stop()
-
-    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
-        """With no paths given, run the loader's items alone (not the project's own tests)."""
-        return True if config.args_source is not pytest.Config.ArgsSource.ARGS else None
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_make_collect_report(self, collector: pytest.Collector) -> Any:
-        collected = yield
-        if isinstance(collector, pytest.Session) and collected.passed:
-            collected.result.append(LoaderCollector.from_parent(collector, name="loader", nodeid="loader"))
-        return collected
 
     def ask(self, staged: cases.Staged) -> tuple[protocol.Reply, list[Recorded]]:
         """Put a staged request to the loader while its documents are served."""
@@ -291,3 +281,7 @@ class FuzzItem(_LoaderItem):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, "loader::fuzz"
+
+
+# The collector is defined after the run that adds it.
+LoaderRun.collector, LoaderRun.collector_name = LoaderCollector, "loader"

@@ -30,8 +30,6 @@ import html
 import http
 import json
 import re
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -48,6 +46,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from conformance.loopback import Loopback, bind
 from conformance.reference import catalog, chat, hostile, messages, responses
 from conformance.reference.faults import FAULTS, known_faults
 
@@ -325,23 +324,6 @@ def create_app(config: ReferenceConfig) -> Starlette:
     return app
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    """A bound TCP socket; binding here, not in uvicorn, is what makes port 0 usable (the port is known at once).
-
-    The protocol is named explicitly: asyncio turns Nagle's algorithm off only on sockets whose ``proto`` is
-    TCP, and with it on every small response waits ~40 ms for a delayed ACK, which would swamp injected latency.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 def _origin(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
@@ -353,15 +335,11 @@ class ReferenceServer:
     responses get at most ``GRACE_S`` to finish).
     """
 
-    GRACE_S = 1
-    START_TIMEOUT_S = 10
-
     def __init__(self, config: ReferenceConfig = ReferenceConfig(), *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.config = config
         self.host = host
         self.port = port
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._loopback: Loopback | None = None
 
     @property
     def origin(self) -> str:
@@ -376,41 +354,17 @@ class ReferenceServer:
         return f"{self.base_url}/models?provider=true"
 
     def start(self) -> ReferenceServer:
-        if self._thread is not None:
+        if self._loopback is not None:
             raise RuntimeError("the reference provider is already running")
-        app = create_app(self.config)
-        sock = _bind(self.host, self.port)
+        sock = bind(self.host, self.port)
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            app,
-            log_config=None,
-            log_level="warning",
-            lifespan="off",
-            ws="none",
-            timeout_graceful_shutdown=self.GRACE_S,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name=f"reference-provider:{self.port}", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + self.START_TIMEOUT_S
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                thread.join()
-                sock.close()
-                raise RuntimeError(f"the reference provider could not start on {self.origin}")
-            time.sleep(0.001)
-        self._server, self._thread = server, thread
+        self._loopback = Loopback(create_app(self.config), [sock], f"reference-provider:{self.port}").start()
         return self
 
     def stop(self) -> None:
-        if self._server is None or self._thread is None:
-            return
-        self._server.should_exit = True
-        self._thread.join()
-        self._server = self._thread = None
+        if self._loopback is not None:
+            self._loopback.stop()
+            self._loopback = None
 
     def __enter__(self) -> ReferenceServer:
         return self.start()
@@ -424,7 +378,7 @@ class ReferenceServer:
 def serve(config: ReferenceConfig, *, port: int = 8000, host: str = "127.0.0.1") -> None:
     """Serve the reference provider in the foreground until Ctrl+C (``provider-conformance serve``)."""
     app = create_app(config)
-    sock = _bind(host, port)
+    sock = bind(host, port)
     origin = _origin(host, sock.getsockname()[1])
     faults = ", ".join(name for name in FAULTS if name in config.faults) or "none"
     print(

@@ -1,0 +1,74 @@
+"""An ASGI app served by uvicorn in a background thread on sockets bound here: what the reference provider and the
+loader harness's recording server both need (real sockets, port 0 known at once, a quick stop, no thread left)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+GRACE_S = 1
+"""How long in-flight responses get to finish when the server stops."""
+START_TIMEOUT_S = 10
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A bound TCP socket; binding here, not in uvicorn, is what makes port 0 usable (the port is known at once).
+
+    The protocol is named explicitly: asyncio turns Nagle's algorithm off only on sockets whose ``proto`` is
+    TCP, and with it on every small response waits ~40 ms for a delayed ACK, which would swamp injected latency.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class Loopback:
+    """``app`` on ``sockets`` until ``stop``; ``start`` returns once the sockets accept connections."""
+
+    def __init__(self, app: Any, sockets: list[socket.socket], name: str) -> None:
+        self.app, self.sockets, self.name = app, sockets, name
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Loopback:
+        import uvicorn  # here: the pytest plugins import their servers' modules on every run
+
+        server = uvicorn.Server(
+            uvicorn.Config(
+                self.app,
+                log_config=None,
+                log_level="warning",
+                lifespan="off",
+                ws="none",
+                interface="asgi3",
+                timeout_graceful_shutdown=GRACE_S,
+            )
+        )
+        thread = threading.Thread(target=server.run, kwargs={"sockets": self.sockets}, name=self.name, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                server.should_exit = True
+                thread.join()
+                for sock in self.sockets:
+                    sock.close()
+                raise RuntimeError(f"{self.name} could not start")
+            time.sleep(0.001)
+        self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        if self._server is None or self._thread is None:
+            return
+        self._server.should_exit = True
+        self._thread.join()
+        self._server = self._thread = None
