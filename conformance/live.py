@@ -176,6 +176,16 @@ class LiveContext:
         """A chat request several checks read; sent once per run."""
         return await self.memo.get(("chat", name, model_id), lambda: self.chat(body))
 
+    async def provider_defined(self, model_id: str) -> Exchange:
+        """The Provider Defined client's exact streamed request for a model: CC-005 and every CS/CX check read it."""
+        model = self.model(model_id)
+        return await self.shared_chat("provider-defined", model.id, provider_defined_request(model))
+
+    async def wrong_key(self) -> Exchange:
+        """A minimal request with a key no provider issued (CE-001, CE-005); sent once per run."""
+        model = self.target.models[0].id
+        return await self.memo.get(("wrong-key",), lambda: self.chat(minimal_request(model), key=WRONG_KEY))
+
     async def get(self, path: str, *, auth: bool = True) -> Exchange:
         return await self.http.request(
             "GET", self.target.url(path), headers=self.http.headers(self.target.headers, auth=auth)

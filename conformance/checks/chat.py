@@ -170,7 +170,7 @@ async def max_completion_tokens(subject: Subject, ctx: LiveContext) -> Said:
 )
 async def provider_defined(subject: Subject, ctx: LiveContext) -> Said:
     model = ctx.model(subject.name)
-    exchange = await ctx.shared_chat("provider-defined", model.id, provider_defined_request(model))
+    exchange = await ctx.provider_defined(model.id)
     if exchange.status != 200:
         return [
             failed(

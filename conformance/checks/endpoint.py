@@ -6,7 +6,6 @@ from conformance.catalogue import Observation, check
 from conformance.findings import Finding, Severity
 from conformance.live import (
     UNKNOWN_MODEL,
-    WRONG_KEY,
     LiveContext,
     NotApplicable,
     error_object_problems,
@@ -202,9 +201,7 @@ async def full_endpoint_url(subject: Subject, ctx: LiveContext) -> Said:
 async def wrong_key(subject: Subject, ctx: LiveContext) -> Said:
     if not ctx.settings.api_key:
         raise NotApplicable("no API key was given, so a wrong one cannot be told from none")
-    exchange = await ctx.memo.get(
-        ("wrong-key",), lambda: ctx.chat(minimal_request(ctx.target.models[0].id), key=WRONG_KEY)
-    )
+    exchange = await ctx.wrong_key()
     said = ctx.describe(exchange)
     if exchange.status not in (401, 403):
         return [
@@ -233,9 +230,7 @@ async def wrong_key(subject: Subject, ctx: LiveContext) -> Said:
 async def wrong_key_401(subject: Subject, ctx: LiveContext) -> Said:
     if not ctx.settings.api_key:
         raise NotApplicable("no API key was given, so a wrong one cannot be told from none")
-    exchange = await ctx.memo.get(
-        ("wrong-key",), lambda: ctx.chat(minimal_request(ctx.target.models[0].id), key=WRONG_KEY)
-    )
+    exchange = await ctx.wrong_key()
     if exchange.status == 403:
         return [
             Finding(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from conformance.catalogue import Observation, check
 from conformance.checks.chat import FINISH_REASONS
 from conformance.findings import Finding, Severity
-from conformance.live import LiveContext, NotApplicable, provider_defined_request
+from conformance.live import LiveContext, NotApplicable
 from conformance.streaming import StreamView
 from conformance.target import Subject
 
@@ -15,8 +15,7 @@ Said = list[Finding | Observation]
 
 async def provider_defined_stream(subject: Subject, ctx: LiveContext) -> StreamView:
     """The streamed reply to the Provider Defined request, shared by every CS check; skip when there is none."""
-    model = ctx.model(subject.name)
-    exchange = await ctx.shared_chat("provider-defined", model.id, provider_defined_request(model))
+    exchange = await ctx.provider_defined(subject.name)
     if exchange.status != 200 or exchange.events is None:
         raise NotApplicable(
             f"there is no stream to read: the request got {exchange.status or exchange.error} (see CC-005)"
@@ -33,8 +32,7 @@ async def provider_defined_stream(subject: Subject, ctx: LiveContext) -> StreamV
     source="WHATWG server-sent events; Continue's parser",
 )
 async def sse_framing(subject: Subject, ctx: LiveContext) -> Said:
-    model = ctx.model(subject.name)
-    exchange = await ctx.shared_chat("provider-defined", model.id, provider_defined_request(model))
+    exchange = await ctx.provider_defined(subject.name)
     said = ctx.describe(exchange)
     if exchange.status != 200 or exchange.events is None:
         return [

@@ -14,7 +14,6 @@ from conformance.live import (
     NotApplicable,
     image_request,
     minimal_request,
-    provider_defined_request,
     tool_followup_request,
     tool_request,
 )
@@ -200,8 +199,7 @@ async def strict_tools(subject: Subject, ctx: LiveContext) -> Said:
 )
 async def reasoning_field(subject: Subject, ctx: LiveContext) -> Said:
     _claims(ctx, subject, "reasoning", "reasoning")
-    model = ctx.model(subject.name)
-    exchange = await ctx.shared_chat("provider-defined", model.id, provider_defined_request(model))
+    exchange = await ctx.provider_defined(subject.name)
     if exchange.status != 200 or exchange.events is None:
         raise NotApplicable("there is no stream to read (see CC-005)")
     view = StreamView.of(exchange)
@@ -235,9 +233,8 @@ async def reasoning_field(subject: Subject, ctx: LiveContext) -> Said:
     source="kilocode #1775",
 )
 async def template_tokens(subject: Subject, ctx: LiveContext) -> Said:
-    model = ctx.model(subject.name)
-    streamed = await ctx.shared_chat("provider-defined", model.id, provider_defined_request(model))
-    plain = await ctx.shared_chat("minimal", model.id, minimal_request(model.id))
+    streamed = await ctx.provider_defined(subject.name)
+    plain = await ctx.shared_chat("minimal", subject.name, minimal_request(subject.name))
     texts = [StreamView.of(streamed).text("content") if streamed.events else "", ""]
     if isinstance(plain.json, dict):
         message = ((plain.json.get("choices") or [{}])[0] or {}).get("message") or {}
