@@ -115,6 +115,7 @@ class ConformanceRun(OwnItems):
         self.memo = Memo()
         self.history: list[Exchange] = []
         self.live_results: dict[tuple[str, str], Result] | None = None
+        self.real_client_results: tuple[str | None, dict[str, Any]] | None = None
         self.started = datetime.now(timezone.utc)
         self.clock = time.monotonic()
 
@@ -175,7 +176,37 @@ class ConformanceRun(OwnItems):
                 for check_id, figures in json.loads(value).items():
                     self.metrics.setdefault(check_id, {}).update(figures)
 
+    def real_clients(self, profiles: dict[str, Any]) -> dict[str, Any]:
+        """``--real-clients``: each installed driver over the live target's first model, once per run."""
+        from conformance.clients.drivers import measure
+
+        if self.real_client_results is None:
+            live = self.resolved.live
+            if live is None or self.resolved.live_blocked or not live.target.models:
+                why = self.resolved.live_blocked or "the run has no live endpoint and model to drive them against"
+                self.real_client_results = (None, measure.not_run(f"not run: {why}"))
+            else:
+                model = live.target.models[0]
+                results = measure.measure(
+                    live.target.base_url,
+                    model.id,
+                    self.http.api_key or "",
+                    headers={**live.target.headers, **self.http.headers},
+                    reasoning=bool(model.reasoning),
+                    max_output=model.max_tokens,
+                    timeout_s=self.settings.request_timeout_s,
+                )
+                self.real_client_results = (model.id, results)
+        model_id, results = self.real_client_results
+        return self.redactor.data(measure.section(model_id, results, profiles))
+
     def build_report(self) -> dict[str, Any]:
+        data = self._build_report()
+        if self.config.getoption("real_clients"):
+            data["real_clients"] = self.real_clients(data["profiles"])
+        return data
+
+    def _build_report(self) -> dict[str, Any]:
         return report.build(
             self.entries,
             target_kind=self.resolved.sources.kind,
@@ -191,10 +222,16 @@ class ConformanceRun(OwnItems):
         if hasattr(self.config, "workerinput") or self.config.option.collectonly:
             return
         terminalreporter.section("provider conformance")
-        for line in report.summary(self.build_report()):
+        data = self.build_report()
+        for line in report.summary(data):
             red = "FAILED" in line or "ERROR" in line or ": incompatible" in line
             yellow = not red and ("WARNED" in line or "with warnings" in line)
             terminalreporter.write_line(line, red=red, yellow=yellow, green=": compatible" in line and not yellow)
+        if "real_clients" in data:
+            from conformance.clients.drivers.measure import lines
+
+            for line in lines(data["real_clients"]):
+                terminalreporter.write_line(line, red=": breaks" in line, yellow=": degraded" in line)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):

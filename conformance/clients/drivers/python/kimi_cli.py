@@ -26,7 +26,7 @@ from typing import Any
 import kosong
 from kosong.chat_provider import APIConnectionError, APIEmptyResponseError, APIStatusError, APITimeoutError
 from kosong.contrib.chat_provider.openai_legacy import OpenAILegacy
-from kosong.message import Message, TextPart, ThinkPart
+from kosong.message import Message, TextPart, ThinkPart, ToolCall
 from kosong.tooling import CallableTool, ToolOk, ToolReturnValue
 from kosong.tooling.simple import SimpleToolset
 from turn import (
@@ -54,6 +54,11 @@ class GetWeather(CallableTool):
 
     async def __call__(self, city: str) -> ToolReturnValue:
         return ToolOk(output=TOOL_OUTPUT)
+
+
+def _said(value: ToolReturnValue) -> str:
+    """A tool's return value as the text of its tool message (its output, else its message)."""
+    return value.output if isinstance(value.output, str) and value.output else value.message
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -111,16 +116,17 @@ class KimiCli:
     async def tool_call(self, request: Request) -> Reply:
         return self._reply(await self._step(request, [Message(role="user", content=WEATHER)]))
 
-    async def tool_result(self, request: Request, call: Call, previous: Reply) -> Reply:
-        step: kosong.StepResult = previous.history
-        results = await step.tool_results()
-        tool_messages = [
-            Message(role="tool", content=[TextPart(text=TOOL_OUTPUT)], tool_call_id=r.tool_call_id)
-            for r in results
-            if r.tool_call_id == call.id
-        ]
-        history = [Message(role="user", content=WEATHER), step.message, *tool_messages]
-        return self._reply(await self._step(request, history))
+    async def tool_result(self, request: Request, call: Call, previous: Reply | None) -> Reply:
+        if previous is None:
+            body = ToolCall.FunctionBody(name=call.name, arguments=call.arguments)
+            assistant = Message(role="assistant", content=[], tool_calls=[ToolCall(id=call.id, function=body)])
+            answers = [(call.id, TOOL_OUTPUT)]
+        else:
+            step: kosong.StepResult = previous.history
+            assistant = step.message
+            answers = [(r.tool_call_id, _said(r.return_value)) for r in await step.tool_results()]
+        tools = [Message(role="tool", content=[TextPart(text=text)], tool_call_id=i) for i, text in answers]
+        return self._reply(await self._step(request, [Message(role="user", content=WEATHER), assistant, *tools]))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ TOOL_PARAMETERS: dict[str, Any] = {
     "properties": {"city": {"type": "string", "description": "The city, e.g. Paris."}},
     "required": ["city"],
 }
+STAND_IN_ID = "call_stand_in_1"
 TEMPLATE_TOKEN = re.compile(r"<\|[A-Za-z0-9_]+\|>")
 """Chat-template tokens (``<|im_start|>``, ``<|channel|>`` …): in reply text they mean the template leaked."""
 DETAIL_CHARS = 300
@@ -102,6 +103,10 @@ class Call:
         return self.arguments
 
 
+STAND_IN = Call(STAND_IN_ID, TOOL_NAME, json.dumps({"city": "Paris"}))
+"""The call the follow-up answers when the tool-call step gave no usable one, so the follow-up is still tried."""
+
+
 @dataclass
 class Reply:
     """What the client kept of one streamed reply."""
@@ -113,6 +118,8 @@ class Reply:
     calls: list[Call] = field(default_factory=list)
     history: Any = None
     """What the client appends to its history from this reply (for the tool-result follow-up)."""
+    complete: bool = True
+    """False when the library handed over a reply that never finished (no stop reason): its end was lost."""
 
 
 class Client(Protocol):
@@ -131,7 +138,9 @@ class Client(Protocol):
 
     async def tool_call(self, request: Request) -> Reply: ...
 
-    async def tool_result(self, request: Request, call: Call, previous: Reply) -> Reply: ...
+    async def tool_result(self, request: Request, call: Call, previous: Reply | None) -> Reply:
+        """The follow-up answering ``call``: after ``previous`` as the client keeps it in its history, or, when
+        None, after an assistant turn holding only ``call`` (the stand-in)."""
 
 
 @dataclass
@@ -163,8 +172,10 @@ def judge(name: str, reply: Reply, request: Request, client: Client) -> Step:
     """``works`` or ``degraded`` for a step the library completed: what it silently lost, or leaked."""
     lost: list[str] = []
     notes: list[str] = []
-    if name in ("text", "tool-result") and not reply.text.strip():
+    if name in ("text", "tool-result") and not (reply.text.strip() and reply.complete):
         lost.append("text")
+        if reply.text.strip():
+            notes.append("the reply ended without a stop reason, cut short")
     if name == "text" and not reply.output_tokens:
         lost.append("usage")
     if name == "text" and request.reasoning and client.reads_reasoning(request) and not reply.reasoning.strip():
@@ -215,13 +226,13 @@ async def run_turn(request: Request, client: Client, mask: Callable[[str], str])
     steps.append(first if isinstance(first, Step) else judge("text", first, request, client))
     called = await _attempt("tool-call", lambda: client.tool_call(request), request, client, mask)
     steps.append(called if isinstance(called, Step) else judge("tool-call", called, request, client))
-    if isinstance(called, Step) or steps[-1].outcome != "works":
-        why = "the tool call failed" if isinstance(called, Step) else "the client holds no usable tool call"
-        steps.append(Step("tool-result", steps[-1].outcome, f"not sent: {why}, so there is no result to send"))
-        return steps
-    call = called.calls[0]
-    answered = await _attempt("tool-result", lambda: client.tool_result(request, call, called), request, client, mask)
-    steps.append(answered if isinstance(answered, Step) else judge("tool-result", answered, request, client))
+    usable = [] if isinstance(called, Step) else [c for c in called.calls if isinstance(c.parsed_arguments(), dict)]
+    call, previous = (usable[0], called) if usable and isinstance(called, Reply) else (STAND_IN, None)
+    answered = await _attempt("tool-result", lambda: client.tool_result(request, call, previous), request, client, mask)
+    last = answered if isinstance(answered, Step) else judge("tool-result", answered, request, client)
+    if previous is None:
+        last.detail = one_line(f"{last.detail} (sent with a stand-in call: step 2 gave no usable one)")
+    steps.append(last)
     return steps
 
 
