@@ -6,6 +6,7 @@
 
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
+import { format } from "node:util";
 
 export const SYSTEM = "You are a coding assistant. Answer briefly.";
 export const HELLO = "Say hello in one short sentence.";
@@ -33,9 +34,15 @@ export function libraryVersion(name) {
   return `${name}@${JSON.parse(readFileSync(url, "utf8")).version}`;
 }
 
-/** Remove the key (plain, percent-encoded) and any bearer token from text that leaves the driver. */
+/** Remove the key (plain, percent-encoded in either case, plus-encoded, JSON-escaped) and any bearer token from
+ * text that leaves the driver. */
 export function masker(key) {
-  const secrets = key ? [...new Set([key, encodeURIComponent(key)])].filter((s) => s.length >= 4) : [];
+  const encoded = key ? encodeURIComponent(key) : "";
+  const forms = key
+    ? [key, encoded, encoded.replace(/%[0-9A-F]{2}/g, (e) => e.toLowerCase()), encoded.replace(/%20/g, "+")]
+    : [];
+  if (key) forms.push(JSON.stringify(key).slice(1, -1));
+  const secrets = [...new Set(forms)].filter((s) => s.length >= 4);
   return (text) => {
     let out = String(text);
     for (const secret of secrets) out = out.split(secret).join("***");
@@ -43,31 +50,51 @@ export function masker(key) {
   };
 }
 
-/** The first line of an error, with its HTTP status when the library gives one. */
-function describeError(error) {
+/** The first line of an error, with its HTTP status when the library gives one and the causes a network
+ * error wraps (so "Connection error." says why). */
+export function describeError(error) {
   const status = typeof error?.status === "number" ? error.status : error?.statusCode;
   const name = error?.name && error.name !== "Error" ? `${error.name}: ` : "";
-  const message = String(error?.message ?? error).split("\n")[0].slice(0, 300);
-  return status && !message.startsWith(String(status)) ? `${name}${status} ${message}` : `${name}${message}`;
+  const message = firstLine(error);
+  const head = status && !message.startsWith(String(status)) ? `${name}${status} ${message}` : `${name}${message}`;
+  const causes = [];
+  for (let cause = error?.cause, depth = 0; cause && depth < 3; cause = cause.cause, depth++) {
+    const text = firstLine(cause);
+    if (text && !head.includes(text) && !causes.includes(text)) causes.push(text);
+  }
+  return causes.length ? `${head} (${causes.join(": ")})` : head;
 }
 
-/** Run `work(signal)` with a deadline: the signal aborts at the deadline, and the race answers even if the
- * library ignores the signal, so a hostile stream can never hold the driver. */
+function firstLine(error) {
+  return String(error?.message ?? error).split("\n")[0].slice(0, 300);
+}
+
+/** How long a step may take after its deadline for the library to honour the abort before the step stops waiting. */
+const GRACE_MS = 2_000;
+
+/** Run `work(signal)` with a deadline. The signal aborts at the deadline; an error that surfaces after that is
+ * reported as the timeout (with what the client was retrying, when it says so), and if the library ignores the
+ * signal the step stops waiting a moment later, so a hostile stream can never hold the driver. */
 async function withDeadline(seconds, work) {
   const controller = new AbortController();
+  const timeout = Object.assign(new Error(`timed out after ${seconds} s`), { name: "Timeout" });
   let timer;
-  const expired = new Promise((_, reject) => {
+  let hardStop;
+  const abandoned = new Promise((_, reject) => {
     timer = setTimeout(() => {
-      const error = new Error(`timed out after ${seconds} s`);
-      error.name = "Timeout";
-      controller.abort(error);
-      reject(error);
+      controller.abort(timeout);
+      hardStop = setTimeout(() => reject(timeout), GRACE_MS);
     }, seconds * 1000);
   });
   try {
-    return await Promise.race([work(controller.signal), expired]);
+    return await Promise.race([work(controller.signal), abandoned]);
+  } catch (error) {
+    if (!controller.signal.aborted) throw error;
+    timeout.message += error?.retrying ? ` while retrying after: ${error.retrying}` : "";
+    throw timeout;
   } finally {
     clearTimeout(timer);
+    clearTimeout(hardStop);
   }
 }
 
@@ -78,6 +105,13 @@ function worst(outcomes) {
 function excerpt(text) {
   const flat = text.replace(/\s+/g, " ").trim();
   return JSON.stringify(flat.length > 60 ? `${flat.slice(0, 57)}...` : flat);
+}
+
+/** Token counts in one short form, whichever library's usage object carries them. */
+function usageSummary(usage) {
+  const input = usage.prompt_tokens ?? usage.inputTokens;
+  const output = usage.completion_tokens ?? usage.outputTokens;
+  return `${input ?? "?"} in / ${output ?? "?"} out`;
 }
 
 /** Judge a reply that should be text: empty text, template tokens, and (when asked) missing usage or reasoning. */
@@ -98,7 +132,7 @@ function judgeText(reply, { usage, reasoning }) {
     lost.push("reasoning");
     problems.push("no reasoning");
   }
-  const seen = `text ${excerpt(reply.text)}${reply.usage ? `, usage ${JSON.stringify(reply.usage)}` : ""}`;
+  const seen = `text ${excerpt(reply.text)}${reply.usage ? `, usage ${usageSummary(reply.usage)}` : ""}`;
   return problems.length
     ? { outcome: "degraded", detail: `${problems.join("; ")} (${seen})`, lost }
     : { outcome: "works", detail: `${seen}${reasoning ? ", reasoning kept" : ""}`, lost };
@@ -114,11 +148,12 @@ function judgeToolCall(reply) {
   const [call] = calls;
   const raw = typeof call.arguments === "string" ? call.arguments : JSON.stringify(call.arguments);
   const input = call.input;
-  if (input === null || typeof input !== "object" || Array.isArray(input)) {
+  if (!isObject(input) || call.parseError) {
     const why = call.parseError ? `: ${call.parseError}` : "";
+    const salvaged = isObject(input) ? `; the client went on with ${JSON.stringify(input)}` : "";
     return {
       outcome: "degraded",
-      detail: `get_weather arguments not a JSON object (got ${excerpt(String(raw))})${why}`,
+      detail: `get_weather arguments not a JSON object (got ${excerpt(String(raw))})${why}${salvaged}`,
       lost: ["tool-call"],
     };
   }
@@ -136,8 +171,10 @@ const STAND_IN = { id: "call_standin0", name: GET_WEATHER.name, input: { city: "
 /**
  * Run one agent turn for a request line. `driver.request(req, convo, signal)` sends one streamed request as its
  * client does and returns `{text, reasoning, usage, calls: [{id, name, arguments, input, parseError?}]}`, where
- * `input` is what the client's own code made of the arguments (an object, or null when it could not).
- * `convo` is `{system, user, call?, result?}`: the follow-up carries the assistant call and the tool result.
+ * `input` is what the client's own code made of the arguments (an object, or null when it could not), and
+ * `parseError` says the arguments did not parse even where the client salvaged an object from them.
+ * `convo` is `{system, user, call?, reasoning?, result?}`: the follow-up carries the assistant call (with the
+ * reasoning that came with it, for clients that send it back) and the tool result.
  */
 export async function runTurn(driver, req) {
   const mask = masker(req.api_key);
@@ -167,7 +204,8 @@ export async function runTurn(driver, req) {
   const asked = await step("tool-call", { system: SYSTEM, user: WEATHER }, judgeToolCall);
   const made = asked?.calls.find((c) => c.name === GET_WEATHER.name && c.id);
   const call = made ? { ...made, input: isObject(made.input) ? made.input : {} } : STAND_IN;
-  await step("tool-result", { system: SYSTEM, user: WEATHER, call, result: TOOL_RESULT }, (r) => {
+  const reasoning = made ? asked.reasoning : "";
+  await step("tool-result", { system: SYSTEM, user: WEATHER, call, reasoning, result: TOOL_RESULT }, (r) => {
     const verdict = judgeText(r, { usage: false, reasoning: false });
     return made ? verdict : { ...verdict, detail: `${verdict.detail} (sent with a stand-in call id: no call to answer)` };
   });
@@ -196,14 +234,30 @@ export function parseArguments(text) {
   }
 }
 
+let logMask = masker("");
+
+/** Everything a library prints goes to stderr, masked: stdout carries nothing but result lines, and a hostile
+ * server cannot get the key into a log by echoing it in something the library complains about. */
+function guardConsole() {
+  const write = (...args) => process.stderr.write(`${logMask(format(...args))}\n`);
+  for (const method of ["log", "info", "warn", "error", "debug", "trace"]) console[method] = write;
+}
+
+/** A line for stderr, masked with the key of the request in hand. */
+export function log(text) {
+  process.stderr.write(`${logMask(text)}\n`);
+}
+
 /** The JSON Lines loop: one request per stdin line, one result line per request, in order; exit 0 at EOF. */
 export async function serve(driver) {
+  guardConsole();
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
   for await (const line of lines) {
     if (!line.trim()) continue;
     let result;
     try {
       const req = JSON.parse(line);
+      logMask = masker(req?.api_key);
       if (!isObject(req) || typeof req.base_url !== "string" || typeof req.model !== "string") {
         throw new Error("a request needs base_url and model");
       }
@@ -215,10 +269,11 @@ export async function serve(driver) {
       } catch {
         // a line that is not JSON carries no key to mask beyond what the bearer pattern catches
       }
-      const message = masker(key)(`bad request line: ${describeError(error)}`);
+      logMask = masker(key);
+      const message = logMask(`bad request line: ${describeError(error)}`);
       result = { tag: null, client: driver.client, library: driver.library, outcome: "breaks", steps: [], lost: [] };
       result.error = message;
-      process.stderr.write(`${message}\n`);
+      log(message);
     }
     await new Promise((resolve) => process.stdout.write(`${JSON.stringify(result)}\n`, resolve));
   }
