@@ -54,7 +54,7 @@ function clineMessages({ system, user, call, result }) {
  * is coerced). At the end a call with a name is finalized: its arguments JSON-parsed, or, when they do not parse,
  * the `"key": "string"` pairs that a pattern can still find in them.
  */
-class ClineToolCalls {
+export class ClineToolCalls {
   byIndex = new Map();
   byId = new Map();
 
@@ -119,7 +119,7 @@ async function withClineRetry(attempt, signal) {
   }
 }
 
-const driver = {
+export const driver = {
   client: "cline",
   library: libraryVersion("openai"),
 
@@ -162,4 +162,4 @@ const driver = {
   },
 };
 
-await serve(driver);
+await serve(driver, import.meta.url);

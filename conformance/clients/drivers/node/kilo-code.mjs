@@ -84,7 +84,7 @@ for (const bar of ["|", "｜"]) {
   for (const gap of ["_", "▁", " "]) MARKERS.push(`<${bar}end${gap}of${gap}thinking${bar}>`.toLowerCase());
 }
 
-class MarkerFilter {
+export class MarkerFilter {
   held = new Map();
 
   push(id, text, done = false) {
@@ -207,7 +207,7 @@ function describeCall(part) {
   return { id: part.toolCallId, name: part.toolName, arguments: part.input, input: part.input };
 }
 
-const driver = {
+export const driver = {
   client: "kilo-code",
   library: `${libraryVersion("ai")} + ${libraryVersion("@ai-sdk/openai-compatible")}`,
 
@@ -227,4 +227,4 @@ const driver = {
   },
 };
 
-await serve(driver);
+await serve(driver, import.meta.url);

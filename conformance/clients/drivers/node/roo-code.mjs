@@ -13,6 +13,8 @@ import OpenAI from "openai";
 
 import { GET_WEATHER, libraryVersion, parseArguments, serve } from "./turn.mjs";
 
+// utils/timeout-config.ts: the apiRequestTimeout setting, 600 s unless the user changes it.
+const ROO_TIMEOUT_MS = 600_000;
 // constants.ts DEFAULT_HEADERS; the version is src/package.json's at the commit above.
 const ROO_HEADERS = {
   "HTTP-Referer": "https://github.com/RooVetGit/Roo-Cline",
@@ -58,7 +60,7 @@ function rooMessages({ system, user, call, result }) {
  * tag-matcher.ts as OpenAiHandler configures it: a <think> tag is recognised only as the very first characters of
  * the content (or while already inside one); what it encloses is reasoning, everything else is text.
  */
-class ThinkSplitter {
+export class ThinkSplitter {
   static OPEN = "<think>";
   static CLOSE = "</think>";
   pending = "";
@@ -103,7 +105,7 @@ class ThinkSplitter {
  * name are held back; the name may be set again by later fragments. The arguments are joined with `+=`, so a
  * non-string value is coerced to a string, as the client does.
  */
-class RawToolCalls {
+export class RawToolCalls {
   tracked = new Map();
 
   add(fragment) {
@@ -143,7 +145,7 @@ class RawToolCalls {
   }
 }
 
-const driver = {
+export const driver = {
   client: "roo-code",
   library: libraryVersion("openai"),
 
@@ -152,7 +154,7 @@ const driver = {
       baseURL: req.base_url,
       apiKey: req.api_key ?? "not-provided",
       defaultHeaders: { ...ROO_HEADERS, ...(req.headers ?? {}) },
-      timeout: (Number(req.timeout_s) || 30) * 1000,
+      timeout: ROO_TIMEOUT_MS,
     });
     // openai.ts createMessage, streaming branch, for a model id that is not o1/o3/o4 nor deepseek-reasoner and
     // the sane-default model info (no prompt cache, includeMaxTokens unset, so no max_completion_tokens). Task.ts
@@ -185,4 +187,4 @@ const driver = {
   },
 };
 
-await serve(driver);
+await serve(driver, import.meta.url);

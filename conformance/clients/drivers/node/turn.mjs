@@ -4,8 +4,9 @@
 // owns the JSON Lines protocol, the prompts, the per-step deadline, the verdicts and the masking of the key, so
 // the three drivers cannot drift apart in how they judge what their library did.
 
-import { readFileSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
 import { createInterface } from "node:readline";
+import { pathToFileURL } from "node:url";
 import { format } from "node:util";
 
 export const SYSTEM = "You are a coding assistant. Answer briefly.";
@@ -72,9 +73,10 @@ function firstLine(error) {
 /** How long a step may take after its deadline for the library to honour the abort before the step stops waiting. */
 const GRACE_MS = 2_000;
 
-/** Run `work(signal)` with a deadline. The signal aborts at the deadline; an error that surfaces after that is
- * reported as the timeout (with what the client was retrying, when it says so), and if the library ignores the
- * signal the step stops waiting a moment later, so a hostile stream can never hold the driver. */
+/** Run `work(signal)` with a deadline. The signal aborts at the deadline, and whatever the work does after that
+ * is reported as the timeout (with what the client was retrying, when it says so): some libraries end an aborted
+ * stream quietly, which must not pass for a short reply. If the library ignores the signal, the step stops
+ * waiting a moment later, so a hostile stream can never hold the driver. */
 async function withDeadline(seconds, work) {
   const controller = new AbortController();
   const timeout = Object.assign(new Error(`timed out after ${seconds} s`), { name: "Timeout" });
@@ -87,7 +89,9 @@ async function withDeadline(seconds, work) {
     }, seconds * 1000);
   });
   try {
-    return await Promise.race([work(controller.signal), abandoned]);
+    const reply = await Promise.race([work(controller.signal), abandoned]);
+    if (controller.signal.aborted) throw timeout;
+    return reply;
   } catch (error) {
     if (!controller.signal.aborted) throw error;
     timeout.message += error?.retrying ? ` while retrying after: ${error.retrying}` : "";
@@ -248,8 +252,10 @@ export function log(text) {
   process.stderr.write(`${logMask(text)}\n`);
 }
 
-/** The JSON Lines loop: one request per stdin line, one result line per request, in order; exit 0 at EOF. */
-export async function serve(driver) {
+/** The JSON Lines loop: one request per stdin line, one result line per request, in order; exit 0 at EOF.
+ * It runs only when `moduleUrl` is the program node was started with, so tests can import a driver's parts. */
+export async function serve(driver, moduleUrl) {
+  if (!process.argv[1] || pathToFileURL(realpathSync(process.argv[1])).href !== moduleUrl) return;
   guardConsole();
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
   for await (const line of lines) {
