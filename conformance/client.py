@@ -297,7 +297,7 @@ def _decoder(encoding: str) -> Callable[[bytes, int], list[bytes]] | None:
     return decode
 
 
-SENSITIVE = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"})
+SENSITIVE = frozenset({"authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie"})
 
 
 def _masked(headers: Mapping[str, str]) -> dict[str, str]:

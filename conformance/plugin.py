@@ -80,7 +80,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="wire_api",
         metavar="API",
         action="append",
-        help="the API the live checks speak: chat (default), responses, messages (repeatable)",
+        help="the API the live checks speak: chat (default), responses, messages, gemini (repeatable)",
     )
     add(
         "--client",

@@ -189,7 +189,7 @@ def from_options(get: Callable[[str], Any], *, strict: bool, environ: Mapping[st
     )
 
 
-WIRE_APIS = ("chat", "responses", "messages")
+WIRE_APIS = ("chat", "responses", "messages", "gemini")
 
 
 def _wire_apis(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
