@@ -140,7 +140,8 @@ def gather(
         raw = read_stdin() if target.is_stdin else read_file("--provider-json", target.where, settings.max_body_bytes)
         return Sources(target.kind, "<stdin>" if target.is_stdin else target.where, raw=raw)
     if target.kind == "models-dev":
-        return Sources(target.kind, target.where, models_dev=_read_catalog(target.where, http, settings.max_body_bytes))
+        catalog = _read_catalog(target.where, http, settings.max_body_bytes, settings.models_dev_key)
+        return Sources(target.kind, target.where, models_dev=catalog)
     if target.kind == "base-url":
         live = LiveTarget.from_url(target.where)
         listing = asyncio.run(_get(http, live.url("models"), _bearer(http)))
@@ -154,23 +155,26 @@ def gather(
         headers = {**parsed.headers, **_bearer(http)}
         extended = Fetched.of(asyncio.run(_get(http, parsed.extended_models_url, headers)))
     elif parsed is not None and parsed.models_data_source == "models_dev":
-        catalog = _read_catalog(models_dev or MODELS_DEV_URL, http, settings.max_body_bytes)
+        catalog = _read_catalog(models_dev or MODELS_DEV_URL, http, settings.max_body_bytes, settings.models_dev_key)
     return Sources(
         target.kind, target.where, manifest=manifest, extended=extended, models_dev=catalog, manifest_url=manifest_url
     )
 
 
-def _read_catalog(where: str, http: HttpSettings, max_bytes: int) -> Fetched:
-    """A models.dev catalog from a URL (fetched with the user's headers) or a file."""
+def _read_catalog(where: str, http: HttpSettings, max_bytes: int, token: str | None = None) -> Fetched:
+    """A models.dev catalog from a URL (fetched with the user's headers, and a private registry's own bearer
+    ``token``, which the HTTP layer drops on a redirect to another origin) or a file."""
     if where.startswith(("http://", "https://")):
-        return Fetched.of(asyncio.run(_get(http, where, dict(http.headers))))
+        headers = dict(http.headers) | ({"authorization": f"Bearer {token}"} if token else {})
+        return Fetched.of(asyncio.run(_get(http, where, headers)))
     return Fetched(where, 200, "application/json", read_file("--models-dev", where, max_bytes))
 
 
 def _bearer(http: HttpSettings) -> dict[str, str]:
     headers = dict(http.headers)
-    if http.api_key:
-        headers["authorization"] = f"Bearer {http.api_key}"
+    key = http.key()
+    if key:
+        headers["authorization"] = f"Bearer {key}"
     return headers
 
 

@@ -56,7 +56,7 @@ def model_path(model: str) -> str:
 def headers(ctx: LiveContext, key: str | None = None) -> dict[str, str]:
     """Manifest and user headers, then the key in ``x-goog-api-key`` as the SDK sends it."""
     out = ctx.http.headers(ctx.target.headers, auth=False)
-    secret = key if key is not None else ctx.settings.api_key
+    secret = key if key is not None else ctx.settings.key()
     if secret:
         out["x-goog-api-key"] = secret
     return out
