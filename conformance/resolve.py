@@ -144,7 +144,8 @@ def gather(
         return Sources(target.kind, target.where, models_dev=catalog)
     if target.kind == "base-url":
         live = LiveTarget.from_url(target.where)
-        listing = asyncio.run(_get(http, live.url("models"), _bearer(http)))
+        headers = _bearer(http) | (_goog_key(http) if "gemini" in settings.wire_apis else {})
+        listing = asyncio.run(_get(http, live.url("models"), headers))
         return Sources(target.kind, target.where, model_list=Fetched.of(listing), base_url=target.where)
     manifest_url = manifest_url or target.where
     manifest = Fetched.of(asyncio.run(_get(http, manifest_url, dict(http.headers))))
@@ -176,6 +177,22 @@ def _bearer(http: HttpSettings) -> dict[str, str]:
     if key:
         headers["authorization"] = f"Bearer {key}"
     return headers
+
+
+def _goog_key(http: HttpSettings) -> dict[str, str]:
+    """The key as the Gemini API takes it (``x-goog-api-key``), for a base URL that may be a Gemini endpoint."""
+    key = http.key()
+    return {"x-goog-api-key": key} if key else {}
+
+
+def _listed_ids(body: Any) -> list[str]:
+    """Model ids of an OpenAI list (``data[].id``, or a bare array) or of a Gemini one (``models[].name`` under
+    ``models/``)."""
+    data = body.get("data") if isinstance(body, dict) else body
+    ids = [m["id"] for m in data or [] if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    models = body.get("models") if isinstance(body, dict) and not ids else None
+    names = [m.get("name") for m in models if isinstance(m, dict)] if isinstance(models, list) else []
+    return ids or [n.removeprefix("models/") for n in names if isinstance(n, str)]
 
 
 def _manifest(fetched: Fetched, max_bytes: int) -> loader.Manifest | None:
@@ -228,8 +245,7 @@ def build(sources: Sources, settings: Settings, options: LiveOptions) -> Resolve
         target = LiveTarget.from_url(sources.base_url or sources.where)
         listing = sources.model_list
         body = jsondoc.read(listing.body).value if listing and listing.status == 200 and _is_json(listing) else None
-        data = body.get("data") if isinstance(body, dict) else body
-        ids = [m["id"] for m in data or [] if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        ids = _listed_ids(body)
         live = LiveSetup(
             LiveTarget(target.base_url, _select([ModelInfo(i) for i in ids], settings), given_url=target.given_url),
             options,
