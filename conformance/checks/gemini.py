@@ -385,3 +385,26 @@ async def gemini_vertex(subject: Subject, ctx: LiveContext) -> Said:
         Finding(p, exchange=ctx.describe(exchange), fix="answer the Vertex path with a GenerateContentResponse")
         for p in response_problems(exchange.json)
     ]
+
+
+@check(
+    "GG-008",
+    MUST,
+    "The SDK's default version path `{root}/v1/models/{model}:streamGenerateContent` answers too",
+    scope="live-model",
+    rationale="google-genai 3.x puts its default API version, v1, after a custom base URL, and Kimi Code CLI's "
+    "gemini type sets no other (kosong GoogleGenAI): a server that serves only v1beta answers it 404",
+    source="google-genai SDK 3.x _api_client.py (GOOGLE_AI_API_DEFAULT_VERSION = 'v1'); MoonshotAI/kimi-cli "
+    "packages/kosong/src/kosong/contrib/chat_provider/google_genai.py @4a550ef (HttpOptions without api_version)",
+)
+async def gemini_default_version(subject: Subject, ctx: LiveContext) -> Said:
+    path = f"v1/{model_path(subject.name)}:streamGenerateContent?alt=sse"
+    exchange = await _send(ctx, path, PLAIN, stream=True)
+    if exchange.status != 200 or exchange.events is None:
+        return [failed(ctx, exchange, "the v1 path was refused", "serve the Gemini API under /v1 as well as /v1beta")]
+    return [
+        Finding(
+            p, exchange=ctx.describe(exchange), fix="answer /v1 as /v1beta: the same GenerateContentResponse chunks"
+        )
+        for p in _stream_problems(exchange)
+    ]

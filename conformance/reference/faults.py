@@ -206,6 +206,7 @@ FAULTS: dict[str, Fault] = _table(
         'Gemini errors are OpenAI {"error": {message, type, param, code}} objects, without status',
     ),
     ("gemini-no-vertex-path", ("GG-007",), "the Vertex-style path …/publishers/{p}/models/{m}:method gives 404"),
+    ("gemini-v1beta-only", ("GG-008",), "the Gemini API is served under /v1beta only: /v1/models/{m}:method gives 404"),
 )
 
 _SEPARATORS = re.compile(r"[\s,]+")

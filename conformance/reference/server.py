@@ -226,7 +226,10 @@ class _Provider:
         try:
             found = gemini.route(path)
             vertex_refused = found is not None and found.vertex and "gemini-no-vertex-path" in faults
-            if found is None or vertex_refused or (found.method is None) != (request.method == "GET"):
+            v1_refused = path.startswith("models") and request.scope["path"].startswith("/v1/")
+            v1_refused = v1_refused and "gemini-v1beta-only" in faults
+            refused = vertex_refused or v1_refused
+            if found is None or refused or (found.method is None) != (request.method == "GET"):
                 raise chat.APIError(404, f"Method not found: {request.method} {request.url.path}")
             key = request.headers.get("x-goog-api-key") or request.query_params.get("key") or _bearer(request)
             if not self._has_key(key):

@@ -83,6 +83,11 @@ GEMINI_PROBES: dict[str, tuple[Probe, Any, Any]] = {
         ["code", "details", "message", "status"],
         ["code", "message", "param", "type"],
     ),
+    "gemini-v1beta-only": (
+        lambda c: c.post("/v1/models/reference/coder:generateContent", json=HELLO, headers=KEY).status_code,
+        200,
+        404,
+    ),
     "gemini-no-vertex-path": (
         lambda c: (
             c.post(

@@ -86,6 +86,25 @@ def test_the_sdk_lists_and_gets_the_models(server: ReferenceServer) -> None:
     assert (model.display_name, model.output_token_limit) == ("Reference Mini", 4096)
 
 
+def kosong_like(server: ReferenceServer) -> genai.Client:
+    """The client as kosong's ``GoogleGenAI`` builds it: a base URL and no ``api_version``, so the SDK's default."""
+    return genai.Client(api_key=REFERENCE_KEY, http_options=types.HttpOptions(base_url=server.origin))
+
+
+def test_the_sdks_default_version_path_is_served(server: ReferenceServer) -> None:
+    sdk = kosong_like(server)
+    chunks = list(sdk.models.generate_content_stream(model="reference/mini", contents="Hi"))
+    assert answer(chunks) == ("", REPLY_TEXT)
+
+
+def test_a_v1beta_only_server_breaks_the_sdks_default_path() -> None:
+    with serving("gemini-v1beta-only") as broken, pytest.raises(errors.ClientError) as raised:
+        sdk = kosong_like(broken)
+        list(sdk.models.generate_content_stream(model="reference/mini", contents="Hi"))
+    assert raised.value.code == 404
+    assert "/v1/models/reference/mini:streamGenerateContent" in raised.value.message
+
+
 def test_a_vertex_client_reaches_the_same_api(server: ReferenceServer) -> None:
     vertex = genai.Client(vertexai=True, api_key=REFERENCE_KEY, http_options=types.HttpOptions(base_url=server.origin))
     assert vertex.models.generate_content(model="reference/coder", contents="Hi").text == REPLY_TEXT
