@@ -116,11 +116,12 @@ def model_list(faults: frozenset[str]) -> dict[str, Any]:
     return {"models": [model_entry(m) for m in MODELS]}
 
 
-def known_model(model_id: str | None) -> str:
+def known_model(model_id: str) -> str:
+    """``model_id`` if the provider serves it; else Google's 404 for an unknown model."""
     if model_id not in MODELS:
         message = f"models/{model_id} is not found for API version v1beta, or is not supported for generateContent."
         raise chat.APIError(404, message)
-    return model_id  # type: ignore[return-value]
+    return model_id
 
 
 def _text(content: Any, where: str) -> str:
@@ -256,12 +257,10 @@ def _parts(plan: Plan, tokens: tuple[chat.Token, ...], faults: frozenset[str]) -
     call = plan.call
     if call and any(t.kind == "tool_name" for t in tokens):
         args: Any = {} if plan.cut else json.loads(call.arguments)
-        parts.append({"functionCall": {"name": call.name, "args": json.dumps(args) if _args_as_text(faults) else args}})
+        parts.append(
+            {"functionCall": {"name": call.name, "args": json.dumps(args) if "gemini-args-string" in faults else args}}
+        )
     return parts
-
-
-def _args_as_text(faults: frozenset[str]) -> bool:
-    return "gemini-args-string" in faults
 
 
 def _finish_reason(plan: Plan, faults: frozenset[str]) -> str:

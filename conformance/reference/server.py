@@ -431,6 +431,7 @@ def serve(config: ReferenceConfig, *, port: int = 8000, host: str = "127.0.0.1")
         f"Reference provider on {origin}\n"
         f"  manifest URL: {origin}/v1/models?provider=true\n"
         f"  base URL:     {origin}/v1\n"
+        f"  Gemini API:   {origin}/v1beta/models (key in x-goog-api-key)\n"
         f"  API key:      {config.api_key}\n"
         f"  faults:       {faults}\n"
         "Press Ctrl+C to stop.",
