@@ -76,6 +76,7 @@ class ConformanceRun(OwnItems):
             headers=dict(run_settings.headers),
             concurrency=run_settings.concurrency,
             retries=run_settings.retries,
+            key_source=None if run_settings.target.kind == "reference" else run_settings.key_source,
         )
         try:
             sources = (
@@ -101,7 +102,9 @@ class ConformanceRun(OwnItems):
             run_settings.wire_apis,
         )
         self.resolved = resolve.build(sources, run_settings, options)
-        self.redactor = Redactor([api_key, *run_settings.headers.values()])
+        self.redactor = Redactor([api_key, run_settings.models_dev_key, *run_settings.headers.values()])
+        if self.http.key_source is not None:
+            self.http.key_source.listen(self.redactor.add)
         self.log_masking = LogMasking(self.redactor)
         self.log_masking.install()
         catalog = runner.plan(self.resolved.catalog) if self.resolved.catalog else []

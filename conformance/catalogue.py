@@ -24,7 +24,7 @@ LIVE_SCOPES = ("endpoint", "live-model", "run", "registry")
 that look at every exchange, budgets); ``registry``: each provider of a models.dev catalog, at its own ``api``."""
 SCOPES = CATALOG_SCOPES + LIVE_SCOPES
 
-GROUPS = ("MAN", "EXT", "EMB", "JSON", "MDV", "LST", "CC", "CS", "CT", "CX", "IM", "CE", "LAT", "RS", "AN")
+GROUPS = ("MAN", "EXT", "EMB", "JSON", "MDV", "LST", "CC", "CS", "CT", "CX", "IM", "CE", "LAT", "RS", "AN", "GG")
 """Catalogue order: the order of ``checks.md``."""
 _CHECK_MODULES = (
     "conformance.checks.manifest",
@@ -37,8 +37,9 @@ _CHECK_MODULES = (
     "conformance.checks.tools",
     "conformance.checks.latency",
     "conformance.checks.wire_apis",
+    "conformance.checks.gemini",
 )
-WIRE_APIS = {"RS": "responses", "AN": "messages", "LST": None, "MDV": None}
+WIRE_APIS = {"RS": "responses", "AN": "messages", "GG": "gemini", "LST": None, "MDV": None}
 """The wire API a live check's group speaks (``None``: any); every other live group speaks ``chat``."""
 _ID = re.compile(r"^([A-Z]+)-(\d{3})$")
 

@@ -23,6 +23,7 @@ from httpx_sse import EventSource, ServerSentEvent
 
 from conformance import __version__, jsondoc, urls
 from conformance.errors import LoaderError
+from conformance.keycmd import KeySource
 from conformance.redact import Redactor
 
 USER_AGENT = f"provider-conformance/{__version__}"
@@ -44,6 +45,12 @@ class HttpSettings:
     concurrency: int = 4
     retries: int = 0
     """How often a request that got no response (a network error) is sent again."""
+    key_source: KeySource | None = field(default=None, compare=False)
+    """``--api-key-cmd``: where the current key comes from (it may change during the run); else ``api_key``."""
+
+    def key(self) -> str | None:
+        """The key to send now."""
+        return self.key_source.token() if self.key_source is not None else self.api_key
 
 
 @dataclass
@@ -154,7 +161,7 @@ class Http:
     def headers(self, extra: Mapping[str, str] | None = None, *, auth: bool = True, key: str | None = None) -> dict:
         """The headers a client sends: extra (manifest) headers, the user's, then the key as a bearer token."""
         out = {name.lower(): value for source in (extra or {}, self.settings.headers) for name, value in source.items()}
-        secret = key if key is not None else self.settings.api_key
+        secret = key if key is not None else self.settings.key()
         if auth and secret:
             out["authorization"] = f"Bearer {secret}"
         return out
@@ -297,7 +304,7 @@ def _decoder(encoding: str) -> Callable[[bytes, int], list[bytes]] | None:
     return decode
 
 
-SENSITIVE = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"})
+SENSITIVE = frozenset({"authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie"})
 
 
 def _masked(headers: Mapping[str, str]) -> dict[str, str]:

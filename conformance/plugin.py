@@ -68,6 +68,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"environment variable holding the API key (default {settings.DEFAULT_API_KEY_ENV})",
     )
     add(
+        "--api-key-cmd",
+        dest="api_key_cmd",
+        metavar='"CMD ARGS"',
+        help="run CMD (no shell) and send its trimmed output as the bearer token, as Codex's auth.command does",
+    )
+    add(
+        "--api-key-cmd-timeout",
+        dest="api_key_cmd_timeout",
+        metavar="S",
+        help="seconds the key command may take (default 5)",
+    )
+    add(
+        "--api-key-cmd-refresh",
+        dest="api_key_cmd_refresh",
+        metavar="S",
+        help="run the key command again once its token is S seconds old (default 300; 0 never)",
+    )
+    add(
+        "--models-dev-key-env",
+        dest="models_dev_key_env",
+        metavar="NAME",
+        help="environment variable holding a bearer token for a private --models-dev URL (sent to its origin only)",
+    )
+    add(
         "--provider-header",
         dest="provider_header",
         metavar='"Name: value"',
@@ -80,7 +104,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="wire_api",
         metavar="API",
         action="append",
-        help="the API the live checks speak: chat (default), responses, messages (repeatable)",
+        help="the API the live checks speak: chat (default), responses, messages, gemini (repeatable)",
     )
     add(
         "--client",

@@ -25,6 +25,11 @@ class Redactor:
         forms = {form for s in secrets if s and len(s) >= 4 for form in _forms(s)}
         self._forms = sorted(forms, key=len, reverse=True)
 
+    def add(self, secret: str | None) -> None:
+        """Mask ``secret`` too from now on (a token a command handed out during the run)."""
+        if secret and len(secret) >= 4:
+            self._forms = sorted({*self._forms, *_forms(secret)}, key=len, reverse=True)
+
     def text(self, value: str) -> str:
         for form in self._forms:
             value = value.replace(form, MASK)

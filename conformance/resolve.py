@@ -140,10 +140,12 @@ def gather(
         raw = read_stdin() if target.is_stdin else read_file("--provider-json", target.where, settings.max_body_bytes)
         return Sources(target.kind, "<stdin>" if target.is_stdin else target.where, raw=raw)
     if target.kind == "models-dev":
-        return Sources(target.kind, target.where, models_dev=_read_catalog(target.where, http, settings.max_body_bytes))
+        catalog = _read_catalog(target.where, http, settings.max_body_bytes, settings.models_dev_key)
+        return Sources(target.kind, target.where, models_dev=catalog)
     if target.kind == "base-url":
         live = LiveTarget.from_url(target.where)
-        listing = asyncio.run(_get(http, live.url("models"), _bearer(http)))
+        headers = _bearer(http) | (_goog_key(http) if "gemini" in settings.wire_apis else {})
+        listing = asyncio.run(_get(http, live.url("models"), headers))
         return Sources(target.kind, target.where, model_list=Fetched.of(listing), base_url=target.where)
     manifest_url = manifest_url or target.where
     manifest = Fetched.of(asyncio.run(_get(http, manifest_url, dict(http.headers))))
@@ -154,24 +156,43 @@ def gather(
         headers = {**parsed.headers, **_bearer(http)}
         extended = Fetched.of(asyncio.run(_get(http, parsed.extended_models_url, headers)))
     elif parsed is not None and parsed.models_data_source == "models_dev":
-        catalog = _read_catalog(models_dev or MODELS_DEV_URL, http, settings.max_body_bytes)
+        catalog = _read_catalog(models_dev or MODELS_DEV_URL, http, settings.max_body_bytes, settings.models_dev_key)
     return Sources(
         target.kind, target.where, manifest=manifest, extended=extended, models_dev=catalog, manifest_url=manifest_url
     )
 
 
-def _read_catalog(where: str, http: HttpSettings, max_bytes: int) -> Fetched:
-    """A models.dev catalog from a URL (fetched with the user's headers) or a file."""
+def _read_catalog(where: str, http: HttpSettings, max_bytes: int, token: str | None = None) -> Fetched:
+    """A models.dev catalog from a URL (fetched with the user's headers, and a private registry's own bearer
+    ``token``, which the HTTP layer drops on a redirect to another origin) or a file."""
     if where.startswith(("http://", "https://")):
-        return Fetched.of(asyncio.run(_get(http, where, dict(http.headers))))
+        headers = dict(http.headers) | ({"authorization": f"Bearer {token}"} if token else {})
+        return Fetched.of(asyncio.run(_get(http, where, headers)))
     return Fetched(where, 200, "application/json", read_file("--models-dev", where, max_bytes))
 
 
 def _bearer(http: HttpSettings) -> dict[str, str]:
     headers = dict(http.headers)
-    if http.api_key:
-        headers["authorization"] = f"Bearer {http.api_key}"
+    key = http.key()
+    if key:
+        headers["authorization"] = f"Bearer {key}"
     return headers
+
+
+def _goog_key(http: HttpSettings) -> dict[str, str]:
+    """The key as the Gemini API takes it (``x-goog-api-key``), for a base URL that may be a Gemini endpoint."""
+    key = http.key()
+    return {"x-goog-api-key": key} if key else {}
+
+
+def _listed_ids(body: Any) -> list[str]:
+    """Model ids of an OpenAI list (``data[].id``, or a bare array) or of a Gemini one (``models[].name`` under
+    ``models/``)."""
+    data = body.get("data") if isinstance(body, dict) else body
+    ids = [m["id"] for m in data or [] if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    models = body.get("models") if isinstance(body, dict) and not ids else None
+    names = [m.get("name") for m in models if isinstance(m, dict)] if isinstance(models, list) else []
+    return ids or [n.removeprefix("models/") for n in names if isinstance(n, str)]
 
 
 def _manifest(fetched: Fetched, max_bytes: int) -> loader.Manifest | None:
@@ -224,8 +245,7 @@ def build(sources: Sources, settings: Settings, options: LiveOptions) -> Resolve
         target = LiveTarget.from_url(sources.base_url or sources.where)
         listing = sources.model_list
         body = jsondoc.read(listing.body).value if listing and listing.status == 200 and _is_json(listing) else None
-        data = body.get("data") if isinstance(body, dict) else body
-        ids = [m["id"] for m in data or [] if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        ids = _listed_ids(body)
         live = LiveSetup(
             LiveTarget(target.base_url, _select([ModelInfo(i) for i in ids], settings), given_url=target.given_url),
             options,

@@ -12,6 +12,7 @@ from typing import Any
 
 from conformance import urls
 from conformance.errors import UsageError
+from conformance.keycmd import DEFAULT_REFRESH_S, DEFAULT_TIMEOUT_S, KeyCommand, KeySource
 from conformance.profiles import PROFILES
 
 TARGETS = {
@@ -51,6 +52,10 @@ class Settings:
     html_path: Path | None = None
     badge_path: Path | None = None
     api_key: str | None = field(default=None, repr=False)
+    key_source: KeySource | None = field(default=None, repr=False, compare=False)
+    """``--api-key-cmd``: the command the key comes from (``api_key`` is then its first token)."""
+    models_dev_key: str | None = field(default=None, repr=False)
+    """``--models-dev-key-env``: the bearer token of a private registry, sent only to the registry's origin."""
     headers: Mapping[str, str] = field(default_factory=dict)
     models: tuple[str, ...] = ()
     all_models: bool = False
@@ -152,6 +157,7 @@ def from_options(get: Callable[[str], Any], *, strict: bool, environ: Mapping[st
             f"--offline sends nothing over the network, so {target.kind} {target.where} has nothing to check; "
             "use --provider-json or a --models-dev file for offline checks"
         )
+    key_source = _key_source(get)
     key_env = get("api_key_env") or DEFAULT_API_KEY_ENV
     report, markdown = get("conformance_report"), get("conformance_markdown")
     budgets = {
@@ -167,7 +173,9 @@ def from_options(get: Callable[[str], Any], *, strict: bool, environ: Mapping[st
         markdown_path=Path(markdown) if markdown else None,
         html_path=Path(get("conformance_html")) if get("conformance_html") else None,
         badge_path=Path(get("conformance_badge")) if get("conformance_badge") else None,
-        api_key=environ.get(key_env) or None,
+        api_key=key_source.token() if key_source else environ.get(key_env) or None,
+        key_source=key_source,
+        models_dev_key=_models_dev_key(get, models_dev, environ),
         headers=dict(header(h) for h in get("provider_header") or ()),
         models=tuple(get("model") or ()),
         all_models=bool(get("all_models")),
@@ -189,7 +197,48 @@ def from_options(get: Callable[[str], Any], *, strict: bool, environ: Mapping[st
     )
 
 
-WIRE_APIS = ("chat", "responses", "messages")
+WIRE_APIS = ("chat", "responses", "messages", "gemini")
+
+
+def _key_source(get: Callable[[str], Any]) -> KeySource | None:
+    """``--api-key-cmd`` with its timeout and refresh, run once now so that a broken command is a usage error
+    before anything is sent."""
+    command, timeout, refresh = get("api_key_cmd"), get("api_key_cmd_timeout"), get("api_key_cmd_refresh")
+    if command is None:
+        if timeout is not None or refresh is not None:
+            raise UsageError("--api-key-cmd-timeout and --api-key-cmd-refresh go with --api-key-cmd")
+        return None
+    if get("api_key_env"):
+        raise UsageError("give the key one way: --api-key-cmd or --api-key-env, not both")
+    timeout_s = positive_number("--api-key-cmd-timeout", DEFAULT_TIMEOUT_S if timeout is None else timeout)
+    refresh_s = _seconds("--api-key-cmd-refresh", DEFAULT_REFRESH_S if refresh is None else refresh)
+    source = KeySource(KeyCommand.parse(command, timeout_s=timeout_s, refresh_s=refresh_s))
+    source.token()
+    return source
+
+
+def _seconds(option: str, value: Any) -> float:
+    """``value`` as a finite number of seconds ≥ 0, or a usage error naming ``option``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{option} expects a number of seconds, got {value!r}") from None
+    if not math.isfinite(number) or number < 0:
+        raise UsageError(f"{option} must be 0 or more seconds, got {value!r}")
+    return number
+
+
+def _models_dev_key(get: Callable[[str], Any], models_dev: str | None, environ: Mapping[str, str]) -> str | None:
+    """The private registry's token from ``--models-dev-key-env``; it needs a ``--models-dev`` URL to go to."""
+    name = get("models_dev_key_env")
+    if name is None:
+        return None
+    if not models_dev or not models_dev.startswith(("http://", "https://")):
+        raise UsageError("--models-dev-key-env is the token of a --models-dev URL; give --models-dev=URL")
+    token = environ.get(name, "").strip()
+    if not token:
+        raise UsageError(f"--models-dev-key-env={name}: the environment variable {name} is not set or empty")
+    return token
 
 
 def _wire_apis(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from tests.test_hostile import HOSTILE
 
 pytest_plugins = ["pytester"]
 LIVE_IDS = {c.id for c in catalogue() if c.live}
-ALL_WIRE_APIS = ("--wire-api=chat", "--wire-api=responses", "--wire-api=messages")
+ALL_WIRE_APIS = ("--wire-api=chat", "--wire-api=responses", "--wire-api=messages", "--wire-api=gemini")
 OTHERWISE_SHOWN = {
     "LST-005": "test_a_full_endpoint_url_is_accepted_and_the_report_says_who_breaks",
     "LAT-003": "test_a_budget_turns_latency_into_a_verdict",

@@ -258,7 +258,7 @@ def _messages_url(ctx: LiveContext) -> str:
 
 def _anthropic_headers(ctx: LiveContext, key: str | None = None) -> dict[str, str]:
     headers = {**ctx.target.headers, **ctx.settings.headers, "anthropic-version": ANTHROPIC_VERSION}
-    secret = key if key is not None else ctx.settings.api_key
+    secret = key if key is not None else ctx.settings.key()
     if secret:
         headers["x-api-key"] = secret
     return headers

@@ -186,6 +186,27 @@ FAULTS: dict[str, Fault] = _table(
         "error bodies and an X-Echo-Authorization header repeat the caller's Authorization header, plain and "
         "URL-encoded (the key must stay masked in every output)",
     ),
+    # the Gemini API (GET /v1beta/models, POST …/models/{model}:generateContent, :streamGenerateContent)
+    (
+        "gemini-models-openai-list",
+        ("GG-001",),
+        'GET /v1beta/models answers an OpenAI {"object": "list", "data": [...]} instead of {"models": [...]}',
+    ),
+    ("gemini-finish-lowercase", ("GG-002", "GG-003"), 'finishReason is "stop" instead of the enum value "STOP"'),
+    ("gemini-no-usage", ("GG-002", "GG-003"), "no usageMetadata, neither in replies nor in streams"),
+    ("gemini-no-alt-sse", ("GG-003",), "streamGenerateContent ignores alt=sse and answers one JSON array"),
+    ("gemini-stream-usage-first", ("GG-003",), "the stream's usageMetadata comes on its first chunk, not its last"),
+    ("gemini-stream-done-marker", ("GG-003",), "streams end with OpenAI's data: [DONE] after the last chunk"),
+    ("gemini-args-string", ("GG-004",), "functionCall.args is a JSON string, not an object"),
+    ("gemini-reject-function-response", ("GG-004",), "400 when a functionResponse part is sent back"),
+    ("gemini-thoughts-as-text", ("GG-005",), "thoughts arrive as plain text parts, without thought: true"),
+    (
+        "gemini-openai-errors",
+        ("GG-006",),
+        'Gemini errors are OpenAI {"error": {message, type, param, code}} objects, without status',
+    ),
+    ("gemini-no-vertex-path", ("GG-007",), "the Vertex-style path …/publishers/{p}/models/{m}:method gives 404"),
+    ("gemini-v1beta-only", ("GG-008",), "the Gemini API is served under /v1beta only: /v1/models/{m}:method gives 404"),
 )
 
 _SEPARATORS = re.compile(r"[\s,]+")

@@ -13,12 +13,17 @@ GET      /api.json                        a models.dev catalog with this provide
 POST     /v1/chat/completions             deterministic replies, streamed or not; needs the API key
 POST     /v1/responses                    the same replies in the OpenAI Responses API (``responses``)
 POST     /v1/messages                     the same replies in the Anthropic Messages API (``messages``)
+GET      /v1beta/models[/{model}]         the Gemini API's model list and models (``gemini``)
+POST     /{v}/models/{model}:{method}     the same replies in the Gemini API: generateContent and
+                                          streamGenerateContent (``?alt=sse``), under v1, v1beta, v1beta1,
+                                          and in the Vertex form …/publishers/{p}/models/{model}:{method}
 =======  ===============================  ==============================================================
 
 Only the three reply endpoints check the key (``Authorization: Bearer <key>``; messages also take it in
 ``x-api-key``, as older Anthropic SDKs send it, and need an ``anthropic-version``): the manifest and the model
 lists are what a client reads before the user has entered a key, so they are public. Errors are OpenAI error
-objects (Anthropic ones from messages), unknown paths a JSON 404. The reply depends only on the request (its id
+objects (Anthropic ones from messages, Google ones from the Gemini routes, which need the key in ``x-goog-api-key``,
+``?key=`` or a bearer token, as Google does), unknown paths a JSON 404. The reply depends only on the request (its id
 is a digest of the body), except ``created``.
 """
 
@@ -47,7 +52,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from conformance.loopback import Loopback, bind
-from conformance.reference import catalog, chat, hostile, messages, responses
+from conformance.reference import catalog, chat, gemini, hostile, messages, responses
 from conformance.reference.faults import FAULTS, known_faults
 
 REFERENCE_KEY = "sk-reference-key"
@@ -213,6 +218,42 @@ class _Provider:
         await _sleep_until(self._token_time(received, len(plan.tokens) - 1))
         return JSONResponse(messages.message_body(plan, self.faults))
 
+    async def gemini(self, request: Request) -> Response:
+        """The Gemini API (``reference.gemini``): the model list, a model, and its two generate methods."""
+        received = time.monotonic()
+        faults = self.faults
+        path = request.scope["path"].split("/", 2)[2]  # below the version segment
+        try:
+            found = gemini.route(path)
+            vertex_refused = found is not None and found.vertex and "gemini-no-vertex-path" in faults
+            v1_refused = path.startswith("models") and request.scope["path"].startswith("/v1/")
+            v1_refused = v1_refused and "gemini-v1beta-only" in faults
+            refused = vertex_refused or v1_refused
+            if found is None or refused or (found.method is None) != (request.method == "GET"):
+                raise chat.APIError(404, f"Method not found: {request.method} {request.url.path}")
+            key = request.headers.get("x-goog-api-key") or request.query_params.get("key") or _bearer(request)
+            if not self._has_key(key):
+                raise gemini.wrong_key()
+            if found.model is None:
+                return JSONResponse(gemini.model_list(faults))
+            model = gemini.known_model(found.model)
+            if found.method is None:
+                return JSONResponse(gemini.model_entry(model))
+            if found.method not in ("generateContent", "streamGenerateContent"):
+                raise chat.APIError(400, f"{found.method} is not served by the reference provider")
+            stream = found.method == "streamGenerateContent"
+            plan = gemini.build_reply(model, await _json(request), faults, stream=stream)
+        except chat.APIError as exc:
+            return JSONResponse(gemini.error_body(exc, faults), exc.status)
+        sse = request.query_params.get("alt") == "sse" and "gemini-no-alt-sse" not in faults
+        if stream and sse:
+            frames = gemini.stream_frames(plan, faults)
+            return StreamingResponse(self._clocked(frames, received), media_type="text/event-stream")
+        await _sleep_until(self._token_time(received, len(plan.tokens) - 1))
+        if stream:
+            return JSONResponse([data for data, _ in gemini.chunks(plan, faults)])
+        return JSONResponse(gemini.response_body(plan, faults))
+
     async def http_error(self, request: Request, exc: Exception) -> Response:
         """Routing errors (unknown path, wrong method) as OpenAI error objects."""
         status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -313,6 +354,11 @@ def create_app(config: ReferenceConfig) -> Starlette:
         Route("/v1/responses", provider.responses, methods=["POST"]),
         Route("/v1/messages", provider.messages, methods=["POST"]),
         Route("/api.json", provider.models_dev, methods=["GET"]),
+        Route("/v1beta/{rest:path}", provider.gemini, methods=["GET", "POST"]),
+        Route("/v1beta1/{rest:path}", provider.gemini, methods=["GET", "POST"]),
+        Route("/v1/models/{rest:path}", provider.gemini, methods=["POST"]),
+        Route("/v1/projects/{rest:path}", provider.gemini, methods=["POST"]),
+        Route("/v1/publishers/{rest:path}", provider.gemini, methods=["POST"]),
     ]
     tolerant = "no-slash-tolerance" not in config.faults
     app = Starlette(
@@ -385,6 +431,7 @@ def serve(config: ReferenceConfig, *, port: int = 8000, host: str = "127.0.0.1")
         f"Reference provider on {origin}\n"
         f"  manifest URL: {origin}/v1/models?provider=true\n"
         f"  base URL:     {origin}/v1\n"
+        f"  Gemini API:   {origin}/v1beta/models (key in x-goog-api-key)\n"
         f"  API key:      {config.api_key}\n"
         f"  faults:       {faults}\n"
         "Press Ctrl+C to stop.",

@@ -28,6 +28,7 @@ from conformance.reference.faults import FAULTS, parse_faults
 from conformance.reference.server import REFERENCE_KEY, ReferenceConfig, ReferenceServer, create_app
 from conformance.runner import evaluate
 from conformance.target import CatalogContext, Part
+from tests.reference.gemini_probes import GEMINI_PROBES
 from tests.reference.test_wire_apis import (
     AN_TOOLS,
     PIECES,
@@ -883,6 +884,7 @@ PROBES: dict[str, tuple[Probe, Any, Any]] = {
         None,
         "Bearer sk-echo",
     ),
+    **GEMINI_PROBES,
 }
 
 
