@@ -1,0 +1,255 @@
+"""The profiled clients, as data: who each is, what it sends, and how its real library reacts to each deviation,
+every fact with its source (``../shared/spec/clients.md`` gathers them; it names the files read).
+
+Reactions are keyed by deviation key (``CHECK-ID`` or ``CHECK-ID:deviation``). A reaction marked "measured" comes
+from driving the client's real library against the reference provider's fault named beside it, one agent turn
+(streamed text, a tool call, a tool-result follow-up); a key a client has no reaction for is unverified.
+"""
+
+from __future__ import annotations
+
+from conformance.clients.model import Client, Fact, Reaction, Request
+
+ROO_LIB = "openai npm 6.49"
+KILO_LIB = "ai 6.0 + @ai-sdk/openai-compatible 2.0 (npm)"
+KIMI_LIB = "kosong 0.56 (PyPI, over openai Python)"
+CODEX_LIB = "openai Python 2.14 (Responses stream)"
+CLAUDE_LIB = "anthropic Python 2.15"
+CLIENTS_MD = "../shared/spec/clients.md"
+CHAT_CHECKS = ("LST-*", "CC-00[1-467]", "CS-*", "CT-*", "CX-*", "IM-*", "CE-*")
+"""What a chat client's verdict looks at: the chat API as that client speaks it (CC-005 is the Provider Defined
+client's own request; the other clients' requests are CC-008)."""
+
+
+def _measured(library: str, fault: str) -> str:
+    return f"measured: {library} against the reference fault {fault} ({CLIENTS_MD}, measured table)"
+
+
+B, D, W = "breaks", "degraded", "unaffected"
+PD = "mcowger/kilocode@abb5d48 src/api/providers/fetchers/provider-defined.ts"
+
+CHAT_MEASURED: dict[str, tuple[str, str, str, str]] = {
+    # key: (reference fault, Roo via openai npm, Kilo v7 via the AI SDK, kosong)
+    "CS-009": ("empty-data-event", B, B, B),
+    "CC-007": ("reject-temperature", B, W, W),
+    "CT-004": ("reject-strict-tools", B, W, W),
+    "CC-003:refused": ("reject-max-tokens", W, B, W),
+    "CS-002:chunk-without-choices": ("chunk-without-choices", W, B, W),
+    "CT-001:args-object": ("tool-args-object", D, B, B),
+    "CT-002:args-object": ("tool-args-object", D, B, B),
+    "CT-003": ("reject-tool-followup", B, B, B),
+    "CS-003:no-finish-reason": ("cut-mid-stream", D, B, B),
+    "CT-002:no-tool-call": ("cut-mid-stream", D, B, B),
+    "CS-005:no-usage": ("no-usage", D, D, D),
+    "CX-002": ("template-token-leak", D, D, D),
+    "CT-002:repeated-name": ("tool-repeated-name", W, W, D),
+    "CS-004:no-done": ("missing-done", W, W, W),
+    "CS-007": ("missing-done", W, W, W),
+    "CS-005:repeated-usage": ("usage-every-chunk", W, W, W),
+    "CS-002:chunk-id-changes": ("chunk-id-changes", W, W, W),
+    "CS-003:empty-string": ("empty-finish-reason", W, W, W),
+    "CS-001:content-type": ("wrong-content-type", W, W, W),
+    "CS-001:multiline-data": ("multiline-data", W, W, W),
+    "CT-002:no-index": ("tool-no-index", W, W, W),
+    "CC-003:ignored": ("ignore-max-tokens", W, W, W),
+}
+"""The chat table of ``clients.md``: one row per deviation the reference faults produce, one column per library."""
+
+
+def _column(index: int, library: str) -> dict[str, Reaction]:
+    return {key: Reaction(row[index], _measured(library, row[0])) for key, row in CHAT_MEASURED.items()}
+
+
+OWN_REQUEST = Reaction(
+    "breaks",
+    "a refused request fails the turn with the provider's error: measured for every driven chat client "
+    f"(reference faults reject-stream-options, reject-temperature, reject-max-tokens; {CLIENTS_MD})",
+)
+"""CC-008: one client's own request refused (its findings name that client only)."""
+
+ROO_REQUEST = Request(
+    "agent turn",
+    "RooCodeInc/Roo-Code src/api/providers/openai.ts: temperature ?? 0, include_usage, strict tools, "
+    "parallel_tool_calls false, no max_tokens (" + CLIENTS_MD + ")",
+    tools="strict",
+    temperature=0,
+    parallel_tool_calls=False,
+)
+KILO_REQUEST = Request(
+    "agent turn",
+    "Kilo-Org/kilocode packages/opencode/src/provider/provider.ts (include_usage forced on) and transform.ts "
+    "(max_tokens = min(limit.output, OUTPUT_TOKEN_MAX = 32000)) (" + CLIENTS_MD + ")",
+    tools="plain",
+    max_tokens="output-capped-32000",
+)
+CLINE_REQUEST = Request(
+    "agent turn",
+    "cline/cline src/core/api/providers/openai.ts: stream_options always, max_tokens, temperature omitted "
+    'when 0, tool_choice "auto", parallel_tool_calls false (' + CLIENTS_MD + ")",
+    tools="plain",
+    max_tokens="output",
+    parallel_tool_calls=False,
+    tool_choice="auto",
+)
+KIMI_REQUESTS = (
+    Request(
+        "agent turn",
+        "MoonshotAI/kimi-cli src/kimi_cli/llm.py with kosong OpenAILegacy: streamed with include_usage, "
+        "no max_tokens (" + CLIENTS_MD + ")",
+        tools="plain",
+    ),
+    Request(
+        "turn without tools",
+        "measured, kosong 0.56: a request without tools carries tools: [] (" + CLIENTS_MD + ")",
+        tools="empty",
+    ),
+)
+
+PD_LOADER: dict[str, Reaction] = {
+    check_id: Reaction(B, f"read: {PD} {where}")
+    for check_id, where in (
+        ("MAN-001", "(the manifest is JSON.parse'd; anything else is a load error)"),
+        ("MAN-002", "(zod manifest schema: name is a required string)"),
+        ("MAN-003", "(baseUrl goes through new URL() and the fetch; clients.md: a bad one fails at the fetch)"),
+        ("MAN-004", "(zod manifest schema: website is required)"),
+        ("MAN-005", "(the loader's error for an unknown or mismatched models_data_source)"),
+        ("MAN-006", ":275 (models_dev_provider_id is required for models_dev)"),
+        ("MAN-007", "(zod manifest schema: headers are string to string)"),
+        ("EXT-001", ":89 (models defaults to {}: an OpenAI list loads with 0 models)"),
+        ("EXT-002", "(no model to pick: the dropdown is empty)"),
+        ("EXT-003", "(zod model schema: one invalid entry rejects the whole list)"),
+        ("EMB-001", "(JSON.parse of the pasted text after trim())"),
+        ("EMB-002", '(the loader\'s error "must be an array with [manifest, models]")'),
+        ("EMB-003", "(element 0 must set models_data_source to embedded)"),
+        ("EMB-004", "(element 1 goes through the same model schema)"),
+        ("MDV-001", '(the loader\'s error "models.dev response did not include provider")'),
+        ("MDV-002", ":100 (no models to pick)"),
+    )
+}
+"""The Provider Defined loader's reactions to a catalog its schema or mapping refuses: no models load."""
+
+CLIENTS: tuple[Client, ...] = (
+    Client(
+        "kilo-code",
+        "Kilo Code v7 (extension and CLI, built on opencode)",
+        KILO_LIB,
+        "chat",
+        True,
+        (*CHAT_CHECKS, "CC-008"),
+        (
+            Fact("streams with stream_options.include_usage (forced on)", "Kilo-Org/kilocode provider.ts"),
+            Fact("max_tokens = min(limit.output, 32000)", "Kilo-Org/kilocode transform.ts"),
+            Fact("tools as JSON Schema on agent turns", "Kilo-Org/kilocode transform.ts"),
+        ),
+        {**_column(2, KILO_LIB), "CC-008": OWN_REQUEST},
+        (KILO_REQUEST,),
+    ),
+    Client(
+        "roo-code",
+        'Roo Code "OpenAI Compatible"',
+        ROO_LIB,
+        "chat",
+        True,
+        (*CHAT_CHECKS, "CC-008"),
+        (
+            Fact("temperature: modelTemperature ?? 0 on every request", "RooCodeInc/Roo-Code openai.ts"),
+            Fact("stream_options.include_usage (not for x.ai hosts)", "RooCodeInc/Roo-Code openai.ts"),
+            Fact("tools with strict: !isMcp (built-in tools are strict)", "RooCodeInc/Roo-Code openai.ts"),
+            Fact("parallel_tool_calls: false with native tools; never max_tokens", "RooCodeInc/Roo-Code openai.ts"),
+        ),
+        {**_column(1, ROO_LIB), "CC-008": OWN_REQUEST},
+        (ROO_REQUEST,),
+    ),
+    Client(
+        "cline",
+        'Cline "OpenAI Compatible"',
+        "openai npm",
+        "chat",
+        True,
+        (*CHAT_CHECKS, "CC-008"),
+        (
+            Fact("always stream_options; max_tokens, never max_completion_tokens", "cline/cline openai.ts"),
+            Fact('omits temperature when 0; tool_choice "auto", parallel_tool_calls false', "cline/cline openai.ts"),
+            Fact("tracks a single tool call and ignores index", "cline/cline tool-call-processor.ts"),
+        ),
+        {"CC-008": OWN_REQUEST},
+        (CLINE_REQUEST,),
+    ),
+    Client(
+        "kimi-cli",
+        "Kimi Code CLI, provider type openai (openai_legacy)",
+        KIMI_LIB,
+        "chat",
+        True,
+        (*CHAT_CHECKS, "CC-008"),
+        (
+            Fact("tools: [] on a request without tools", "measured, kosong 0.56 (" + CLIENTS_MD + ")"),
+            Fact("streams with include_usage; never max_tokens", "MoonshotAI/kimi-cli src/kimi_cli/llm.py"),
+            Fact("skips chunks without choices", "kosong contrib/chat_provider/openai_legacy.py"),
+            Fact("starts a new tool call at every fragment with function.name", "kosong openai_legacy.py"),
+        ),
+        {**_column(3, KIMI_LIB), "CC-008": OWN_REQUEST},
+        KIMI_REQUESTS,
+    ),
+    Client(
+        "codex",
+        'Codex, wire_api = "responses"',
+        CODEX_LIB,
+        "responses",
+        True,
+        ("RS-*",),
+        (
+            Fact("speaks the Responses API only", "openai/codex codex-rs"),
+            Fact("the turn ends only at response.completed; response.failed is an error", "openai/codex codex-rs"),
+        ),
+        {
+            "RS-002:no-completed": Reaction(B, _measured(CODEX_LIB, "responses-no-completed")),
+            "RS-004": Reaction(B, _measured(CODEX_LIB, "responses-silent-failure")),
+            "RS-003:refused": Reaction(B, _measured(CODEX_LIB, "responses-reject-function-output")),
+            "RS-003:args-object": Reaction(D, _measured(CODEX_LIB, "responses-args-object")),
+            "RS-001:no-usage": Reaction(D, _measured(CODEX_LIB, "responses-no-usage")),
+            "RS-002:no-event-lines": Reaction(W, _measured(CODEX_LIB, "responses-no-event-lines")),
+            "RS-002:no-sequence": Reaction(W, _measured(CODEX_LIB, "responses-no-sequence")),
+            "RS-001:wrong-object": Reaction(W, _measured(CODEX_LIB, "responses-wrong-object")),
+        },
+    ),
+    Client(
+        "claude-code",
+        "Claude Code against an Anthropic-compatible endpoint",
+        CLAUDE_LIB,
+        "messages",
+        True,
+        ("AN-*",),
+        (Fact("speaks the Anthropic Messages API with x-api-key and anthropic-version", "Anthropic Messages docs"),),
+        {
+            "AN-003:no-tool-use": Reaction(D, _measured(CLAUDE_LIB, "messages-no-tool-use")),
+            "AN-002:event-mismatch": Reaction(W, _measured(CLAUDE_LIB, "messages-event-mismatch")),
+            "AN-002:done-marker": Reaction(W, _measured(CLAUDE_LIB, "messages-done-marker")),
+            "AN-003:input-whole": Reaction(W, _measured(CLAUDE_LIB, "messages-tool-input-whole")),
+            "AN-004": Reaction(W, _measured(CLAUDE_LIB, "messages-openai-errors")),
+        },
+    ),
+    Client(
+        "kilo-provider-defined",
+        "Kilo Code Provider Defined loader (PR #2670: closed, never merged, never released)",
+        "axios + zod 3.25; chat: Kilo's legacy OpenAI-compatible handler (openai npm)",
+        "catalog",
+        False,
+        ("MAN-*", "EXT-*", "EMB-*", "JSON-*", "MDV-00[12356]", "LST-001", "CC-005", *CHAT_CHECKS),
+        (
+            Fact(
+                "reads a manifest, then {baseUrl}/models?extended=true, embedded JSON or a models.dev entry",
+                "mcowger/kilocode branch mcowger/dynamicProvider src/api/providers/fetchers/provider-defined.ts",
+            ),
+            Fact("chats with stream, include_usage and max_tokens = limit.output ?? limit.context", CLIENTS_MD),
+        ),
+        {
+            "CC-005": OWN_REQUEST,
+            "CT-003": OWN_REQUEST,
+            "CS-009": Reaction(B, _measured(ROO_LIB, "empty-data-event") + "; the legacy handler reads it the same"),
+            **PD_LOADER,
+        },
+        applies_when=("MAN-*", "EMB-*", "MDV-*"),
+        note="unreleased PR loader",
+    ),
+)
