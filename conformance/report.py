@@ -137,12 +137,10 @@ def _profile_line(name: str, p: Mapping[str, Any]) -> str:
 
 
 def _clients_said(entry: Mapping[str, Any]) -> str:
-    """Which clients an entry's findings break or degrade, for its summary line."""
-    found: dict[str, set[str]] = {"breaks": set(), "degrades": set()}
-    for finding in entry.get("findings", ()):
-        for effect in found:
-            found[effect].update(finding.get(effect, ()))
-    said = [f"{effect} {', '.join(sorted(names))}" for effect, names in found.items() if names]
+    """What an entry's findings do to the profiled clients, for its summary line."""
+    said = dict.fromkeys(
+        clients.says(entry["id"], f.get("key") or entry["id"], f.get("clients", ())) for f in entry.get("findings", ())
+    )
     return f" [{'; '.join(said)}]" if said else ""
 
 

@@ -30,15 +30,6 @@ class Verdict:
     """Check IDs of this client's checks that failed (a failed check may still be tolerated)."""
     warned: tuple[str, ...] = ()
 
-    @property
-    def behind(self) -> tuple[str, ...]:
-        """The deviation keys the verdict stands on."""
-        if self.verdict == "breaks":
-            return self.breaks
-        if self.verdict == "degraded":
-            return self.degraded
-        return self.tolerated + self.unverified
-
     def to_json(self, client: Client) -> dict[str, Any]:
         out: dict[str, Any] = {
             "verdict": self.verdict,
@@ -72,14 +63,7 @@ def touches(client: Client, entry: Mapping[str, Any], finding: Mapping[str, Any]
 
 def verdict(client: Client, entries: Iterable[Mapping[str, Any]]) -> Verdict:
     """The client's verdict from report entries (``{"id", "outcome", "findings": [{"key", "clients"}]}``)."""
-    mine = [e for e in entries if client.covers(e["id"])]
-    ran = [e for e in mine if e["outcome"] != "skipped"]
-    if client.applies_when and not any(
-        fnmatch.fnmatchcase(e["id"], pattern) for e in ran for pattern in client.applies_when
-    ):
-        return Verdict("not-applicable")
-    if not ran:
-        return Verdict("not-applicable")
+    ran = [e for e in entries if client.covers(e["id"]) and e["outcome"] != "skipped"]
     seen: dict[str, list[str]] = {name: [] for name in _BY_EFFECT.values()}
     spoken: dict[str, set[str]] = {"failed": set(), "warned": set()}
     for entry in ran:
@@ -92,6 +76,9 @@ def verdict(client: Client, entries: Iterable[Mapping[str, Any]]) -> Verdict:
                 seen[_BY_EFFECT[client.effect(key)]].append(key)
                 spoken.setdefault(entry["outcome"], set()).add(entry["id"])
     keys = {name: tuple(sorted(set(found))) for name, found in seen.items()}
+    applies = any(fnmatch.fnmatchcase(e["id"], p) for e in ran for p in client.applies_when or client.looks_at)
+    if not applies and not any(keys.values()):
+        return Verdict("not-applicable")
     failed = tuple(sorted(spoken["failed"]))
     warned = tuple(sorted(spoken["warned"] - spoken["failed"]))
     if keys["breaks"]:
