@@ -57,9 +57,9 @@ def test_the_html_report_of_a_real_run_renders_what_a_reader_needs(pytester: pyt
     assert not re.search(r"(src|href)=\"https?://", text), "the page must not load anything from the network"
     assert REFERENCE_KEY not in text
     dom = rendered_dom(page, pytester.path / "chromium-profile")
-    assert re.search(r'data-profile="roo-code">.*?openai npm.*?breaks.*?CS-009', dom, re.S)
+    assert re.search(r'data-profile="roo-code">.*?openai 6.49.0.*?breaks.*?CS-009', dom, re.S)
     assert re.search(r'data-profile="kilo-provider-defined">.*?unreleased PR loader', dom, re.S)
-    assert "breaks: kilo-code, roo-code, kimi-cli" in dom
+    assert "breaks: kilo-code, roo-code, cline, kimi-cli" in dom
     assert 'data-check="CS-004"' in dom and "fix: end every stream with data: [DONE]" in dom
     assert 'data-model="reference/coder"' in dom
     assert 'aria-label="TTFT distribution"' in dom and 'aria-label="inter-chunk gaps"' in dom

@@ -50,8 +50,8 @@ def test_the_clean_reference_provider_passes_every_live_check(pytester: pytest.P
     result.stdout.fnmatch_lines(
         [
             "client verdicts:",
-            "  kilo-code: works  [[]ai 6.0 + @ai-sdk/openai-compatible 2.0 (npm)[]]",
-            "  roo-code: works  [[]openai npm 6.49[]]",
+            "  kilo-code: works  [[]ai 6.0.168 + @ai-sdk/openai-compatible 2.0.48 (npm)[]]",
+            "  roo-code: works  [[]openai 6.49.0 (npm)[]]",
             "*kilo-provider-defined (unreleased PR loader): works*",
         ]
     )

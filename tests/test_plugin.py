@@ -33,7 +33,7 @@ def test_a_good_provider_passes_in_an_empty_folder(pytester: pytest.Pytester) ->
         [
             "*provider conformance*",
             "client verdicts:",
-            "  kilo-code: not applicable  [[]ai 6.0 + @ai-sdk/openai-compatible 2.0 (npm)[]]",
+            "  kilo-code: not applicable  [[]ai 6.0.168 + @ai-sdk/openai-compatible 2.0.48 (npm)[]]",
             "  kilo-provider-defined (unreleased PR loader): works  [[]axios + zod 3.25*",
         ]
     )

@@ -10,50 +10,60 @@ from __future__ import annotations
 
 from conformance.clients.model import Client, Fact, Reaction, Request
 
-ROO_LIB = "openai npm 6.49"
-KILO_LIB = "ai 6.0 + @ai-sdk/openai-compatible 2.0 (npm)"
-KIMI_LIB = "kosong 0.56 (PyPI, over openai Python)"
-CODEX_LIB = "openai Python 2.14 (Responses stream)"
-CLAUDE_LIB = "anthropic Python 2.15"
+KILO_LIB = "ai 6.0.168 + @ai-sdk/openai-compatible 2.0.48 (npm)"
+ROO_LIB = "openai 6.49.0 (npm)"
+CLINE_LIB = "openai 6.49.0 (npm)"
+KIMI_LIB = "kosong 0.56.0 (PyPI)"
+CODEX_LIB = "openai 2.14.0 (PyPI, Responses stream)"
+CLAUDE_LIB = "anthropic 2.15.0 (PyPI)"
 CLIENTS_MD = "../shared/spec/clients.md"
+TRUTH = "tests/test_client_truth.py"
 CHAT_CHECKS = ("LST-*", "CC-00[1-467]", "CS-*", "CT-*", "CX-*", "IM-*", "CE-*")
 """What a chat client's verdict looks at: the chat API as that client speaks it (CC-005 is the Provider Defined
 client's own request; the other clients' requests are CC-008)."""
+PD = "mcowger/kilocode@abb5d48 src/api/providers/fetchers/provider-defined.ts"
 
 
 def _measured(library: str, fault: str) -> str:
-    return f"measured: {library} against the reference fault {fault} ({CLIENTS_MD}, measured table)"
+    return f"measured: {TRUTH} with {library}, reference fault {fault}"
 
 
 B, D, W = "breaks", "degraded", "unaffected"
-PD = "mcowger/kilocode@abb5d48 src/api/providers/fetchers/provider-defined.ts"
 
-CHAT_MEASURED: dict[str, tuple[str, str, str, str]] = {
-    # key: (reference fault, Roo via openai npm, Kilo v7 via the AI SDK, kosong)
-    "CS-009": ("empty-data-event", B, B, B),
-    "CC-007": ("reject-temperature", B, W, W),
-    "CT-004": ("reject-strict-tools", B, W, W),
-    "CC-003:refused": ("reject-max-tokens", W, B, W),
-    "CS-002:chunk-without-choices": ("chunk-without-choices", W, B, W),
-    "CT-001:args-object": ("tool-args-object", D, B, B),
-    "CT-002:args-object": ("tool-args-object", D, B, B),
-    "CT-003": ("reject-tool-followup", B, B, B),
-    "CS-003:no-finish-reason": ("cut-mid-stream", D, B, B),
-    "CT-002:no-tool-call": ("cut-mid-stream", D, B, B),
-    "CS-005:no-usage": ("no-usage", D, D, D),
-    "CX-002": ("template-token-leak", D, D, D),
-    "CT-002:repeated-name": ("tool-repeated-name", W, W, D),
-    "CS-004:no-done": ("missing-done", W, W, W),
-    "CS-007": ("missing-done", W, W, W),
-    "CS-005:repeated-usage": ("usage-every-chunk", W, W, W),
-    "CS-002:chunk-id-changes": ("chunk-id-changes", W, W, W),
-    "CS-003:empty-string": ("empty-finish-reason", W, W, W),
-    "CS-001:content-type": ("wrong-content-type", W, W, W),
-    "CS-001:multiline-data": ("multiline-data", W, W, W),
-    "CT-002:no-index": ("tool-no-index", W, W, W),
-    "CC-003:ignored": ("ignore-max-tokens", W, W, W),
+CHAT_MEASURED: dict[str, tuple[str, str, str, str, str]] = {
+    # deviation key: (the reference fault that shows it alone, Kilo v7, Roo, Cline, Kimi)
+    "CC-003:ignored": ("ignore-max-tokens", W, W, W, W),
+    "CC-003:refused": ("reject-max-tokens", B, W, B, W),
+    "CC-004": ("reject-max-completion-tokens", W, W, W, W),
+    "CC-007": ("reject-temperature", W, B, W, W),
+    "CS-001:content-type": ("wrong-content-type", W, W, W, W),
+    "CS-001:multiline-data": ("multiline-data", W, W, W, W),
+    "CS-002:chunk-without-choices": ("chunk-without-choices", B, W, W, W),
+    "CS-002:chunk-id-changes": ("chunk-id-changes", W, W, W, W),
+    "CS-003:empty-string": ("empty-finish-reason", W, W, W, W),
+    "CS-003:early": ("empty-finish-reason", W, W, W, W),
+    "CS-003:no-finish-reason": ("cut-mid-stream", D, D, D, B),
+    "CS-004:no-done": ("missing-done", W, W, W, W),
+    "CS-004:not-closed": ("reset-mid-stream", B, B, B, B),
+    "CS-005:no-usage": ("no-usage", D, D, D, D),
+    "CS-005:repeated-usage": ("usage-every-chunk", W, W, W, W),
+    "CS-006": ("keepalive-non-json", B, B, B, B),
+    "CS-007": ("missing-done", W, W, W, W),
+    "CS-008": ("role-only-stream", D, D, D, B),
+    "CS-009": ("empty-data-event", B, B, B, B),
+    "CT-001:args-object": ("tool-args-object", B, D, D, B),
+    "CT-002:args-object": ("tool-args-object", B, D, D, B),
+    "CT-002:no-tool-call": ("cut-mid-stream", D, D, D, B),
+    "CT-002:no-index": ("tool-no-index", B, W, W, W),
+    "CT-002:repeated-name": ("tool-repeated-name", W, W, W, D),
+    "CT-003": ("reject-tool-followup", B, B, B, B),
+    "CT-004": ("reject-strict-tools", W, B, W, W),
+    "CX-001": ("reasoning-field-only", W, D, D, W),
+    "CX-002": ("template-token-leak", D, D, D, D),
 }
-"""The chat table of ``clients.md``: one row per deviation the reference faults produce, one column per library."""
+"""Measured: one agent turn through each chat client's real library against the reference fault named, which
+produces that deviation alone. A deviation no fault produces alone (a refused streamed request, CS-001:refused,
+comes with the refusal of a field some clients send and others do not) is left unverified."""
 
 
 def _column(index: int, library: str) -> dict[str, Reaction]:
@@ -62,8 +72,9 @@ def _column(index: int, library: str) -> dict[str, Reaction]:
 
 OWN_REQUEST = Reaction(
     "breaks",
-    "a refused request fails the turn with the provider's error: measured for every driven chat client "
-    f"(reference faults reject-stream-options, reject-temperature, reject-max-tokens; {CLIENTS_MD})",
+    f"measured: {TRUTH}: a refused request fails the turn with the provider's error, for every driven chat "
+    "client (reference faults reject-stream-options, reject-temperature, reject-strict-tools, reject-max-tokens, "
+    "reject-unknown-fields)",
 )
 """CC-008: one client's own request refused (its findings name that client only)."""
 
@@ -141,7 +152,7 @@ CLIENTS: tuple[Client, ...] = (
             Fact("max_tokens = min(limit.output, 32000)", "Kilo-Org/kilocode transform.ts"),
             Fact("tools as JSON Schema on agent turns", "Kilo-Org/kilocode transform.ts"),
         ),
-        {**_column(2, KILO_LIB), "CC-008": OWN_REQUEST},
+        {**_column(1, KILO_LIB), "CC-008": OWN_REQUEST},
         (KILO_REQUEST,),
     ),
     Client(
@@ -157,13 +168,13 @@ CLIENTS: tuple[Client, ...] = (
             Fact("tools with strict: !isMcp (built-in tools are strict)", "RooCodeInc/Roo-Code openai.ts"),
             Fact("parallel_tool_calls: false with native tools; never max_tokens", "RooCodeInc/Roo-Code openai.ts"),
         ),
-        {**_column(1, ROO_LIB), "CC-008": OWN_REQUEST},
+        {**_column(2, ROO_LIB), "CC-008": OWN_REQUEST},
         (ROO_REQUEST,),
     ),
     Client(
         "cline",
         'Cline "OpenAI Compatible"',
-        "openai npm",
+        CLINE_LIB,
         "chat",
         True,
         (*CHAT_CHECKS, "CC-008"),
@@ -172,7 +183,7 @@ CLIENTS: tuple[Client, ...] = (
             Fact('omits temperature when 0; tool_choice "auto", parallel_tool_calls false', "cline/cline openai.ts"),
             Fact("tracks a single tool call and ignores index", "cline/cline tool-call-processor.ts"),
         ),
-        {"CC-008": OWN_REQUEST},
+        {**_column(3, CLINE_LIB), "CC-008": OWN_REQUEST},
         (CLINE_REQUEST,),
     ),
     Client(
@@ -188,7 +199,7 @@ CLIENTS: tuple[Client, ...] = (
             Fact("skips chunks without choices", "kosong contrib/chat_provider/openai_legacy.py"),
             Fact("starts a new tool call at every fragment with function.name", "kosong openai_legacy.py"),
         ),
-        {**_column(3, KIMI_LIB), "CC-008": OWN_REQUEST},
+        {**_column(4, KIMI_LIB), "CC-008": OWN_REQUEST},
         KIMI_REQUESTS,
     ),
     Client(
@@ -211,6 +222,7 @@ CLIENTS: tuple[Client, ...] = (
             "RS-002:no-event-lines": Reaction(W, _measured(CODEX_LIB, "responses-no-event-lines")),
             "RS-002:no-sequence": Reaction(W, _measured(CODEX_LIB, "responses-no-sequence")),
             "RS-001:wrong-object": Reaction(W, _measured(CODEX_LIB, "responses-wrong-object")),
+            "RS-002:bad-order": Reaction(W, _measured(CODEX_LIB, "responses-bad-order")),
         },
     ),
     Client(
@@ -227,6 +239,8 @@ CLIENTS: tuple[Client, ...] = (
             "AN-002:done-marker": Reaction(W, _measured(CLAUDE_LIB, "messages-done-marker")),
             "AN-003:input-whole": Reaction(W, _measured(CLAUDE_LIB, "messages-tool-input-whole")),
             "AN-004": Reaction(W, _measured(CLAUDE_LIB, "messages-openai-errors")),
+            "AN-001": Reaction(W, _measured(CLAUDE_LIB, "messages-wrong-type and messages-no-usage")),
+            "AN-002:bad-order": Reaction(W, _measured(CLAUDE_LIB, "messages-bad-order")),
         },
     ),
     Client(
@@ -246,10 +260,12 @@ CLIENTS: tuple[Client, ...] = (
         {
             "CC-005": OWN_REQUEST,
             "CT-003": OWN_REQUEST,
-            "CS-009": Reaction(B, _measured(ROO_LIB, "empty-data-event") + "; the legacy handler reads it the same"),
+            "CS-009": Reaction(
+                B, _measured(ROO_LIB, "empty-data-event") + " (as Roo drives it; Kilo's legacy handler is that family)"
+            ),
             **PD_LOADER,
         },
-        applies_when=("MAN-*", "EMB-*", "MDV-*"),
+        applies_when=("MAN-*", "EXT-*", "EMB-*", "JSON-*", "MDV-*"),
         note="unreleased PR loader",
     ),
 )
