@@ -64,6 +64,7 @@ class ConformanceRun(OwnItems):
         self.log_masking.install()
         self.entries: list[dict[str, Any]] = []
         self.live_results: dict[tuple[str, str], Result] | None = None
+        self.real_client_results: tuple[str | None, dict[str, Any]] | None = None
 
     @property
     def label(self) -> str:
@@ -103,17 +104,50 @@ class ConformanceRun(OwnItems):
                 for check_id, figures in json.loads(value).items():
                     self.metrics.setdefault(check_id, {}).update(figures)
 
+    def real_clients(self, profiles: dict[str, Any]) -> dict[str, Any]:
+        """``--real-clients``: each installed driver over the live target's first model, once per run."""
+        from conformance.clients.drivers import measure
+
+        if self.real_client_results is None:
+            live = self.resolved.live
+            if live is None or self.resolved.live_blocked or not live.target.models:
+                why = self.resolved.live_blocked or "the run has no live endpoint and model to drive them against"
+                self.real_client_results = (None, measure.not_run(f"not run: {why}"))
+            else:
+                model = live.target.models[0]
+                results = measure.measure(
+                    live.target.base_url,
+                    model.id,
+                    self.prepared.http.api_key or "",
+                    headers={**live.target.headers, **self.prepared.http.headers},
+                    reasoning=bool(model.reasoning),
+                    max_output=model.max_tokens,
+                    timeout_s=self.settings.request_timeout_s,
+                )
+                self.real_client_results = (model.id, results)
+        model_id, results = self.real_client_results
+        return self.redactor.data(measure.section(model_id, results, profiles))
+
     def build_report(self) -> dict[str, Any]:
-        return self.prepared.report(self.entries)
+        data = self.prepared.report(self.entries)
+        if self.config.getoption("real_clients"):
+            data["real_clients"] = self.real_clients(data["profiles"])
+        return data
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if hasattr(self.config, "workerinput") or self.config.option.collectonly:
             return
         terminalreporter.section("provider conformance")
-        for line in report.summary(self.build_report()):
+        data = self.build_report()
+        for line in report.summary(data):
             red = "FAILED" in line or "ERROR" in line or ": breaks" in line
             yellow = not red and ("WARNED" in line or ": works with warnings" in line or ": degraded" in line)
             terminalreporter.write_line(line, red=red, yellow=yellow, green=": works" in line and not yellow)
+        if "real_clients" in data:
+            from conformance.clients.drivers.measure import lines
+
+            for line in lines(data["real_clients"]):
+                terminalreporter.write_line(line, red=": breaks" in line, yellow=": degraded" in line)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):

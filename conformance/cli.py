@@ -1,5 +1,5 @@
 """The ``provider-conformance`` command: ``checks`` lists the catalogue, ``check TARGET`` runs the battery,
-``serve`` runs the reference provider."""
+``serve`` runs the reference provider, ``clients`` installs and lists the real-client drivers."""
 
 from __future__ import annotations
 
@@ -54,6 +54,28 @@ def serve(faults: str, port: int, ttft_ms: float, token_ms: float) -> int:
     return 0
 
 
+def clients(action: str, directory: str | None) -> int:
+    """``clients install``: set up the drivers' runtimes; ``clients list``: each client, its library, installed?"""
+    from pathlib import Path
+
+    from conformance.clients import drivers
+
+    where = Path(directory).expanduser() if directory else drivers.home()
+    if action == "install":
+        from conformance.clients.drivers.install import install
+
+        outcomes = install(where)
+        for outcome in outcomes:
+            print(f"{outcome.runtime}: {'ok' if outcome.ok else 'FAILED'}: {outcome.message}")
+        return 0 if all(o.ok for o in outcomes) else 1
+    width = max(len(name) for name in drivers.DRIVERS)
+    for name, driver in drivers.DRIVERS.items():
+        reason = drivers.available(name, where)
+        state = "installed" if reason is None else f"not installed: {reason}"
+        print(f"{name:<{width}}  {driver.runtime:<6}  {driver.label:<32}  {state}")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors are one line and exit 4, as pytest's are."""
 
@@ -88,6 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000; 0 picks one)")
     server.add_argument("--ttft-ms", type=float, default=0.0, help="delay before the first token")
     server.add_argument("--token-ms", type=float, default=0.0, help="delay between streamed tokens")
+    real = commands.add_parser("clients", help="install or list the drivers of the real client libraries")
+    real.add_argument("action", choices=("install", "list"))
+    real.add_argument(
+        "--dir",
+        metavar="DIR",
+        help="where the drivers' dependencies go (default $PROVIDER_CONFORMANCE_CLIENTS, else a user cache dir)",
+    )
     args, rest = parser.parse_known_args(argv)
     try:
         if args.command != "check" and rest:
@@ -96,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return list_checks()
         if args.command == "serve":
             return serve(",".join(args.fault), args.port, args.ttft_ms, args.token_ms)
+        if args.command == "clients":
+            return clients(args.action, args.dir)
         return int(pytest.main([target_option(args.target), *rest]))
     except BrokenPipeError:  # the reader (``| head``) has gone: stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

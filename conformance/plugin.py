@@ -122,6 +122,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help=f"refuse documents and bodies larger than N MiB (default {settings.DEFAULT_MAX_BODY_MB:g})",
     )
+    add(
+        "--real-clients",
+        dest="real_clients",
+        action="store_true",
+        default=False,
+        help="with a live target, also drive each installed client's real library against it (one agent turn) "
+        "and report what it did beside the suite's verdict (install them: provider-conformance clients install)",
+    )
     add("--conformance-report", dest="conformance_report", metavar="PATH", help="write the JSON report to PATH")
     add(
         "--conformance-markdown",

@@ -73,5 +73,6 @@ def test_the_readme_commands_name_real_options() -> None:
         "--loader-expectations",
         "--loader-fuzz",
         "--quick",
+        "--real-clients",
     }
     assert options <= known, options - known
