@@ -129,6 +129,7 @@ def prepare(
         run_settings.e2e_budget_ms,
         run_settings.fetch_budget_ms,
         run_settings.wire_apis,
+        run_settings.clients,
     )
     resolved = resolve.build(sources, run_settings, options)
     catalog = runner.plan(resolved.catalog) if resolved.catalog else []

@@ -6,10 +6,10 @@ import asyncio
 import json
 
 from conformance.catalogue import Observation, check
-from conformance.clients import CLIENTS, Client, Request
+from conformance.clients import Client, Request, narrowed
 from conformance.clients.requests import body
 from conformance.findings import Finding, Severity
-from conformance.live import LiveContext
+from conformance.live import LiveContext, NotApplicable
 from conformance.target import Subject
 
 Said = list[Finding | Observation]
@@ -40,7 +40,9 @@ async def _send(ctx: LiveContext, client: Client, request: Request, subject: Sub
     source="clients.md: what each sends; measured against reject-temperature, reject-strict-tools, reject-max-tokens",
 )
 async def own_requests(subject: Subject, ctx: LiveContext) -> Said:
-    sends = [(c, r) for c in CLIENTS for r in c.requests]
+    sends = [(c, r) for c in narrowed(ctx.options.clients) for r in c.requests]
+    if not sends:
+        raise NotApplicable("none of the chosen clients speaks the chat API")
     refused = await asyncio.gather(*(_send(ctx, c, r, subject) for c, r in sends))
     findings: Said = [f for f in refused if f is not None]
     if not findings:
