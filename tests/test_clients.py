@@ -54,7 +54,7 @@ def test_a_deviation_key_is_looked_up_refined_first_then_by_its_check() -> None:
     kilo = clients.BY_NAME["kilo-code"]
     assert kilo.effect("CS-002:chunk-without-choices") == "breaks"
     assert kilo.effect("CS-002:chunk-id-changes") == "unaffected"
-    assert kilo.effect("CT-003:refused") == "breaks"  # falls back to CT-003
+    assert kilo.effect("CS-006:keepalive") == "breaks"  # falls back to CS-006
     assert kilo.effect("LST-004") == "unverified"
 
 

@@ -257,6 +257,7 @@ async def response_terminal(subject: Subject, ctx: LiveContext) -> Said:
                 "the stream ended without response.completed, response.failed or an error event",
                 exchange=ctx.describe(exchange),
                 fix="end every stream with response.completed, or response.failed when it fails",
+                deviation="no-terminal",
             )
         ]
     return [Observation(f"ended with {types[-1]}")]
@@ -327,7 +328,8 @@ async def message_object(subject: Subject, ctx: LiveContext) -> Said:
     if not isinstance(usage, dict) or not all(isinstance(usage.get(k), int) for k in ("input_tokens", "output_tokens")):
         problems.append("usage lacks integer input_tokens and output_tokens")
     return [
-        Finding(p, exchange=ctx.describe(exchange), fix="follow the Messages API's message object") for p in problems
+        Finding(p, exchange=ctx.describe(exchange), fix="follow the Messages API's message object", deviation="shape")
+        for p in problems
     ]
 
 

@@ -34,8 +34,8 @@ CHAT_MEASURED: dict[str, tuple[str, str, str, str, str]] = {
     # deviation key: (the reference fault that shows it alone, Kilo v7, Roo, Cline, Kimi)
     "CC-003:ignored": ("ignore-max-tokens", W, W, W, W),
     "CC-003:refused": ("reject-max-tokens", B, W, B, W),
-    "CC-004": ("reject-max-completion-tokens", W, W, W, W),
-    "CC-007": ("reject-temperature", W, B, W, W),
+    "CC-004:refused": ("reject-max-completion-tokens", W, W, W, W),
+    "CC-007:refused": ("reject-temperature", W, B, W, W),
     "CS-001:content-type": ("wrong-content-type", W, W, W, W),
     "CS-001:multiline-data": ("multiline-data", W, W, W, W),
     "CS-002:chunk-without-choices": ("chunk-without-choices", B, W, W, W),
@@ -56,8 +56,8 @@ CHAT_MEASURED: dict[str, tuple[str, str, str, str, str]] = {
     "CT-002:no-tool-call": ("cut-mid-stream", D, D, D, B),
     "CT-002:no-index": ("tool-no-index", B, W, W, W),
     "CT-002:repeated-name": ("tool-repeated-name", W, W, W, D),
-    "CT-003": ("reject-tool-followup", B, B, B, B),
-    "CT-004": ("reject-strict-tools", W, B, W, W),
+    "CT-003:refused": ("reject-tool-followup", B, B, B, B),
+    "CT-004:refused": ("reject-strict-tools", W, B, W, W),
     "CX-001": ("reasoning-field-only", W, D, D, W),
     "CX-002": ("template-token-leak", D, D, D, D),
 }
@@ -215,7 +215,7 @@ CLIENTS: tuple[Client, ...] = (
         ),
         {
             "RS-002:no-completed": Reaction(B, _measured(CODEX_LIB, "responses-no-completed")),
-            "RS-004": Reaction(B, _measured(CODEX_LIB, "responses-silent-failure")),
+            "RS-004:no-terminal": Reaction(B, _measured(CODEX_LIB, "responses-silent-failure")),
             "RS-003:refused": Reaction(B, _measured(CODEX_LIB, "responses-reject-function-output")),
             "RS-003:args-object": Reaction(D, _measured(CODEX_LIB, "responses-args-object")),
             "RS-001:no-usage": Reaction(D, _measured(CODEX_LIB, "responses-no-usage")),
@@ -239,7 +239,7 @@ CLIENTS: tuple[Client, ...] = (
             "AN-002:done-marker": Reaction(W, _measured(CLAUDE_LIB, "messages-done-marker")),
             "AN-003:input-whole": Reaction(W, _measured(CLAUDE_LIB, "messages-tool-input-whole")),
             "AN-004": Reaction(W, _measured(CLAUDE_LIB, "messages-openai-errors")),
-            "AN-001": Reaction(W, _measured(CLAUDE_LIB, "messages-wrong-type and messages-no-usage")),
+            "AN-001:shape": Reaction(W, _measured(CLAUDE_LIB, "messages-wrong-type and messages-no-usage")),
             "AN-002:bad-order": Reaction(W, _measured(CLAUDE_LIB, "messages-bad-order")),
         },
     ),
@@ -258,8 +258,8 @@ CLIENTS: tuple[Client, ...] = (
             Fact("chats with stream, include_usage and max_tokens = limit.output ?? limit.context", CLIENTS_MD),
         ),
         {
-            "CC-005": OWN_REQUEST,
-            "CT-003": OWN_REQUEST,
+            "CC-005:refused": OWN_REQUEST,
+            "CT-003:refused": OWN_REQUEST,
             "CS-009": Reaction(
                 B, _measured(ROO_LIB, "empty-data-event") + " (as Roo drives it; Kilo's legacy handler is that family)"
             ),
