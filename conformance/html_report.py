@@ -10,6 +10,7 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from conformance import clients
 from conformance.report import SEVERITY_ORDER, behind
 
 STYLE = """
@@ -28,9 +29,6 @@ pre{white-space:pre-wrap;word-break:break-all;font-size:85%}
 
 def _e(value: Any) -> str:
     return html.escape(str(value))
-
-
-_EFFECTS = (("breaks", "breaks"), ("degrades", "degrades"))
 
 
 def _verdicts(profiles: Mapping[str, Any]) -> str:
@@ -55,7 +53,7 @@ def _finding(entry: Mapping[str, Any]) -> str:
             + (f"<br>expected: {_e(f['expected'])}" if f.get("expected") else "")
             + (f"<br>found: <code>{_e(f['found'])}</code>" if f.get("found") else "")
             + (f'<br><span class="fix">fix: {_e(f["fix"])}</span>' if f.get("fix") else "")
-            + "".join(f"<br>{label}: {_e(', '.join(f[k]))}" for k, label in _EFFECTS if f.get(k))
+            + f"<br>clients: {_e(clients.says(entry['id'], f.get('key') or entry['id'], f.get('clients', ())))}"
             + (f"<pre>{_e(f['exchange'])}</pre>" if f.get("exchange") else "")
             + "</li>"
             for f in entry.get("findings", [])

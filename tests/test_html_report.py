@@ -59,7 +59,8 @@ def test_the_html_report_of_a_real_run_renders_what_a_reader_needs(pytester: pyt
     dom = rendered_dom(page, pytester.path / "chromium-profile")
     assert re.search(r'data-profile="roo-code">.*?openai 6.49.0.*?breaks.*?CS-009', dom, re.S)
     assert re.search(r'data-profile="kilo-provider-defined">.*?unreleased PR loader', dom, re.S)
-    assert "breaks: kilo-code, roo-code, cline, kimi-cli" in dom
+    assert "clients: breaks kilo-code, roo-code, cline, kimi-cli" in dom
+    assert "clients: spec deviation; no profiled client is known to break" in dom
     assert 'data-check="CS-004"' in dom and "fix: end every stream with data: [DONE]" in dom
     assert 'data-model="reference/coder"' in dom
     assert 'aria-label="TTFT distribution"' in dom and 'aria-label="inter-chunk gaps"' in dom
