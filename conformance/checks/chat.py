@@ -63,7 +63,7 @@ def failed(ctx: LiveContext, exchange: Exchange, what: str, fix: str) -> Finding
         expected="200",
         exchange=ctx.describe(exchange),
         fix=fix,
-        deviation="refused",
+        deviation="unauthorized" if exchange.status in (401, 403) else "refused",
     )
 
 

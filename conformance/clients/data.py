@@ -241,6 +241,18 @@ CLIENTS: tuple[Client, ...] = (
             "AN-004": Reaction(W, _measured(CLAUDE_LIB, "messages-openai-errors")),
             "AN-001:shape": Reaction(W, _measured(CLAUDE_LIB, "messages-wrong-type and messages-no-usage")),
             "AN-002:bad-order": Reaction(W, _measured(CLAUDE_LIB, "messages-bad-order")),
+            **{
+                f"{check_id}:refused": Reaction(
+                    B, _measured(CLAUDE_LIB, "refuse-everything (from the live-trust branch)")
+                )
+                for check_id in ("AN-001", "AN-002", "AN-003")
+            },
+            **{
+                f"{check_id}:unauthorized": Reaction(
+                    W, _measured(CLAUDE_LIB, "messages-bearer-only (from the live-trust branch)")
+                )
+                for check_id in ("AN-001", "AN-002", "AN-003")
+            },
         },
     ),
     Client(
