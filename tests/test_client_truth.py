@@ -89,11 +89,21 @@ def _explain(verdict: dict[str, Any]) -> str:
     return f"{verdict['verdict']} ({', '.join(keys)})" if keys else verdict["verdict"]
 
 
-def test_each_clients_verdict_is_what_its_real_library_did(servers: dict[str, ReferenceServer]) -> None:
-    driven = [c for c in _driven() if drivers.available(c.name) is None]
-    missing = {c.name: drivers.available(c.name) for c in _driven() if c not in driven}
-    if not driven:
-        pytest.skip("no client driver can run here: " + "; ".join(f"{n}: {why}" for n, why in missing.items()))
+@pytest.fixture(scope="module")
+def runnable() -> tuple[list[clients.Client], dict[str, str]]:
+    """The driven clients whose driver can run here, and why each other one cannot (the test skips, saying so,
+    when none can)."""
+    why = {c.name: drivers.available(c.name) for c in _driven()}
+    missing = {name: reason for name, reason in why.items() if reason}
+    if len(missing) == len(why):
+        pytest.skip("no client driver can run here: " + "; ".join(f"{n}: {r}" for n, r in missing.items()))
+    return [c for c in _driven() if not why[c.name]], missing
+
+
+def test_each_clients_verdict_is_what_its_real_library_did(
+    runnable: tuple[list[clients.Client], dict[str, str]], servers: dict[str, ReferenceServer]
+) -> None:
+    driven, missing = runnable
     with ThreadPoolExecutor(max_workers=2) as pool:
         suite = dict(zip(servers, pool.map(_suite_verdicts, servers.values()), strict=True))
     coder = MODELS[MODEL]
