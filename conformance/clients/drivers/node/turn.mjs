@@ -63,11 +63,33 @@ export function describeError(error) {
     const text = firstLine(cause);
     if (text && !head.includes(text) && !causes.includes(text)) causes.push(text);
   }
-  return causes.length ? `${head} (${causes.join(": ")})` : head;
+  if (!causes.length) return head;
+  return `${head.length > 120 ? `${head.slice(0, 117)}...` : head} (${causes.join(": ")})`;
 }
 
+/** Schema issues as "path: message", a union's failure told by its first branch (the shape that was expected). */
+function flatIssues(issues, prefix = []) {
+  return issues.flatMap((issue) => {
+    const path = [...prefix, ...(issue.path ?? [])];
+    if (Array.isArray(issue.errors?.[0]) && issue.errors[0].length) return flatIssues(issue.errors[0], path);
+    return [`${path.join(".") || "(root)"}: ${issue.message}`];
+  });
+}
+
+/** An error's message in one line: a schema library's list of issues (JSON) becomes "path: message" pairs, and a
+ * long value dump is cut, so the reason stays in sight. */
 function firstLine(error) {
-  return String(error?.message ?? error).split("\n")[0].slice(0, 300);
+  const text = String(error?.message ?? error);
+  try {
+    const issues = JSON.parse(text);
+    if (Array.isArray(issues) && issues.every((i) => typeof i?.message === "string")) {
+      return flatIssues(issues).join("; ").slice(0, 300);
+    }
+  } catch {
+    // not a list of issues: the message as written
+  }
+  const line = text.split("\n")[0];
+  return line.length > 200 ? `${line.slice(0, 197)}...` : line;
 }
 
 /** How long a step may take after its deadline for the library to honour the abort before the step stops waiting. */
