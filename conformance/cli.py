@@ -69,10 +69,11 @@ def clients(action: str, directory: str | None) -> int:
             print(f"{outcome.runtime}: {'ok' if outcome.ok else 'FAILED'}: {outcome.message}")
         return 0 if all(o.ok for o in outcomes) else 1
     width = max(len(name) for name in drivers.DRIVERS)
+    label_width = max(len(d.label) for d in drivers.DRIVERS.values())
     for name, driver in drivers.DRIVERS.items():
         reason = drivers.available(name, where)
         state = "installed" if reason is None else f"not installed: {reason}"
-        print(f"{name:<{width}}  {driver.runtime:<6}  {driver.label:<32}  {state}")
+        print(f"{name:<{width}}  {driver.runtime:<6}  {driver.label:<{label_width}}  {state}")
     return 0
 
 

@@ -18,10 +18,12 @@ import pytest
 from conformance import report
 from conformance.cli import main
 from conformance.clients import drivers
+from conformance.clients.drivers import install
 from conformance.reference.server import REFERENCE_KEY, ReferenceConfig, ReferenceServer
 from tests.conftest import run
 
 PYTHON_DRIVERS = [name for name, d in drivers.DRIVERS.items() if d.runtime == "python"]
+NODE_DRIVERS = [name for name, d in drivers.DRIVERS.items() if d.runtime == "node"]
 SECRET = "sk-real-clients-secret-7f3a9c"
 
 
@@ -44,7 +46,7 @@ def turn(client: str, server: ReferenceServer, key: str = REFERENCE_KEY) -> dict
     return result
 
 
-@pytest.mark.parametrize("client", PYTHON_DRIVERS)
+@pytest.mark.parametrize("client", list(drivers.DRIVERS))
 def test_each_driver_works_on_the_clean_reference(client: str, reference: ReferenceServer) -> None:
     needs(client)
     result = turn(client, reference)
@@ -63,6 +65,7 @@ BREAKS = [
     ("kimi-cli", "tool-args-object", "tool-call", "ValidationError"),
     ("codex", "responses-no-completed", "text", "stream closed before response.completed (retried 5 times)"),
     ("codex", "responses-reject-function-output", "tool-result", "400"),
+    *[(client, "reject-stream-options", "text", "stream_options") for client in NODE_DRIVERS],
 ]
 """No reference fault of the Messages API makes the Anthropic SDK raise (measured); claude-code breaking is shown
 by the wrong-key test below."""
@@ -175,6 +178,20 @@ def test_a_client_that_is_not_installed_is_not_run_with_the_install_command(tmp_
     assert drivers.INSTALL_COMMAND in reason and "Python >= 3.12" in reason
     (result,) = drivers.run("kimi-cli", _requests(1), where=tmp_path)
     assert result["outcome"] == "not-run" and result["error"] == reason
+
+
+def test_install_says_which_runtime_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without Python >= 3.12 or Node.js, install fails saying which, and installs nothing."""
+    monkeypatch.setattr(install, "find_python", lambda: None)
+    monkeypatch.setattr(install.shutil, "which", lambda name: None)
+    assert main(["clients", "install", "--dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "python: FAILED: no Python >= 3.12 on PATH or under pyenv" in out
+    if (drivers.HERE / "node" / drivers.NODE_LOCK).is_file():
+        assert "node: FAILED: Node.js is not installed" in out
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_clients_list_shows_each_client_its_library_and_whether_it_is_installed(

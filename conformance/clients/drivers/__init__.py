@@ -61,8 +61,8 @@ class Driver:
     """``python`` or ``node``."""
     entry: str
     """The program's file name in the runtime's folder."""
-    library: str
-    """The library whose parsing decides (a PyPI distribution or an npm package name)."""
+    libraries: tuple[str, ...]
+    """The libraries whose parsing decides (PyPI distributions or npm package names), the deciding one first."""
     python: tuple[int, int] = (3, 10)
     """For Python drivers: the oldest interpreter the library runs on."""
 
@@ -71,26 +71,29 @@ class Driver:
         return HERE / self.runtime / self.entry
 
     @property
-    def version(self) -> str | None:
-        """The library's version as the lock file pins it."""
+    def library(self) -> str:
+        return self.libraries[0]
+
+    def version(self, library: str) -> str | None:
+        """A library's version as the lock file pins it."""
         if self.runtime == "python":
-            return _python_pins().get(self.library.lower())
-        return _node_pins().get(self.library)
+            return _python_pins().get(library.lower())
+        return _node_pins().get(library)
 
     @property
     def label(self) -> str:
-        return f"{self.library}@{self.version or '?'}"
+        return " + ".join(f"{name}@{self.version(name) or '?'}" for name in self.libraries)
 
 
 DRIVERS: dict[str, Driver] = {
     d.client: d
     for d in (
-        Driver("kimi-cli", "python", "kimi_cli.py", "kosong", python=(3, 12)),
-        Driver("codex", "python", "codex.py", "openai"),
-        Driver("claude-code", "python", "claude_code.py", "anthropic"),
-        Driver("roo-code", "node", "roo-code.mjs", "openai"),
-        Driver("cline", "node", "cline.mjs", "openai"),
-        Driver("kilo-code", "node", "kilo-code.mjs", "@ai-sdk/openai-compatible"),
+        Driver("kimi-cli", "python", "kimi_cli.py", ("kosong",), python=(3, 12)),
+        Driver("codex", "python", "codex.py", ("openai",)),
+        Driver("claude-code", "python", "claude_code.py", ("anthropic",)),
+        Driver("roo-code", "node", "roo-code.mjs", ("openai",)),
+        Driver("cline", "node", "cline.mjs", ("openai",)),
+        Driver("kilo-code", "node", "kilo-code.mjs", ("ai", "@ai-sdk/openai-compatible")),
     )
 }
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from conformance.clients import drivers
 
 PYTHON_MIN = (3, 12)
-NODE_MIN = 18
+NODE_MIN = 20
 TAIL_CHARS = 2000
 INSTALL_TIMEOUT_S = 1800
 
@@ -91,10 +91,12 @@ def install_python(where: Path) -> Outcome:
     python, version = found
     folder = where / "python"
     mark = folder / drivers.PYTHON_LOCK
+    lock = drivers.HERE / "python" / drivers.PYTHON_LOCK
+    if drivers.venv_python(where).is_file() and mark.is_file() and mark.read_bytes() == lock.read_bytes():
+        return Outcome("python", True, f"Python drivers already installed as locked, in {folder / 'venv'}")
     mark.unlink(missing_ok=True)
     shutil.rmtree(folder / "venv", ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
-    lock = drivers.HERE / "python" / drivers.PYTHON_LOCK
     venv_python = str(drivers.venv_python(where))
     failed = _run([python, "-m", "venv", str(folder / "venv")]) or _run(
         [venv_python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(lock)]
@@ -117,8 +119,12 @@ def install_node(where: Path) -> Outcome:
     if not major or int(major[1]) < NODE_MIN:
         return Outcome("node", False, f"Node.js >= {NODE_MIN} is needed; {node} is {said or 'of unknown version'}")
     copy = where / "node"
-    (copy / drivers.NODE_LOCK).unlink(missing_ok=True)
     ignore = shutil.ignore_patterns("node_modules", drivers.NODE_LOCK)
+    mark = copy / drivers.NODE_LOCK
+    if (copy / "node_modules").is_dir() and mark.is_file() and mark.read_bytes() == (source / mark.name).read_bytes():
+        shutil.copytree(source, copy, ignore=ignore, dirs_exist_ok=True)
+        return Outcome("node", True, f"Node drivers already installed as locked, in {copy} (driver files refreshed)")
+    mark.unlink(missing_ok=True)
     shutil.copytree(source, copy, ignore=ignore, dirs_exist_ok=True)
     shutil.copyfile(source / drivers.NODE_LOCK, copy / drivers.NODE_LOCK)
     failed = _run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=copy)
