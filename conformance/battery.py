@@ -3,24 +3,19 @@ a target option is given (``conformance.plugin`` imports this module then, so an
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-import time
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conformance import html_report, profiles, report, resolve, runner, settings
+from conformance import engine, html_report, report, runner, settings
 from conformance.catalogue import Check
-from conformance.client import Exchange, HttpSettings
 from conformance.collection import OwnItems
 from conformance.findings import Outcome, Result
-from conformance.live import LiveOptions, Memo
-from conformance.redact import LogMasking, Redactor
+from conformance.redact import LogMasking
 from conformance.target import Subject
 
 PROPERTY = "conformance"
@@ -50,93 +45,37 @@ def _read_stdin(config: pytest.Config, max_bytes: int) -> bytes:
 
 
 class ConformanceRun(OwnItems):
-    """One run's state, registered as a plugin only when a target is given."""
+    """One run's state, registered as a plugin only when a target is given; the run itself is the engine's
+    (``engine.prepare``), so the plugin and a pytest-free run plan and report alike."""
 
     def __init__(self, config: pytest.Config, run_settings: settings.Settings) -> None:
         assert run_settings.target is not None
         self.config = config
         self.settings = run_settings
-        self.server: Any = None
-        api_key, manifest_url, models_dev = run_settings.api_key, None, run_settings.models_dev
-        shipped = getattr(config, "workerinput", {}).get(PROPERTY)
-        if run_settings.target.kind == "reference":
-            from conformance.reference.faults import parse_faults
-            from conformance.reference.server import REFERENCE_KEY, ReferenceConfig, ReferenceServer
-
-            api_key = REFERENCE_KEY
-            if shipped is None:
-                faults = parse_faults(run_settings.target.where)
-                self.server = ReferenceServer(ReferenceConfig(faults=faults)).start()
-                manifest_url = self.server.manifest_url
-                models_dev = models_dev or f"{self.server.origin}/api.json"
-        self.http = HttpSettings(
-            timeout_s=run_settings.request_timeout_s,
-            max_body_bytes=run_settings.max_body_bytes,
-            api_key=api_key,
-            headers=dict(run_settings.headers),
-            concurrency=run_settings.concurrency,
-            retries=run_settings.retries,
-            key_source=None if run_settings.target.kind == "reference" else run_settings.key_source,
+        self.prepared = engine.prepare(
+            run_settings,
+            shipped=getattr(config, "workerinput", {}).get(PROPERTY),
+            read_stdin=lambda: _read_stdin(config, run_settings.max_body_bytes),
         )
-        try:
-            sources = (
-                resolve.Sources.from_json(shipped)
-                if shipped is not None
-                else resolve.gather(
-                    run_settings,
-                    self.http,
-                    manifest_url=manifest_url,
-                    models_dev=models_dev,
-                    read_stdin=lambda: _read_stdin(config, run_settings.max_body_bytes),
-                )
-            )
-        except BaseException:
-            self.stop_server()
-            raise
-        options = LiveOptions(
-            run_settings.latency_samples,
-            run_settings.latency_warmup,
-            run_settings.ttft_budget_ms,
-            run_settings.e2e_budget_ms,
-            run_settings.fetch_budget_ms,
-            run_settings.wire_apis,
-        )
-        self.resolved = resolve.build(sources, run_settings, options)
-        self.redactor = Redactor([api_key, run_settings.models_dev_key, *run_settings.headers.values()])
-        if self.http.key_source is not None:
-            self.http.key_source.listen(self.redactor.add)
+        self.resolved = self.prepared.resolved
+        self.redactor = self.prepared.redactor
+        self.plan: list[tuple[Check, Subject]] = self.prepared.plan
         self.log_masking = LogMasking(self.redactor)
         self.log_masking.install()
-        catalog = runner.plan(self.resolved.catalog) if self.resolved.catalog else []
-        live = runner.live_plan(self.resolved.live, blocked=self.resolved.live_blocked) if self.resolved.live else []
-        chosen = profiles.narrowed(run_settings.clients)
-        self.plan: list[tuple[Check, Subject]] = [
-            (c, s) for c, s in catalog + live if not run_settings.clients or any(p.wants(c.id) for p in chosen)
-        ]
         self.entries: list[dict[str, Any]] = []
-        self.metrics: dict[str, Any] = {}
-        self.memo = Memo()
-        self.history: list[Exchange] = []
         self.live_results: dict[tuple[str, str], Result] | None = None
         self.real_client_results: tuple[str | None, dict[str, Any]] | None = None
-        self.started = datetime.now(timezone.utc)
-        self.clock = time.monotonic()
 
     @property
     def label(self) -> str:
-        sources = self.resolved.sources
-        if sources.kind == "reference":
-            faults = sources.where.strip()
-            return "the reference provider" + (f" with faults: {faults}" if faults else "")
-        return self.redactor.text(sources.where)
+        return self.prepared.label
 
-    def stop_server(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.prepared.metrics
 
     def pytest_unconfigure(self) -> None:
-        self.stop_server()
+        self.prepared.stop()
         self.log_masking.uninstall()
 
     @pytest.hookimpl(optionalhook=True)
@@ -152,21 +91,7 @@ class ConformanceRun(OwnItems):
                 batch = [(check, subject)]
             else:
                 batch = [(i.check, i.subject) for i in session.items if isinstance(i, ConformanceItem) and i.check.live]
-            assert self.resolved.live is not None
-            done = asyncio.run(
-                runner.run_live(
-                    batch,
-                    self.resolved.live,
-                    self.http,
-                    redactor=self.redactor,
-                    memo=self.memo,
-                    history=self.history,
-                    metrics=self.metrics,
-                    strict=self.settings.strict,
-                    deadline=self.clock + self.settings.run_budget_s,
-                )
-            )
-            self.live_results = {**(self.live_results or {}), **done}
+            self.live_results = {**(self.live_results or {}), **self.prepared.run_live(batch)}
         return self.live_results[(check.id, subject.name)]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -193,8 +118,8 @@ class ConformanceRun(OwnItems):
                 results = measure.measure(
                     live.target.base_url,
                     model.id,
-                    self.http.api_key or "",
-                    headers={**live.target.headers, **self.http.headers},
+                    self.prepared.http.api_key or "",
+                    headers={**live.target.headers, **self.prepared.http.headers},
                     reasoning=bool(model.reasoning),
                     max_output=model.max_tokens,
                     timeout_s=self.settings.request_timeout_s,
@@ -204,22 +129,10 @@ class ConformanceRun(OwnItems):
         return self.redactor.data(measure.section(model_id, results, profiles))
 
     def build_report(self) -> dict[str, Any]:
-        data = self._build_report()
+        data = self.prepared.report(self.entries)
         if self.config.getoption("real_clients"):
             data["real_clients"] = self.real_clients(data["profiles"])
         return data
-
-    def _build_report(self) -> dict[str, Any]:
-        return report.build(
-            self.entries,
-            target_kind=self.resolved.sources.kind,
-            target_where=self.label,
-            started=self.started.isoformat(timespec="seconds"),
-            duration_s=time.monotonic() - self.clock,
-            planned={check.id for check, _ in self.plan},
-            metrics=self.metrics,
-            clients=self.settings.clients,
-        )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if hasattr(self.config, "workerinput") or self.config.option.collectonly:
@@ -227,9 +140,9 @@ class ConformanceRun(OwnItems):
         terminalreporter.section("provider conformance")
         data = self.build_report()
         for line in report.summary(data):
-            red = "FAILED" in line or "ERROR" in line or ": incompatible" in line
-            yellow = not red and ("WARNED" in line or "with warnings" in line)
-            terminalreporter.write_line(line, red=red, yellow=yellow, green=": compatible" in line and not yellow)
+            red = "FAILED" in line or "ERROR" in line or ": breaks" in line
+            yellow = not red and ("WARNED" in line or ": works with warnings" in line or ": degraded" in line)
+            terminalreporter.write_line(line, red=red, yellow=yellow, green=": works" in line and not yellow)
         if "real_clients" in data:
             from conformance.clients.drivers.measure import lines
 

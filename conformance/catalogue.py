@@ -33,6 +33,7 @@ _CHECK_MODULES = (
     "conformance.checks.models_dev",
     "conformance.checks.endpoint",
     "conformance.checks.chat",
+    "conformance.checks.clients",
     "conformance.checks.stream",
     "conformance.checks.tools",
     "conformance.checks.latency",

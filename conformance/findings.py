@@ -56,6 +56,12 @@ class Finding:
     fix: str | None = None
     exchange: str | None = None
     """For a live check: what was sent and what came back, secrets masked."""
+    deviation: str | None = None
+    """A short kebab name for which deviation this is, where one check covers several that clients treat
+    differently (CS-002: ``chunk-without-choices`` or ``chunk-id-changes``); the client profiles key their
+    reactions by ``ID:deviation``, falling back to the bare ID."""
+    clients: tuple[str, ...] = ()
+    """The only clients this finding speaks about (one client's own request refused); empty: every client."""
 
     @property
     def has_found(self) -> bool:
@@ -73,6 +79,8 @@ class Finding:
             out["fix"] = self.fix
         if self.exchange:
             out["exchange"] = self.exchange
+        if self.clients:
+            out["clients"] = list(self.clients)
         return out
 
 

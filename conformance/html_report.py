@@ -10,14 +10,15 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from conformance.report import SEVERITY_ORDER
+from conformance import clients
+from conformance.report import SEVERITY_ORDER, behind
 
 STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:70rem;padding:0 1rem;color:#1b1f24}
 h1{margin:0 0 .2rem}h2{margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem}
 .meta{color:#57606a}table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35rem .6rem;
 border-bottom:1px solid #eaeef2;vertical-align:top}th{background:#f6f8fa}.verdict{font-weight:600}
-.compatible{color:#1a7f37}.compatible-with-warnings{color:#9a6700}.incompatible{color:#cf222e}
+.works{color:#1a7f37}.works-with-warnings{color:#9a6700}.degraded{color:#bc4c00}.breaks{color:#cf222e}
 .not-applicable{color:#57606a}.MUST{color:#cf222e}.SHOULD{color:#9a6700}.INFO{color:#0969da}
 .finding{margin:.6rem 0;padding:.5rem .8rem;border-left:4px solid #d0d7de;background:#f6f8fa}
 .finding.MUST{border-color:#cf222e}.finding.SHOULD{border-color:#bf8700}.finding.INFO{border-color:#0969da}
@@ -32,14 +33,15 @@ def _e(value: Any) -> str:
 
 def _verdicts(profiles: Mapping[str, Any]) -> str:
     rows = "".join(
-        f'<tr data-profile="{_e(name)}"><td>{_e(name)}</td><td class="verdict {_e(p["verdict"])}">'
-        f"{_e(p['verdict'].replace('-', ' '))}</td><td>{_e(', '.join(p['failed']))}</td>"
-        f"<td>{_e(', '.join(p['warned']))}</td><td>{_e(', '.join(p.get('not_run', [])))}</td></tr>"
+        f'<tr data-profile="{_e(name)}"><td>{_e(name)}'
+        + (f" <small>({_e(p['note'])})</small>" if p.get("note") else "")
+        + f'</td><td>{_e(p["library"])}</td><td class="verdict {_e(p["verdict"])}">'
+        f"{_e(p['verdict'].replace('-', ' '))}</td><td>{_e(', '.join(behind(p)))}</td></tr>"
         for name, p in profiles.items()
     )
     return (
-        f'<section id="verdicts"><h2>Clients</h2><table><tr><th>client profile</th><th>verdict</th>'
-        f"<th>failed</th><th>warned</th><th>not run</th></tr>{rows}</table></section>"
+        f'<section id="verdicts"><h2>Clients</h2><table><tr><th>client</th><th>library</th><th>verdict</th>'
+        f"<th>because of</th></tr>{rows}</table></section>"
     )
 
 
@@ -51,6 +53,7 @@ def _finding(entry: Mapping[str, Any]) -> str:
             + (f"<br>expected: {_e(f['expected'])}" if f.get("expected") else "")
             + (f"<br>found: <code>{_e(f['found'])}</code>" if f.get("found") else "")
             + (f'<br><span class="fix">fix: {_e(f["fix"])}</span>' if f.get("fix") else "")
+            + f"<br>clients: {_e(clients.says(entry['id'], f.get('key') or entry['id'], f.get('clients', ())))}"
             + (f"<pre>{_e(f['exchange'])}</pre>" if f.get("exchange") else "")
             + "</li>"
             for f in entry.get("findings", [])

@@ -136,6 +136,8 @@ class LiveOptions:
     e2e_budget_ms: float | None = None
     fetch_budget_ms: float | None = None
     wire_apis: tuple[str, ...] = ("chat",)
+    clients: tuple[str, ...] = ()
+    """``--client``: the profiles whose own requests CC-008 sends (all when empty)."""
 
 
 @dataclass(frozen=True)

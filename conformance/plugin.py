@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import profiles, settings
+from conformance import clients, settings
 from conformance.errors import UsageError
 
 
@@ -111,8 +111,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="client",
         metavar="PROFILE",
         action="append",
-        help="narrow the run to the checks one client profile needs (repeatable): "
-        + ", ".join(p.name for p in profiles.PROFILES),
+        help="narrow the run to the checks that speak about one client (repeatable): " + ", ".join(clients.NAMES),
     )
     add(
         "--all-models",

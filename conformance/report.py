@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from conformance import __version__, profiles, schemas
+from conformance import __version__, clients, schemas
 from conformance.catalogue import Check
 from conformance.findings import Finding, Outcome, Result, show
 
@@ -37,15 +37,24 @@ def entry(check: Check, result: Result) -> dict[str, Any]:
         "source": check.source,
     }
     if result.findings:
-        out["findings"] = [f.to_json() for f in result.findings]
+        out["findings"] = [_finding_json(check.id, f) for f in result.findings]
     return out
+
+
+def _finding_json(check_id: str, finding: Finding) -> dict[str, Any]:
+    """A finding with its deviation key and the profiled clients it breaks or degrades."""
+    key = f"{check_id}:{finding.deviation}" if finding.deviation else check_id
+    touched = clients.effects(check_id, key, finding.clients)
+    return {**finding.to_json(), "key": key, **touched}
 
 
 def render_item(check: Check, result: Result, *, input_label: str) -> str:
     """The text a failing or warning item prints: a finding a provider can act on, not a traceback."""
     lines = [f"{check.id} [{check.severity.value}] {check.title}", f"subject: {result.subject}    input: {input_label}"]
     for finding in result.findings:
+        key = f"{check.id}:{finding.deviation}" if finding.deviation else check.id
         lines.append(f"  - {finding.message}")
+        lines.append(f"      clients:  {clients.says(check.id, key, finding.clients)}")
         if finding.pointer:
             lines.append(f"      at:       {finding.pointer}")
         if finding.exchange:
@@ -70,23 +79,17 @@ def build(
     target_where: str,
     started: str,
     duration_s: float,
-    planned: Iterable[str],
     metrics: Mapping[str, Any] | None = None,
-    clients: Iterable[str] = (),
+    chosen: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The JSON report of ``interface.md``; it validates against ``schemas/report.schema.json``."""
-    outcomes: dict[str, list[str]] = {}
-    for e in entries:
-        outcomes.setdefault(e["id"], []).append(e["outcome"])
     return {
         "tool": {"name": "provider-conformance", "version": __version__},
         "target": {"kind": target_kind, "where": target_where},
         "started": started,
         "duration_s": round(duration_s, 3),
         "results": entries,
-        "profiles": {
-            name: v.to_json() for name, v in profiles.verdicts(outcomes, planned, profiles.narrowed(clients)).items()
-        },
+        "profiles": clients.verdicts(entries, chosen),
         "metrics": dict(metrics or {}),
     }
 
@@ -113,15 +116,32 @@ def _counts(report: Mapping[str, Any]) -> str:
     return ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "no results"
 
 
+def behind(p: Mapping[str, Any]) -> list[str]:
+    """The deviation keys a verdict stands on (what broke or degraded it, or what it tolerates)."""
+    if p["verdict"] == "breaks":
+        return list(p["breaks"])
+    if p["verdict"] == "degraded":
+        return list(p["degraded"])
+    return [*p["tolerated"], *(f"{k} unverified" for k in p["unverified"])]
+
+
+def client_label(name: str, p: Mapping[str, Any]) -> str:
+    """The profile name, with the note that marks an unreleased one."""
+    return f"{name} ({p['note']})" if p.get("note") else name
+
+
 def _profile_line(name: str, p: Mapping[str, Any]) -> str:
-    verdict = p["verdict"].replace("-", " ")
-    if p["failed"]:
-        verdict += f" ({', '.join(p['failed'])})"
-    elif p["warned"]:
-        verdict += f" ({', '.join(p['warned'])})"
-    if p.get("not_run") and p["verdict"].startswith("compatible"):
-        verdict += f"; not run: {', '.join(p['not_run'])}"
-    return f"{name}: {verdict}"
+    keys = behind(p)
+    because = f" ({', '.join(keys)})" if keys else ""
+    return f"{client_label(name, p)}: {p['verdict'].replace('-', ' ')}{because}  [{p['library']}]"
+
+
+def _clients_said(entry: Mapping[str, Any]) -> str:
+    """What an entry's findings do to the profiled clients, for its summary line."""
+    said = dict.fromkeys(
+        clients.says(entry["id"], f.get("key") or entry["id"], f.get("clients", ())) for f in entry.get("findings", ())
+    )
+    return f" [{'; '.join(said)}]" if said else ""
 
 
 def summary(report: Mapping[str, Any]) -> list[str]:
@@ -132,9 +152,11 @@ def summary(report: Mapping[str, Any]) -> list[str]:
             continue
         label = {"MUST": "MUST failures", "SHOULD": "SHOULD warnings", "INFO": "INFO observations"}[severity]
         lines.append(f"{label} ({len(group)}):")
-        lines.extend(f"  {e['id']}[{e['subject']}] {e['outcome'].upper()}: {e['message']}" for e in group)
+        lines.extend(
+            f"  {e['id']}[{e['subject']}] {e['outcome'].upper()}: {e['message']}{_clients_said(e)}" for e in group
+        )
     lines.extend(_latency_lines(report["metrics"]))
-    lines.append("client profiles:")
+    lines.append("client verdicts:")
     lines.extend(f"  {_profile_line(name, p)}" for name, p in report["profiles"].items())
     return lines
 
@@ -177,15 +199,15 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"Target: `{report['target']['where']}` ({report['target']['kind']}) · provider-conformance "
         f"{report['tool']['version']} · {report['started']} · {report['duration_s']} s · {_counts(report)}",
         "",
-        "## Client profiles",
+        "## Client verdicts",
         "",
-        "| profile | verdict | failed | warned | not run |",
-        "|---|---|---|---|---|",
+        "| client | library | verdict | because of |",
+        "|---|---|---|---|",
     ]
     for name, p in report["profiles"].items():
         out.append(
-            f"| {name} | {p['verdict']} | {', '.join(p['failed'])} | {', '.join(p['warned'])} | "
-            f"{', '.join(p.get('not_run', []))} |"
+            f"| {_md_cell(client_label(name, p))} | {_md_cell(p['library'])} | {p['verdict']} | "
+            f"{_md_cell(', '.join(behind(p)))} |"
         )
     for severity, group in _findings_by_severity(report).items():
         if not group:
@@ -194,28 +216,32 @@ def markdown(report: Mapping[str, Any]) -> str:
             "",
             f"## {severity} findings ({len(group)})",
             "",
-            "| check | subject | outcome | finding |",
-            "|---|---|---|---|",
+            "| check | subject | outcome | finding | clients |",
+            "|---|---|---|---|---|",
         ]
         out += [
             f"| {e['id']} {_md_cell(e['title'])} | `{_md_cell(e['subject'])}` | {e['outcome']} | "
-            f"{_md_cell(e['message'])} |"
+            f"{_md_cell(e['message'])} | {_md_cell(_clients_said(e).strip(' []'))} |"
             for e in group
         ]
     return "\n".join(out) + "\n"
 
 
 BADGE_COLOURS = {
-    "compatible": "brightgreen",
-    "compatible-with-warnings": "yellow",
-    "incompatible": "red",
+    "works": "brightgreen",
+    "works-with-warnings": "yellow",
+    "degraded": "orange",
+    "breaks": "red",
     "not-applicable": "lightgrey",
 }
 PROFILE_LABELS = {
-    "kilo-provider-defined": "Kilo Provider Defined",
-    "openai-compatible": "OpenAI Compatible",
+    "kilo-code": "Kilo Code",
+    "roo-code": "Roo Code",
+    "cline": "Cline",
     "kimi-cli": "Kimi Code CLI",
     "codex": "Codex",
+    "claude-code": "Claude Code",
+    "kilo-provider-defined": "Kilo Provider Defined (unreleased)",
 }
 
 
@@ -231,18 +257,8 @@ def badge(report: Mapping[str, Any]) -> dict[str, Any]:
             "color": BADGE_COLOURS[verdict],
         }
     applicable = {n: v for n, v in verdicts.items() if v != "not-applicable"}
-    working = [n for n, v in applicable.items() if v.startswith("compatible")]
-    worst = (
-        "incompatible"
-        if len(working) < len(applicable)
-        else "compatible-with-warnings"
-        if any(v != "compatible" for v in applicable.values())
-        else "compatible"
-    )
-    message = f"{len(working)} of {len(applicable)} clients compatible" if applicable else "no client checked"
-    return {
-        "schemaVersion": 1,
-        "label": "provider conformance",
-        "message": message,
-        "color": BADGE_COLOURS[worst if applicable else "not-applicable"],
-    }
+    working = [n for n, v in applicable.items() if v.startswith("works")]
+    order = ("breaks", "degraded", "works-with-warnings", "works")
+    worst = next((v for v in order if v in applicable.values()), "not-applicable")
+    message = f"{len(working)} of {len(applicable)} clients work" if applicable else "no client checked"
+    return {"schemaVersion": 1, "label": "provider conformance", "message": message, "color": BADGE_COLOURS[worst]}

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from conformance import urls
+from conformance.clients import NAMES as CLIENT_NAMES
 from conformance.errors import UsageError
 from conformance.keycmd import DEFAULT_REFRESH_S, DEFAULT_TIMEOUT_S, KeyCommand, KeySource
-from conformance.profiles import PROFILES
 
 TARGETS = {
     "provider_url": "--provider-url",
@@ -249,10 +249,9 @@ def _wire_apis(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
 
 
 def _clients(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    known = [p.name for p in PROFILES]
     for name in names:
-        if name not in known:
-            raise UsageError(f"--client={name}: unknown profile; known profiles: {', '.join(known)}")
+        if name not in CLIENT_NAMES:
+            raise UsageError(f"--client={name}: unknown client; known clients: {', '.join(CLIENT_NAMES)}")
     return tuple(names)
 
 

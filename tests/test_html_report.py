@@ -46,18 +46,26 @@ def rendered_dom(page: Path, profile_dir: Path) -> str:
 
 
 def test_the_html_report_of_a_real_run_renders_what_a_reader_needs(pytester: pytest.Pytester) -> None:
-    run(pytester, "--reference-provider=missing-done", "--conformance-html=report.html", "--latency-samples=8")
+    run(
+        pytester,
+        "--reference-provider=missing-done,empty-data-event",
+        "--conformance-html=report.html",
+        "--latency-samples=8",
+    )
     page = pytester.path / "report.html"
     text = page.read_text()
     assert not re.search(r"(src|href)=\"https?://", text), "the page must not load anything from the network"
     assert REFERENCE_KEY not in text
     dom = rendered_dom(page, pytester.path / "chromium-profile")
-    assert re.search(r'data-profile="kilo-provider-defined".*?incompatible', dom, re.S)
+    assert re.search(r'data-profile="roo-code">.*?openai 6.49.0.*?breaks.*?CS-009', dom, re.S)
+    assert re.search(r'data-profile="kilo-provider-defined">.*?unreleased PR loader', dom, re.S)
+    assert "clients: breaks kilo-code, roo-code, cline, kimi-cli" in dom
+    assert "clients: spec deviation; no profiled client is known to break" in dom
     assert 'data-check="CS-004"' in dom and "fix: end every stream with data: [DONE]" in dom
     assert 'data-model="reference/coder"' in dom
     assert 'aria-label="TTFT distribution"' in dom and 'aria-label="inter-chunk gaps"' in dom
     assert "<rect" in dom
-    assert "the reference provider with faults: missing-done" in dom
+    assert "the reference provider with faults: missing-done,empty-data-event" in dom
 
 
 def test_a_clean_run_says_so(pytester: pytest.Pytester) -> None:
@@ -70,16 +78,28 @@ def test_a_clean_run_says_so(pytester: pytest.Pytester) -> None:
     ("args", "badge"),
     [
         (
-            ["--reference-provider", "--client=kilo-provider-defined"],
-            {"label": "Kilo Provider Defined", "message": "compatible", "color": "brightgreen"},
+            ["--reference-provider", "--client=roo-code"],
+            {"label": "Roo Code", "message": "works", "color": "brightgreen"},
         ),
         (
-            ["--reference-provider=missing-done", "--client=kilo-provider-defined"],
-            {"label": "Kilo Provider Defined", "message": "incompatible", "color": "red"},
+            ["--reference-provider=missing-done", "--client=roo-code"],
+            {"label": "Roo Code", "message": "works with warnings", "color": "yellow"},
+        ),
+        (
+            ["--reference-provider=no-usage", "--client=kimi-cli"],
+            {"label": "Kimi Code CLI", "message": "degraded", "color": "orange"},
+        ),
+        (
+            ["--reference-provider=reject-temperature", "--client=roo-code"],
+            {"label": "Roo Code", "message": "breaks", "color": "red"},
         ),
         (
             ["--reference-provider"],
-            {"label": "provider conformance", "message": "3 of 3 clients compatible", "color": "brightgreen"},
+            {"label": "provider conformance", "message": "5 of 5 clients work", "color": "brightgreen"},
+        ),
+        (
+            ["--reference-provider=chunk-without-choices"],
+            {"label": "provider conformance", "message": "4 of 5 clients work", "color": "red"},
         ),
     ],
 )

@@ -59,7 +59,11 @@ def completion_problems(body: Any) -> list[str]:
 
 def failed(ctx: LiveContext, exchange: Exchange, what: str, fix: str) -> Finding:
     return Finding(
-        f"{what}: got {exchange.status or exchange.error}", expected="200", exchange=ctx.describe(exchange), fix=fix
+        f"{what}: got {exchange.status or exchange.error}",
+        expected="200",
+        exchange=ctx.describe(exchange),
+        fix=fix,
+        deviation="unauthorized" if exchange.status in (401, 403) else "refused",
     )
 
 
@@ -128,6 +132,7 @@ def _limit_problems(ctx: LiveContext, exchange: Exchange, field: str) -> Said:
                 expected=f'at most {SMALL_LIMIT} tokens, finish_reason "length" when cut',
                 exchange=ctx.describe(exchange),
                 fix=f"stop generating at {field}",
+                deviation="ignored",
             )
         ]
     return []

@@ -13,6 +13,16 @@ MUST, SHOULD = Severity.MUST, Severity.SHOULD
 Said = list[Finding | Observation]
 
 
+def _chunk_deviation(problems: list[str]) -> str:
+    """Which CS-002 deviation a chunk's problems are: clients skip or crash on a chunk without choices, and
+    mostly ignore a changing id or a wrong object."""
+    if any(p.startswith("choices") for p in problems):
+        return "chunk-without-choices"
+    if any(p.startswith(("id ", "model ")) for p in problems):
+        return "chunk-id-changes"
+    return "wrong-object"
+
+
 async def provider_defined_stream(subject: Subject, ctx: LiveContext) -> StreamView:
     """The streamed reply to the Provider Defined request, shared by every CS check; skip when there is none."""
     exchange = await ctx.provider_defined(subject.name)
@@ -41,6 +51,7 @@ async def sse_framing(subject: Subject, ctx: LiveContext) -> Said:
                 expected="200 event stream",
                 exchange=said,
                 fix="accept stream: true and answer with text/event-stream",
+                deviation="refused",
             )
         ]
     findings: Said = []
@@ -51,6 +62,7 @@ async def sse_framing(subject: Subject, ctx: LiveContext) -> Said:
                 expected="text/event-stream",
                 exchange=said,
                 fix="send Content-Type: text/event-stream",
+                deviation="content-type",
             )
         )
     split = [e for e in exchange.events if "\n" in e.data]
@@ -61,6 +73,7 @@ async def sse_framing(subject: Subject, ctx: LiveContext) -> Said:
                 expected="one `data:` line per event",
                 exchange=said,
                 fix="write each chunk as one line: data: <JSON>\\n\\n",
+                deviation="multiline-data",
             )
         )
     if not exchange.events:
@@ -97,6 +110,7 @@ async def chunk_shape(subject: Subject, ctx: LiveContext) -> Said:
                     f"event {chunk.index}: {'; '.join(problems)}",
                     exchange=ctx.describe(view.exchange),
                     fix="give every chunk the same id and model, object and a choices array",
+                    deviation=_chunk_deviation(problems),
                 )
             )
     return findings[:5]
@@ -125,19 +139,28 @@ async def finish_reason(subject: Subject, ctx: LiveContext) -> Said:
                 expected="null until the last content chunk",
                 exchange=said,
                 fix="send null, not an empty string",
+                deviation="empty-string",
             )
         )
     if not final:
         findings.append(
             Finding(
-                "no chunk ever sets finish_reason", exchange=said, fix="set finish_reason on the last content chunk"
+                "no chunk ever sets finish_reason",
+                exchange=said,
+                fix="set finish_reason on the last content chunk",
+                deviation="no-finish-reason",
             )
         )
         return findings
     last_chunk, last = final[-1]
     if last not in FINISH_REASONS:
         findings.append(
-            Finding(f"the final finish_reason is {last!r}", expected=" or ".join(FINISH_REASONS), exchange=said)
+            Finding(
+                f"the final finish_reason is {last!r}",
+                expected=" or ".join(FINISH_REASONS),
+                exchange=said,
+                deviation="invalid-value",
+            )
         )
     early = [c for c, r in final if r and c.index < last_chunk.index]
     later_tokens = [c for c in view.token_chunks if c.index > final[0][0].index]
@@ -147,6 +170,7 @@ async def finish_reason(subject: Subject, ctx: LiveContext) -> Said:
                 "finish_reason is set before the last content chunk",
                 exchange=said,
                 fix="set finish_reason once, on the last content chunk",
+                deviation="early",
             )
         )
     return findings
@@ -166,12 +190,20 @@ async def done_marker(subject: Subject, ctx: LiveContext) -> Said:
     findings: Said = []
     if view.done_at is None:
         findings.append(
-            Finding("the stream has no data: [DONE]", exchange=said, fix="end every stream with data: [DONE]")
+            Finding(
+                "the stream has no data: [DONE]",
+                exchange=said,
+                fix="end every stream with data: [DONE]",
+                deviation="no-done",
+            )
         )
     elif view.after_done:
         findings.append(
             Finding(
-                f"{len(view.after_done)} events follow [DONE]", exchange=said, fix="send nothing after data: [DONE]"
+                f"{len(view.after_done)} events follow [DONE]",
+                exchange=said,
+                fix="send nothing after data: [DONE]",
+                deviation="after-done",
             )
         )
     if not view.exchange.ended_cleanly:
@@ -180,6 +212,7 @@ async def done_marker(subject: Subject, ctx: LiveContext) -> Said:
                 f"the connection did not close cleanly: {view.exchange.error}",
                 exchange=said,
                 fix="close the response after data: [DONE]",
+                deviation="not-closed",
             )
         )
     return findings
@@ -203,6 +236,7 @@ async def usage_chunk(subject: Subject, ctx: LiveContext) -> Said:
                 "no chunk carries usage although stream_options.include_usage was sent",
                 exchange=said,
                 fix="send one final chunk with choices: [] and usage",
+                deviation="no-usage",
             )
         ]
     findings: Said = []
@@ -213,13 +247,28 @@ async def usage_chunk(subject: Subject, ctx: LiveContext) -> Said:
                 expected="exactly one",
                 exchange=said,
                 fix="send usage once, in a final chunk with choices: []",
+                deviation="repeated-usage",
             )
         )
     last = usage[-1]
     if last.data.get("choices") != []:
-        findings.append(Finding("the usage chunk has non-empty choices", expected="choices: []", exchange=said))
+        findings.append(
+            Finding(
+                "the usage chunk has non-empty choices",
+                expected="choices: []",
+                exchange=said,
+                deviation="usage-with-choices",
+            )
+        )
     if view.done_at is not None and any(c.index > last.index for c in view.chunks):
-        findings.append(Finding("chunks follow the usage chunk", expected="usage right before [DONE]", exchange=said))
+        findings.append(
+            Finding(
+                "chunks follow the usage chunk",
+                expected="usage right before [DONE]",
+                exchange=said,
+                deviation="after-usage",
+            )
+        )
     return findings
 
 
@@ -292,11 +341,11 @@ async def has_text(subject: Subject, ctx: LiveContext) -> Said:
 
 @check(
     "CS-009",
-    SHOULD,
+    MUST,
     "No event has empty data",
     scope="live-model",
-    rationale="an empty `data:` line is JSON-parsed by some clients and breaks them",
-    source="OpenRouter keepalive incidents",
+    rationale="openai npm, the AI SDK and kosong JSON-parse an empty `data:` payload and fail the turn",
+    source="measured against the empty-data-event fault (clients.md); OpenRouter keepalive incidents",
 )
 async def no_empty_data(subject: Subject, ctx: LiveContext) -> Said:
     view = await provider_defined_stream(subject, ctx)

@@ -85,6 +85,7 @@ async def tool_call(subject: Subject, ctx: LiveContext) -> Said:
                     f"tool_calls[{i}]: {problem}",
                     exchange=said,
                     fix='send arguments as a JSON string: "{\\"city\\": \\"Paris\\"}"',
+                    deviation="args-object" if not isinstance(function.get("arguments"), str) else "args-json",
                 )
             )
     return findings
@@ -106,7 +107,13 @@ async def streamed_tool_call(subject: Subject, ctx: LiveContext) -> Said:
         return [failed(ctx, exchange, "a streamed request with tools was refused", "accept tools with stream: true")]
     fragments = StreamView.of(exchange).tool_fragments()
     if not fragments:
-        return [Finding("no tool_calls fragments in the stream although the tool was required", exchange=said)]
+        return [
+            Finding(
+                "no tool_calls fragments in the stream although the tool was required",
+                exchange=said,
+                deviation="no-tool-call",
+            )
+        ]
     findings: Said = []
     if not all(isinstance(f.get("index"), int) and not isinstance(f.get("index"), bool) for f in fragments):
         findings.append(
@@ -114,6 +121,7 @@ async def streamed_tool_call(subject: Subject, ctx: LiveContext) -> Said:
                 "some fragments have no integer index",
                 exchange=said,
                 fix="give every tool_calls fragment its call's index",
+                deviation="no-index",
             )
         )
         return findings
@@ -129,6 +137,7 @@ async def streamed_tool_call(subject: Subject, ctx: LiveContext) -> Said:
                     f"call {index}: the first fragment lacks id, type or function.name",
                     exchange=said,
                     fix="send id, type and name in the first fragment",
+                    deviation="first-fragment",
                 )
             )
         if any((part.get("function") or {}).get("name") for part in rest):
@@ -137,15 +146,20 @@ async def streamed_tool_call(subject: Subject, ctx: LiveContext) -> Said:
                     f"call {index}: later fragments repeat function.name",
                     exchange=said,
                     fix="send the name once; later fragments carry only arguments",
+                    deviation="repeated-name",
                 )
             )
         arguments = "".join(str((part.get("function") or {}).get("arguments") or "") for part in parts)
         if any(not isinstance((part.get("function") or {}).get("arguments", ""), str) for part in parts):
-            findings.append(Finding(f"call {index}: some argument pieces are not strings", exchange=said))
+            findings.append(
+                Finding(f"call {index}: some argument pieces are not strings", exchange=said, deviation="args-object")
+            )
         else:
             problem = _arguments_problem(arguments)
             if problem:
-                findings.append(Finding(f"call {index}: the joined pieces fail: {problem}", exchange=said))
+                findings.append(
+                    Finding(f"call {index}: the joined pieces fail: {problem}", exchange=said, deviation="args-json")
+                )
     return findings
 
 

@@ -61,11 +61,11 @@ async def response_object(subject: Subject, ctx: LiveContext) -> Said:
     if not exchange.ok:
         return [failed(ctx, exchange, "{model, input} was refused", "serve POST {baseUrl}/responses")]
     body = exchange.json if isinstance(exchange.json, dict) else {}
-    problems = []
+    problems: list[tuple[str, str]] = []
     if body.get("object") != "response":
-        problems.append(f'object is {body.get("object")!r}, not "response"')
+        problems.append(("wrong-object", f'object is {body.get("object")!r}, not "response"'))
     if body.get("status") != "completed":
-        problems.append(f'status is {body.get("status")!r}, not "completed"')
+        problems.append(("wrong-object", f'status is {body.get("status")!r}, not "completed"'))
     texts = [
         part.get("text")
         for item in body.get("output") or []
@@ -74,14 +74,15 @@ async def response_object(subject: Subject, ctx: LiveContext) -> Said:
         if isinstance(part, dict) and part.get("type") == "output_text"
     ]
     if not texts or not all(isinstance(t, str) for t in texts):
-        problems.append("output has no message item with output_text")
+        problems.append(("no-output-text", "output has no message item with output_text"))
     usage = body.get("usage")
     if not isinstance(usage, dict) or not all(
         isinstance(usage.get(k), int) for k in ("input_tokens", "output_tokens", "total_tokens")
     ):
-        problems.append("usage lacks integer input_tokens, output_tokens, total_tokens")
+        problems.append(("no-usage", "usage lacks integer input_tokens, output_tokens, total_tokens"))
     return [
-        Finding(p, exchange=ctx.describe(exchange), fix="follow the Responses API's response object") for p in problems
+        Finding(p, exchange=ctx.describe(exchange), fix="follow the Responses API's response object", deviation=d)
+        for d, p in problems
     ]
 
 
@@ -127,6 +128,7 @@ async def response_stream(subject: Subject, ctx: LiveContext) -> Said:
                 f"{len(unnamed)} events have no event: line",
                 exchange=said,
                 fix="send `event: <type>` before each data: line",
+                deviation="no-event-lines",
             )
         )
     mismatched = [
@@ -135,7 +137,13 @@ async def response_stream(subject: Subject, ctx: LiveContext) -> Said:
         if name != "message" and (not isinstance(data, dict) or data.get("type") != name)
     ]
     if mismatched:
-        findings.append(Finding(f"events {mismatched[:5]} have a data.type other than their event name", exchange=said))
+        findings.append(
+            Finding(
+                f"events {mismatched[:5]} have a data.type other than their event name",
+                exchange=said,
+                deviation="event-mismatch",
+            )
+        )
     numbers = [data.get("sequence_number") if isinstance(data, dict) else None for _, data in events]
     if not all(isinstance(n, int) for n in numbers) or numbers != sorted(set(numbers)):
         findings.append(
@@ -143,9 +151,13 @@ async def response_stream(subject: Subject, ctx: LiveContext) -> Said:
                 "sequence_number is missing or does not increase",
                 exchange=said,
                 fix="number the events 0, 1, 2 … in sending order",
+                deviation="no-sequence",
             )
         )
-    findings += [Finding(p, exchange=said) for p in _order_problems(events)]
+    findings += [
+        Finding(p, exchange=said, deviation="no-completed" if p.startswith("the stream ends") else "bad-order")
+        for p in _order_problems(events)
+    ]
     return findings
 
 
@@ -185,7 +197,9 @@ async def response_function_call(subject: Subject, ctx: LiveContext) -> Said:
         if isinstance(item, dict) and item.get("type") == "function_call"
     ]
     if not items:
-        return [Finding("no function_call item although the tool was required", exchange=said)]
+        return [
+            Finding("no function_call item although the tool was required", exchange=said, deviation="no-function-call")
+        ]
     call = items[0]
     arguments = call.get("arguments")
     try:
@@ -198,6 +212,7 @@ async def response_function_call(subject: Subject, ctx: LiveContext) -> Said:
                 f"function_call arguments are {type(arguments).__name__}, not a JSON string of an object",
                 exchange=said,
                 fix="send arguments as a JSON string",
+                deviation="args-object" if not isinstance(arguments, str) else "args-json",
             )
         ]
     followup = {
@@ -242,6 +257,7 @@ async def response_terminal(subject: Subject, ctx: LiveContext) -> Said:
                 "the stream ended without response.completed, response.failed or an error event",
                 exchange=ctx.describe(exchange),
                 fix="end every stream with response.completed, or response.failed when it fails",
+                deviation="no-terminal",
             )
         ]
     return [Observation(f"ended with {types[-1]}")]
@@ -312,7 +328,8 @@ async def message_object(subject: Subject, ctx: LiveContext) -> Said:
     if not isinstance(usage, dict) or not all(isinstance(usage.get(k), int) for k in ("input_tokens", "output_tokens")):
         problems.append("usage lacks integer input_tokens and output_tokens")
     return [
-        Finding(p, exchange=ctx.describe(exchange), fix="follow the Messages API's message object") for p in problems
+        Finding(p, exchange=ctx.describe(exchange), fix="follow the Messages API's message object", deviation="shape")
+        for p in problems
     ]
 
 
@@ -326,13 +343,14 @@ ORDER = (
 )
 
 
-def _stream_problems(events: list[tuple[str, Any]]) -> list[str]:
+def _stream_problems(events: list[tuple[str, Any]]) -> list[tuple[str, str]]:
+    """What is wrong with a Messages event stream: (deviation, text) pairs."""
     problems = []
     if any(not isinstance(data, dict) for _, data in events):
-        problems.append("some data: payloads are not JSON objects (a [DONE] marker?)")
+        problems.append(("done-marker", "some data: payloads are not JSON objects (a [DONE] marker?)"))
     named = [(name, data) for name, data in events if isinstance(data, dict)]
     if any(name != data.get("type") for name, data in named):
-        problems.append("an event: name differs from its data.type")
+        problems.append(("event-mismatch", "an event: name differs from its data.type"))
     kinds = [data.get("type") for _, data in named if data.get("type") != "ping"]
     ranks = [ORDER.index(k) for k in kinds if k in ORDER]
     starts_and_ends = kinds[:1] == ["message_start"] and kinds[-1:] == ["message_stop"]
@@ -342,9 +360,11 @@ def _stream_problems(events: list[tuple[str, Any]]) -> list[str]:
         or kinds.index("message_delta")
         < max((i for i, k in enumerate(kinds) if k.startswith("content_block")), default=-1)
     ):
-        problems.append("the events are not message_start, content blocks, message_delta, message_stop in order")
+        problems.append(
+            ("bad-order", "the events are not message_start, content blocks, message_delta, message_stop in order")
+        )
     elif ranks[0] != 0:
-        problems.append("the stream does not open with message_start")
+        problems.append(("bad-order", "the stream does not open with message_start"))
     return problems
 
 
@@ -361,8 +381,8 @@ async def message_stream(subject: Subject, ctx: LiveContext) -> Said:
     if exchange.status != 200 or exchange.events is None:
         return [failed(ctx, exchange, "a streamed Messages request was refused", "accept stream: true")]
     return [
-        Finding(p, exchange=ctx.describe(exchange), fix="follow the Messages API's event sequence")
-        for p in _stream_problems(_events(exchange))
+        Finding(p, exchange=ctx.describe(exchange), fix="follow the Messages API's event sequence", deviation=d)
+        for d, p in _stream_problems(_events(exchange))
     ]
 
 
@@ -393,7 +413,7 @@ async def message_tool_use(subject: Subject, ctx: LiveContext) -> Said:
     said, data = ctx.describe(exchange), [d for _, d in _events(exchange) if isinstance(d, dict)]
     starts = [d.get("content_block") for d in data if d.get("type") == "content_block_start"]
     if not any(isinstance(b, dict) and b.get("type") == "tool_use" for b in starts):
-        return [Finding("no tool_use block although a tool was required", exchange=said)]
+        return [Finding("no tool_use block although a tool was required", exchange=said, deviation="no-tool-use")]
     pieces = [
         d["delta"].get("partial_json")
         for d in data
@@ -412,12 +432,18 @@ async def message_tool_use(subject: Subject, ctx: LiveContext) -> Said:
                 "the input_json_delta pieces do not join to a JSON object",
                 exchange=said,
                 fix="stream the tool input as input_json_delta partial_json pieces",
+                deviation="input-whole",
             )
         )
     reasons = [(d.get("delta") or {}).get("stop_reason") for d in data if d.get("type") == "message_delta"]
     if "tool_use" not in reasons:
         findings.append(
-            Finding(f"stop_reason is {reasons[-1] if reasons else None!r}", expected='"tool_use"', exchange=said)
+            Finding(
+                f"stop_reason is {reasons[-1] if reasons else None!r}",
+                expected='"tool_use"',
+                exchange=said,
+                deviation="stop-reason",
+            )
         )
     return findings
 

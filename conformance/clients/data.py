@@ -1,0 +1,283 @@
+"""The profiled clients, as data: who each is, what it sends, and how its real library reacts to each deviation,
+every fact with its source (``../shared/spec/clients.md`` gathers them; it names the files read).
+
+Reactions are keyed by deviation key (``CHECK-ID`` or ``CHECK-ID:deviation``). A reaction marked "measured" comes
+from driving the client's real library against the reference provider's fault named beside it, one agent turn
+(streamed text, a tool call, a tool-result follow-up); a key a client has no reaction for is unverified.
+"""
+
+from __future__ import annotations
+
+from conformance.clients.model import Client, Fact, Reaction, Request
+
+KILO_LIB = "ai 6.0.168 + @ai-sdk/openai-compatible 2.0.48 (npm)"
+ROO_LIB = "openai 6.49.0 (npm)"
+CLINE_LIB = "openai 6.49.0 (npm)"
+KIMI_LIB = "kosong 0.56.0 (PyPI)"
+CODEX_LIB = "openai 2.14.0 (PyPI, Responses stream)"
+CLAUDE_LIB = "anthropic 2.15.0 (PyPI)"
+CLIENTS_MD = "../shared/spec/clients.md"
+TRUTH = "tests/test_client_truth.py"
+CHAT_CHECKS = ("LST-*", "CC-00[1-467]", "CS-*", "CT-*", "CX-*", "IM-*", "CE-*")
+"""What a chat client's verdict looks at: the chat API as that client speaks it (CC-005 is the Provider Defined
+client's own request; the other clients' requests are CC-008)."""
+PD = "mcowger/kilocode@abb5d48 src/api/providers/fetchers/provider-defined.ts"
+
+
+def _measured(library: str, fault: str) -> str:
+    return f"measured: {TRUTH} with {library}, reference fault {fault}"
+
+
+B, D, W = "breaks", "degraded", "unaffected"
+
+CHAT_MEASURED: dict[str, tuple[str, str, str, str, str]] = {
+    # deviation key: (the reference fault that shows it alone, Kilo v7, Roo, Cline, Kimi)
+    "CC-003:ignored": ("ignore-max-tokens", W, W, W, W),
+    "CC-003:refused": ("reject-max-tokens", B, W, B, W),
+    "CC-004:refused": ("reject-max-completion-tokens", W, W, W, W),
+    "CC-007:refused": ("reject-temperature", W, B, W, W),
+    "CS-001:content-type": ("wrong-content-type", W, W, W, W),
+    "CS-001:multiline-data": ("multiline-data", W, W, W, W),
+    "CS-002:chunk-without-choices": ("chunk-without-choices", B, W, W, W),
+    "CS-002:chunk-id-changes": ("chunk-id-changes", W, W, W, W),
+    "CS-003:empty-string": ("empty-finish-reason", W, W, W, W),
+    "CS-003:early": ("empty-finish-reason", W, W, W, W),
+    "CS-003:no-finish-reason": ("cut-mid-stream", D, D, D, B),
+    "CS-004:no-done": ("missing-done", W, W, W, W),
+    "CS-004:not-closed": ("reset-mid-stream", B, B, B, B),
+    "CS-005:no-usage": ("no-usage", D, D, D, D),
+    "CS-005:repeated-usage": ("usage-every-chunk", W, W, W, W),
+    "CS-006": ("keepalive-non-json", B, B, B, B),
+    "CS-007": ("missing-done", W, W, W, W),
+    "CS-008": ("role-only-stream", D, D, D, B),
+    "CS-009": ("empty-data-event", B, B, B, B),
+    "CT-001:args-object": ("tool-args-object", B, D, D, B),
+    "CT-002:args-object": ("tool-args-object", B, D, D, B),
+    "CT-002:no-tool-call": ("cut-mid-stream", D, D, D, B),
+    "CT-002:no-index": ("tool-no-index", B, W, W, W),
+    "CT-002:repeated-name": ("tool-repeated-name", W, W, W, D),
+    "CT-003:refused": ("reject-tool-followup", B, B, B, B),
+    "CT-004:refused": ("reject-strict-tools", W, B, W, W),
+    "CX-001": ("reasoning-field-only", W, D, D, W),
+    "CX-002": ("template-token-leak", D, D, D, D),
+}
+"""Measured: one agent turn through each chat client's real library against the reference fault named, which
+produces that deviation alone. A deviation no fault produces alone (a refused streamed request, CS-001:refused,
+comes with the refusal of a field some clients send and others do not) is left unverified."""
+
+
+def _column(index: int, library: str) -> dict[str, Reaction]:
+    return {key: Reaction(row[index], _measured(library, row[0])) for key, row in CHAT_MEASURED.items()}
+
+
+OWN_REQUEST = Reaction(
+    "breaks",
+    f"measured: {TRUTH}: a refused request fails the turn with the provider's error, for every driven chat "
+    "client (reference faults reject-stream-options, reject-temperature, reject-strict-tools, reject-max-tokens, "
+    "reject-unknown-fields)",
+)
+"""CC-008: one client's own request refused (its findings name that client only)."""
+
+ROO_REQUEST = Request(
+    "agent turn",
+    "RooCodeInc/Roo-Code src/api/providers/openai.ts: temperature ?? 0, include_usage, strict tools, "
+    "parallel_tool_calls false, no max_tokens (" + CLIENTS_MD + ")",
+    tools="strict",
+    temperature=0,
+    parallel_tool_calls=False,
+)
+KILO_REQUEST = Request(
+    "agent turn",
+    "Kilo-Org/kilocode packages/opencode/src/provider/provider.ts (include_usage forced on) and transform.ts "
+    "(max_tokens = min(limit.output, OUTPUT_TOKEN_MAX = 32000)) (" + CLIENTS_MD + ")",
+    tools="plain",
+    max_tokens="output-capped-32000",
+)
+CLINE_REQUEST = Request(
+    "agent turn",
+    "cline/cline src/core/api/providers/openai.ts: stream_options always, max_tokens, temperature omitted "
+    'when 0, tool_choice "auto", parallel_tool_calls false (' + CLIENTS_MD + ")",
+    tools="plain",
+    max_tokens="output",
+    parallel_tool_calls=False,
+    tool_choice="auto",
+)
+KIMI_REQUESTS = (
+    Request(
+        "agent turn",
+        "MoonshotAI/kimi-cli src/kimi_cli/llm.py with kosong OpenAILegacy: streamed with include_usage, "
+        "no max_tokens (" + CLIENTS_MD + ")",
+        tools="plain",
+    ),
+    Request(
+        "turn without tools",
+        "measured, kosong 0.56: a request without tools carries tools: [] (" + CLIENTS_MD + ")",
+        tools="empty",
+    ),
+)
+
+PD_LOADER: dict[str, Reaction] = {
+    check_id: Reaction(B, f"read: {PD} {where}")
+    for check_id, where in (
+        ("MAN-001", "(the manifest is JSON.parse'd; anything else is a load error)"),
+        ("MAN-002", "(zod manifest schema: name is a required string)"),
+        ("MAN-003", "(baseUrl goes through new URL() and the fetch; clients.md: a bad one fails at the fetch)"),
+        ("MAN-004", "(zod manifest schema: website is required)"),
+        ("MAN-005", "(the loader's error for an unknown or mismatched models_data_source)"),
+        ("MAN-006", ":275 (models_dev_provider_id is required for models_dev)"),
+        ("MAN-007", "(zod manifest schema: headers are string to string)"),
+        ("EXT-001", ":89 (models defaults to {}: an OpenAI list loads with 0 models)"),
+        ("EXT-002", "(no model to pick: the dropdown is empty)"),
+        ("EXT-003", "(zod model schema: one invalid entry rejects the whole list)"),
+        ("EMB-001", "(JSON.parse of the pasted text after trim())"),
+        ("EMB-002", '(the loader\'s error "must be an array with [manifest, models]")'),
+        ("EMB-003", "(element 0 must set models_data_source to embedded)"),
+        ("EMB-004", "(element 1 goes through the same model schema)"),
+        ("MDV-001", '(the loader\'s error "models.dev response did not include provider")'),
+        ("MDV-002", ":100 (no models to pick)"),
+    )
+}
+"""The Provider Defined loader's reactions to a catalog its schema or mapping refuses: no models load."""
+
+CLIENTS: tuple[Client, ...] = (
+    Client(
+        "kilo-code",
+        "Kilo Code v7 (extension and CLI, built on opencode)",
+        KILO_LIB,
+        "chat",
+        True,
+        (*CHAT_CHECKS, "CC-008"),
+        (
+            Fact("streams with stream_options.include_usage (forced on)", "Kilo-Org/kilocode provider.ts"),
+            Fact("max_tokens = min(limit.output, 32000)", "Kilo-Org/kilocode transform.ts"),
+            Fact("tools as JSON Schema on agent turns", "Kilo-Org/kilocode transform.ts"),
+        ),
+        {**_column(1, KILO_LIB), "CC-008": OWN_REQUEST},
+        (KILO_REQUEST,),
+    ),
+    Client(
+        "roo-code",
+        'Roo Code "OpenAI Compatible"',
+        ROO_LIB,
+        "chat",
+        True,
+        (*CHAT_CHECKS, "CC-008"),
+        (
+            Fact("temperature: modelTemperature ?? 0 on every request", "RooCodeInc/Roo-Code openai.ts"),
+            Fact("stream_options.include_usage (not for x.ai hosts)", "RooCodeInc/Roo-Code openai.ts"),
+            Fact("tools with strict: !isMcp (built-in tools are strict)", "RooCodeInc/Roo-Code openai.ts"),
+            Fact("parallel_tool_calls: false with native tools; never max_tokens", "RooCodeInc/Roo-Code openai.ts"),
+        ),
+        {**_column(2, ROO_LIB), "CC-008": OWN_REQUEST},
+        (ROO_REQUEST,),
+    ),
+    Client(
+        "cline",
+        'Cline "OpenAI Compatible"',
+        CLINE_LIB,
+        "chat",
+        True,
+        (*CHAT_CHECKS, "CC-008"),
+        (
+            Fact("always stream_options; max_tokens, never max_completion_tokens", "cline/cline openai.ts"),
+            Fact('omits temperature when 0; tool_choice "auto", parallel_tool_calls false', "cline/cline openai.ts"),
+            Fact("tracks a single tool call and ignores index", "cline/cline tool-call-processor.ts"),
+        ),
+        {**_column(3, CLINE_LIB), "CC-008": OWN_REQUEST},
+        (CLINE_REQUEST,),
+    ),
+    Client(
+        "kimi-cli",
+        "Kimi Code CLI, provider type openai (openai_legacy)",
+        KIMI_LIB,
+        "chat",
+        True,
+        (*CHAT_CHECKS, "CC-008"),
+        (
+            Fact("tools: [] on a request without tools", "measured, kosong 0.56 (" + CLIENTS_MD + ")"),
+            Fact("streams with include_usage; never max_tokens", "MoonshotAI/kimi-cli src/kimi_cli/llm.py"),
+            Fact("skips chunks without choices", "kosong contrib/chat_provider/openai_legacy.py"),
+            Fact("starts a new tool call at every fragment with function.name", "kosong openai_legacy.py"),
+        ),
+        {**_column(4, KIMI_LIB), "CC-008": OWN_REQUEST},
+        KIMI_REQUESTS,
+    ),
+    Client(
+        "codex",
+        'Codex, wire_api = "responses"',
+        CODEX_LIB,
+        "responses",
+        True,
+        ("RS-*",),
+        (
+            Fact("speaks the Responses API only", "openai/codex codex-rs"),
+            Fact("the turn ends only at response.completed; response.failed is an error", "openai/codex codex-rs"),
+        ),
+        {
+            "RS-002:no-completed": Reaction(B, _measured(CODEX_LIB, "responses-no-completed")),
+            "RS-004:no-terminal": Reaction(B, _measured(CODEX_LIB, "responses-silent-failure")),
+            "RS-003:refused": Reaction(B, _measured(CODEX_LIB, "responses-reject-function-output")),
+            "RS-003:args-object": Reaction(D, _measured(CODEX_LIB, "responses-args-object")),
+            "RS-001:no-usage": Reaction(D, _measured(CODEX_LIB, "responses-no-usage")),
+            "RS-002:no-event-lines": Reaction(W, _measured(CODEX_LIB, "responses-no-event-lines")),
+            "RS-002:no-sequence": Reaction(W, _measured(CODEX_LIB, "responses-no-sequence")),
+            "RS-001:wrong-object": Reaction(W, _measured(CODEX_LIB, "responses-wrong-object")),
+            "RS-002:bad-order": Reaction(W, _measured(CODEX_LIB, "responses-bad-order")),
+        },
+    ),
+    Client(
+        "claude-code",
+        "Claude Code against an Anthropic-compatible endpoint",
+        CLAUDE_LIB,
+        "messages",
+        True,
+        ("AN-*",),
+        (Fact("speaks the Anthropic Messages API with x-api-key and anthropic-version", "Anthropic Messages docs"),),
+        {
+            "AN-003:no-tool-use": Reaction(D, _measured(CLAUDE_LIB, "messages-no-tool-use")),
+            "AN-002:event-mismatch": Reaction(W, _measured(CLAUDE_LIB, "messages-event-mismatch")),
+            "AN-002:done-marker": Reaction(W, _measured(CLAUDE_LIB, "messages-done-marker")),
+            "AN-003:input-whole": Reaction(W, _measured(CLAUDE_LIB, "messages-tool-input-whole")),
+            "AN-004": Reaction(W, _measured(CLAUDE_LIB, "messages-openai-errors")),
+            "AN-001:shape": Reaction(W, _measured(CLAUDE_LIB, "messages-wrong-type and messages-no-usage")),
+            "AN-002:bad-order": Reaction(W, _measured(CLAUDE_LIB, "messages-bad-order")),
+            **{
+                f"{check_id}:refused": Reaction(
+                    B, _measured(CLAUDE_LIB, "refuse-everything (from the live-trust branch)")
+                )
+                for check_id in ("AN-001", "AN-002", "AN-003")
+            },
+            **{
+                f"{check_id}:unauthorized": Reaction(
+                    W, _measured(CLAUDE_LIB, "messages-bearer-only (from the live-trust branch)")
+                )
+                for check_id in ("AN-001", "AN-002", "AN-003")
+            },
+        },
+    ),
+    Client(
+        "kilo-provider-defined",
+        "Kilo Code Provider Defined loader (PR #2670: closed, never merged, never released)",
+        "axios + zod 3.25; chat: Kilo's legacy OpenAI-compatible handler (openai npm)",
+        "catalog",
+        False,
+        ("MAN-*", "EXT-*", "EMB-*", "JSON-*", "MDV-00[12356]", "LST-001", "CC-005", *CHAT_CHECKS),
+        (
+            Fact(
+                "reads a manifest, then {baseUrl}/models?extended=true, embedded JSON or a models.dev entry",
+                "mcowger/kilocode branch mcowger/dynamicProvider src/api/providers/fetchers/provider-defined.ts",
+            ),
+            Fact("chats with stream, include_usage and max_tokens = limit.output ?? limit.context", CLIENTS_MD),
+        ),
+        {
+            "CC-005:refused": OWN_REQUEST,
+            "CT-003:refused": OWN_REQUEST,
+            "CS-009": Reaction(
+                B, _measured(ROO_LIB, "empty-data-event") + " (as Roo drives it; Kilo's legacy handler is that family)"
+            ),
+            **PD_LOADER,
+        },
+        applies_when=("MAN-*", "EXT-*", "EMB-*", "JSON-*", "MDV-*"),
+        note="unreleased PR loader",
+    ),
+)
