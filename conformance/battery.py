@@ -250,13 +250,11 @@ class ConformanceItem(pytest.Item):
         run = self.run
         if self.check.live:
             result = run.live_result(self.check, self.subject, self.session)
-            figures = {
-                cid: {k: v for k, v in f.items() if k == self.subject.name}
-                for cid, f in run.metrics.items()
-                if cid == self.check.id
-            }
-            if any(figures.values()):
-                self.user_properties.append((METRICS, json.dumps(figures)))
+            figures = run.metrics.get(self.check.id, {})
+            if self.check.scope == "live-model":  # keyed by model: this item's model only
+                figures = {k: v for k, v in figures.items() if k == self.subject.name}
+            if figures:
+                self.user_properties.append((METRICS, json.dumps({self.check.id: figures})))
         else:
             assert run.resolved.catalog is not None
             result = runner.run(self.check, self.subject, run.resolved.catalog, strict=run.settings.strict)
