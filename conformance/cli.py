@@ -51,6 +51,28 @@ def list_checks(form: str = "text", width: int | None = None) -> int:
     return 0
 
 
+DATA = {
+    "examples": ("examples", ""),
+    "loaders": ("examples", "loaders"),
+    "fixtures": ("fixtures", ""),
+    "schemas": ("schemas", ""),
+}
+"""What ``paths`` names: the example catalogs, the example loaders, the fixture corpus, the JSON Schemas."""
+
+
+def data_paths(which: str | None) -> int:
+    """Print where the packaged data is (one path alone when named), so a wheel user can reach the examples."""
+    from conformance.resources import data_dir
+
+    found = {name: data_dir(folder) / sub for name, (folder, sub) in DATA.items()}
+    if which:
+        print(found[which])
+    else:
+        for name, path in found.items():
+            print(f"{name + ':':<10} {path}")
+    return 0
+
+
 def target_option(target: str) -> str:
     """The pytest option for TARGET: ``reference[:FAULT,…]``, a manifest URL, another URL, or a file."""
     if target == "reference" or target.startswith("reference:"):
@@ -98,6 +120,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     listing.add_argument(
         "--format", choices=("text", "json"), default="text", help="a table for people (default) or JSON"
     )
+    where = commands.add_parser(
+        "paths",
+        help="print where the packaged examples, example loaders, fixture corpus and schemas are",
+        description="Print where the packaged data is; with a name, that path alone, for use in a shell: "
+        'pytest --offline --provider-json="$(provider-conformance paths examples)/acme-broken-embedded.json"',
+    )
+    where.add_argument("which", nargs="?", choices=tuple(DATA), help="print only this path")
     run = commands.add_parser(
         "check",
         help="run the battery on TARGET; further arguments go to pytest",
@@ -120,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     try:
         if args.command != "check" and rest:
-            known = {"checks": listing, "serve": server}[args.command]._option_string_actions
+            known = {"checks": listing, "serve": server, "paths": where}[args.command]._option_string_actions
             parser.error(
                 cmdline.unknown_options_error(
                     rest, known, key_env=settings.DEFAULT_API_KEY_ENV, listed_by=f"{args.command} --help"
@@ -129,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "checks":
             return list_checks(args.format)
+        if args.command == "paths":
+            return data_paths(args.which)
         if args.command == "serve":
             return serve(",".join(args.fault), args.port, args.ttft_ms, args.token_ms)
         return int(pytest.main([target_option(args.target), *rest]))

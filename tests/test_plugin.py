@@ -211,6 +211,7 @@ def test_markdown_report_for_a_ci_step_summary(pytester: pytest.Pytester) -> Non
     text = (pytester.path / "summary.md").read_text()
     assert "| kilo-provider-defined | incompatible | EMB-003, EMB-004, EXT-003, MAN-004, MAN-005 |" in text
     assert "## MUST findings (5)" in text and "## SHOULD findings (1)" in text
+    assert "| check | subject | outcome | finding | fix |" in text
 
 
 def test_junit_xml_and_last_failed_work_on_conformance_items(pytester: pytest.Pytester) -> None:
