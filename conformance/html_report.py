@@ -21,7 +21,8 @@ h1{margin:0 0 .2rem;font-size:1.6rem}h2{margin-top:2rem;border-bottom:1px solid 
 .meta{color:#57606a;overflow-wrap:anywhere}table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #eaeef2;vertical-align:top;overflow-wrap:break-word}
 th{background:#f6f8fa}.verdict{font-weight:600}.scroll,#verdicts{overflow-x:auto;max-width:100%}
-td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.definitions{font-size:90%;color:#57606a;display:grid;grid-template-columns:auto 1fr;gap:0 .6rem}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.definitions{font-size:90%;color:#57606a;display:grid;grid-template-columns:auto 1fr;gap:0 .6rem}
 .definitions dd{margin:0}
 .compatible{color:#1a7f37}.compatible-with-warnings{color:#9a6700}.incompatible{color:#cf222e}
 .not-applicable{color:#57606a}.MUST{color:#cf222e}.SHOULD{color:#9a6700}.INFO{color:#0969da}
@@ -31,8 +32,8 @@ td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.defi
 .finding ul{padding-left:1.1rem;margin:.4rem 0}.finding dl{display:grid;grid-template-columns:auto 1fr;gap:0 .6rem;
 margin:.3rem 0}.finding dt{color:#57606a}.finding dd{margin:0;min-width:0}
 .fix{color:#1a7f37}code{font-size:90%}mark{background:#ffd8b5;color:inherit;padding:0 .1em}
-pre{color:#1b1f24;white-space:pre-wrap;overflow-wrap:anywhere;font-size:85%;margin:.3rem 0;background:#fff;padding:.4rem;
-border:1px solid #eaeef2}
+pre{color:#1b1f24;white-space:pre-wrap;overflow-wrap:anywhere;font-size:85%;margin:.3rem 0;background:#fff;
+padding:.4rem;border:1px solid #eaeef2}
 details summary{cursor:pointer;color:#0969da;overflow-wrap:anywhere}
 figure{margin:.6rem 0}svg{display:block;width:100%;max-width:34rem;height:auto;background:#fff;
 border:1px solid #eaeef2}figcaption{font-size:90%;color:#57606a}
