@@ -4,6 +4,8 @@ a target option is given (``conformance.plugin`` imports this module then, so an
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import sys
 import time
@@ -47,6 +49,51 @@ def _read_stdin(config: pytest.Config, max_bytes: int) -> bytes:
     finally:
         if capture is not None:
             capture.resume_global_capture()
+
+
+class StatusLine:
+    """What a live run is waiting on, shown at the end of pytest's current line when pytest writes to a terminal
+    and erased before pytest writes again: never in a log, under ``-q``, or in an xdist worker."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.shown = 0
+
+    @functools.cached_property
+    def reporter(self) -> Any:
+        """pytest's terminal reporter, looked up when first needed (it registers after this plugin)."""
+        return self.config.pluginmanager.get_plugin("terminalreporter")
+
+    @functools.cached_property
+    def on(self) -> bool:
+        return bool(
+            self.reporter is not None
+            and self.reporter.isatty()
+            and self.config.get_verbosity() >= 0
+            and not hasattr(self.config, "workerinput")
+        )
+
+    def _write(self, text: str) -> None:
+        """Erase what was shown, then show ``text``: on pytest's own stream, past its line-width bookkeeping."""
+        capture = self.config.pluginmanager.getplugin("capturemanager")
+        self.reporter.flush()
+        erase = "\b" * self.shown + " " * self.shown + "\b" * self.shown
+        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+            sys.stdout.write(erase + text)
+            sys.stdout.flush()
+
+    def __call__(self, text: str) -> None:
+        if not self.on:
+            return
+        room = self.reporter._tw.fullwidth - self.reporter._tw.width_of_current_line - 2
+        shown = f" {text}"[: max(room, 0)]
+        self._write(shown)
+        self.shown = len(shown)
+
+    def clear(self) -> None:
+        if self.on and self.shown:
+            self._write("")
+            self.shown = 0
 
 
 class ConformanceRun(OwnItems):
@@ -101,6 +148,8 @@ class ConformanceRun(OwnItems):
             run_settings.wire_apis,
         )
         self.resolved = resolve.build(sources, run_settings, options)
+        self.status = StatusLine(config)
+        self.timings: dict[tuple[str, str], float] = {}
         self.redactor = Redactor([api_key, *run_settings.headers.values()])
         self.log_masking = LogMasking(self.redactor)
         self.log_masking.install()
@@ -149,21 +198,35 @@ class ConformanceRun(OwnItems):
             else:
                 batch = [(i.check, i.subject) for i in session.items if isinstance(i, ConformanceItem) and i.check.live]
             assert self.resolved.live is not None
-            done = asyncio.run(
-                runner.run_live(
-                    batch,
-                    self.resolved.live,
-                    self.http,
-                    redactor=self.redactor,
-                    memo=self.memo,
-                    history=self.history,
-                    metrics=self.metrics,
-                    strict=self.settings.strict,
-                    deadline=self.clock + self.settings.run_budget_s,
+            try:
+                done = asyncio.run(
+                    runner.run_live(
+                        batch,
+                        self.resolved.live,
+                        self.http,
+                        redactor=self.redactor,
+                        memo=self.memo,
+                        history=self.history,
+                        metrics=self.metrics,
+                        strict=self.settings.strict,
+                        deadline=self.clock + self.settings.run_budget_s,
+                        progress=lambda text: self.status(self.redactor.text(text)),
+                        timings=self.timings,
+                    )
                 )
-            )
+            finally:
+                self.status.clear()
             self.live_results = {**(self.live_results or {}), **done}
         return self.live_results[(check.id, subject.name)]
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+        """A live item's duration is the time its own requests took, not the batch's its call happened to run:
+        so ``--durations`` and JUnit charge the latency samples to LAT-002, not to the first live item."""
+        made: pytest.TestReport = yield
+        if made.when == "call" and isinstance(item, ConformanceItem) and item.check.live:
+            made.duration = self.timings.get((item.check.id, item.subject.name), made.duration)
+        return made
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
