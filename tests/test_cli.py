@@ -76,3 +76,13 @@ def test_check_on_a_clean_provider_ends_clean(pytester: pytest.Pytester) -> None
     assert result.ret == 0
     assert "warning" not in result.outlines[-1] and "passed" in result.outlines[-1]
     assert "PytestAssertRewriteWarning" not in result.stdout.str() + result.stderr.str()
+
+
+def test_paths_names_the_packaged_data_a_wheel_user_needs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["paths"]) == 0
+    listed = dict(line.split(maxsplit=1) for line in capsys.readouterr().out.splitlines())
+    assert set(listed) == {"examples:", "loaders:", "fixtures:", "schemas:"}
+    assert all(Path(path).is_dir() for path in listed.values())
+    assert cli.main(["paths", "loaders"]) == 0
+    loaders = Path(capsys.readouterr().out.strip())
+    assert (loaders / "loader.js").is_file() and (loaders / "buggy-loader.js").is_file()

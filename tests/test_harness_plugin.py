@@ -86,7 +86,7 @@ def test_the_reference_loader_passes_every_case_over_json_lines(pytester: pytest
 def test_the_reference_loader_passes_with_a_process_per_case(pytester: pytest.Pytester) -> None:
     """The default mode, a process per case, on the clean cases of every form (JSON Lines covers the whole corpus:
     a process per case costs a Python start-up each, which the suite's own run should not pay 350 times)."""
-    result = pytester.runpytest_subprocess(f"--loader-cmd={REFERENCE}", "-k", "clean", "-p", "no:cacheprovider")
+    result = pytester.runpytest(f"--loader-cmd={REFERENCE}", "-k", "clean", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=sum("clean" in c.id for c in CASES))
     result.stdout.fnmatch_lines(["loader: * (a process per request; profile kilo; 10 s)"])
 

@@ -77,7 +77,7 @@ def test_quiet_means_quiet(tmp_path: Path) -> None:
 
 
 def test_a_log_gets_no_status_line(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess("--reference-provider", "--latency-samples=2")
+    result = pytester.runpytest("--reference-provider", "--latency-samples=2")
     assert "latency 2/2" not in result.stdout.str() + result.stderr.str()
 
 

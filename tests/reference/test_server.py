@@ -94,7 +94,8 @@ TLS = ssl.create_default_context()
 
 
 def client(server: ReferenceServer, headers: dict[str, str] | None = None) -> httpx.Client:
-    return httpx.Client(base_url=server.origin, headers=AUTH if headers is None else headers, timeout=5, verify=TLS)
+    """A client with a timeout no loaded machine reaches (building the gzip bomb alone takes seconds there)."""
+    return httpx.Client(base_url=server.origin, headers=AUTH if headers is None else headers, timeout=60, verify=TLS)
 
 
 def post(c: httpx.Client, *, headers: dict[str, str] | None = None, **body: Any) -> httpx.Response:
