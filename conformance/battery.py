@@ -20,7 +20,7 @@ from conformance import html_report, profiles, report, resolve, runner, settings
 from conformance.catalogue import Check
 from conformance.client import Exchange, HttpSettings
 from conformance.collection import OwnItems
-from conformance.findings import Outcome, Result
+from conformance.findings import Outcome, Result, Severity
 from conformance.live import LiveOptions, Memo
 from conformance.redact import LogMasking, Redactor
 from conformance.target import Subject
@@ -32,7 +32,8 @@ METRICS = "conformance-metrics"
 
 
 class ConformanceWarning(UserWarning):
-    """A SHOULD or INFO finding: shown in pytest's warnings summary, failing only under ``--strict``."""
+    """A SHOULD finding: shown in pytest's warnings summary, failing only under ``--strict``. (An INFO finding
+    is a note in the conformance summary, not a warning.)"""
 
 
 class FindingFailure(Exception):
@@ -332,7 +333,7 @@ class ConformanceItem(pytest.Item):
         text = run.redactor.text(report.render_item(self.check, result, input_label=run.label))
         if result.outcome in (Outcome.FAILED, Outcome.ERROR):
             raise FindingFailure(text)
-        if result.outcome is Outcome.WARNED:
+        if result.outcome is Outcome.WARNED and self.check.severity is not Severity.INFO:  # a note is no warning
             warnings.warn_explicit(ConformanceWarning(text), ConformanceWarning, run.label, 0)
         elif result.outcome is Outcome.SKIPPED:
             pytest.skip(run.redactor.text(result.note))

@@ -3,6 +3,7 @@ reproduce lines, evidence and latency."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -98,3 +99,30 @@ def test_the_summary_line_agrees_with_pytests_own(pytester: pytest.Pytester) -> 
         assert (mine and mine.group(1)) == (pytests and pytests.group(1)), (word, ours, theirs)
     warnings = re.search(r"(\d+) warnings?", theirs)
     assert warnings and f"({warnings.group(1)} with SHOULD warnings)" in ours
+
+
+def test_the_html_report_renders_reproduce_lines_and_notes() -> None:
+    from conformance import html_report
+
+    page = html_report.render(REPORT)
+    assert '<pre class="reproduce">curl -N https://api.example/v1/chat/completions' in page
+    assert 'data-check="EXT-009"' in page and "noted" in page
+
+
+def test_an_info_finding_is_no_pytest_warning(pytester: pytest.Pytester) -> None:
+    """The docs-like sparse model draws INFO notes (EXT-009) and SHOULD warnings: pytest counts only the latter."""
+    sparse = {"models": {"acme/sparse": {"id": "acme/sparse"}}}
+    manifest = {
+        "name": "Acme AI",
+        "website": "https://acme.example",
+        "baseUrl": "https://api.acme.example/v1",
+        "models_data_source": "embedded",
+    }
+    (pytester.path / "sparse.json").write_text(json.dumps([manifest, sparse]))
+    result = pytester.runpytest("--offline", "--provider-json=sparse.json", "-p", "no:cacheprovider")
+    ours = next(line for line in result.outlines if line.startswith("target: "))
+    assert "with INFO notes" in ours
+    should = int(re.search(r"(\d+) with SHOULD warnings", ours).group(1))
+    result.assert_outcomes(
+        passed=result.parseoutcomes()["passed"], skipped=result.parseoutcomes().get("skipped", 0), warnings=should
+    )
