@@ -1,5 +1,5 @@
 """The ``provider-conformance`` command: ``checks`` lists the catalogue, ``check TARGET`` runs the battery,
-``serve`` runs the reference provider."""
+``serve`` runs the reference provider, ``paths`` says where the packaged examples, corpus and schemas are."""
 
 from __future__ import annotations
 
