@@ -26,7 +26,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .definitions dd{margin:0}
 .compatible{color:#1a7f37}.compatible-with-warnings{color:#9a6700}.incompatible{color:#cf222e}
 .not-applicable{color:#57606a}.MUST{color:#cf222e}.SHOULD{color:#9a6700}.INFO{color:#0969da}
-.id{white-space:nowrap;font-weight:600}
+.id{white-space:nowrap}.finding>.id{font-weight:600}.model table{width:auto}
 .finding{margin:.6rem 0;padding:.5rem .8rem;border-left:4px solid #d0d7de;background:#f6f8fa;overflow-wrap:anywhere}
 .finding.MUST{border-color:#cf222e}.finding.SHOULD{border-color:#bf8700}.finding.INFO{border-color:#0969da}
 .finding ul{padding-left:1.1rem;margin:.4rem 0}.finding dl{display:grid;grid-template-columns:auto 1fr;gap:0 .6rem;
