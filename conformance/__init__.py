@@ -10,6 +10,9 @@ Exceptions raised by the engine::
     ├── UsageError              a command line that cannot run (pytest turns it into a usage error, exit 4)
     └── LoaderError             the reference loader refuses a document (carries a code and a JSON pointer)
         └── DocumentError       the bytes are not strict JSON (NaN, BOM, too deep, too large, not UTF-8 …)
+
+PYTEST_DONT_REWRITE: the package asserts nothing a test reports, and ``provider-conformance check`` has imported
+it before pytest starts, which pytest would otherwise warn about on every run.
 """
 
 from conformance.errors import ConformanceError, DocumentError, LoaderError, UsageError

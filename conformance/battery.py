@@ -3,6 +3,8 @@ a target option is given (``conformance.plugin`` imports this module then, so an
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import sys
 import warnings
@@ -14,7 +16,7 @@ import pytest
 from conformance import engine, html_report, report, runner, settings
 from conformance.catalogue import Check
 from conformance.collection import OwnItems
-from conformance.findings import Outcome, Result
+from conformance.findings import Outcome, Result, Severity
 from conformance.redact import LogMasking
 from conformance.target import Subject
 
@@ -25,7 +27,8 @@ METRICS = "conformance-metrics"
 
 
 class ConformanceWarning(UserWarning):
-    """A SHOULD or INFO finding: shown in pytest's warnings summary, failing only under ``--strict``."""
+    """A SHOULD finding: shown in pytest's warnings summary, failing only under ``--strict``. (An INFO finding
+    is a note in the conformance summary, not a warning.)"""
 
 
 class FindingFailure(Exception):
@@ -44,6 +47,51 @@ def _read_stdin(config: pytest.Config, max_bytes: int) -> bytes:
             capture.resume_global_capture()
 
 
+class StatusLine:
+    """What a live run is waiting on, shown at the end of pytest's current line when pytest writes to a terminal
+    and erased before pytest writes again: never in a log, under ``-q``, or in an xdist worker."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.shown = 0
+
+    @functools.cached_property
+    def reporter(self) -> Any:
+        """pytest's terminal reporter, looked up when first needed (it registers after this plugin)."""
+        return self.config.pluginmanager.get_plugin("terminalreporter")
+
+    @functools.cached_property
+    def on(self) -> bool:
+        return bool(
+            self.reporter is not None
+            and self.reporter.isatty()
+            and self.config.get_verbosity() >= 0
+            and not hasattr(self.config, "workerinput")
+        )
+
+    def _write(self, text: str) -> None:
+        """Erase what was shown, then show ``text``: on pytest's own stream, past its line-width bookkeeping."""
+        capture = self.config.pluginmanager.getplugin("capturemanager")
+        self.reporter.flush()
+        erase = "\b" * self.shown + " " * self.shown + "\b" * self.shown
+        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+            sys.stdout.write(erase + text)
+            sys.stdout.flush()
+
+    def __call__(self, text: str) -> None:
+        if not self.on:
+            return
+        room = self.reporter._tw.fullwidth - self.reporter._tw.width_of_current_line - 2
+        shown = f" {text}"[: max(room, 0)]
+        self._write(shown)
+        self.shown = len(shown)
+
+    def clear(self) -> None:
+        if self.on and self.shown:
+            self._write("")
+            self.shown = 0
+
+
 class ConformanceRun(OwnItems):
     """One run's state, registered as a plugin only when a target is given; the run itself is the engine's
     (``engine.prepare``), so the plugin and a pytest-free run plan and report alike."""
@@ -60,6 +108,8 @@ class ConformanceRun(OwnItems):
         self.resolved = self.prepared.resolved
         self.redactor = self.prepared.redactor
         self.plan: list[tuple[Check, Subject]] = self.prepared.plan
+        self.status = StatusLine(config)
+        self.timings: dict[tuple[str, str], float] = {}
         self.log_masking = LogMasking(self.redactor)
         self.log_masking.install()
         self.entries: list[dict[str, Any]] = []
@@ -91,8 +141,23 @@ class ConformanceRun(OwnItems):
                 batch = [(check, subject)]
             else:
                 batch = [(i.check, i.subject) for i in session.items if isinstance(i, ConformanceItem) and i.check.live]
-            self.live_results = {**(self.live_results or {}), **self.prepared.run_live(batch)}
+            try:
+                done = self.prepared.run_live(
+                    batch, progress=lambda text: self.status(self.redactor.text(text)), timings=self.timings
+                )
+            finally:
+                self.status.clear()
+            self.live_results = {**(self.live_results or {}), **done}
         return self.live_results[(check.id, subject.name)]
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+        """A live item's duration is the time its own requests took, not the batch's its call happened to run:
+        so ``--durations`` and JUnit charge the latency samples to LAT-002, not to the first live item."""
+        made: pytest.TestReport = yield
+        if made.when == "call" and isinstance(item, ConformanceItem) and item.check.live:
+            made.duration = self.timings.get((item.check.id, item.subject.name), made.duration)
+        return made
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
@@ -141,7 +206,12 @@ class ConformanceRun(OwnItems):
         data = self.build_report()
         for line in report.summary(data):
             red = "FAILED" in line or "ERROR" in line or ": breaks" in line
-            yellow = not red and ("WARNED" in line or ": works with warnings" in line or ": degraded" in line)
+            yellow = not red and (
+                "WARNED" in line
+                or "with SHOULD warnings" in line
+                or ": works with warnings" in line
+                or ": degraded" in line
+            )
             terminalreporter.write_line(line, red=red, yellow=yellow, green=": works" in line and not yellow)
         if "real_clients" in data:
             from conformance.clients.drivers.measure import lines
@@ -203,13 +273,11 @@ class ConformanceItem(pytest.Item):
         run = self.run
         if self.check.live:
             result = run.live_result(self.check, self.subject, self.session)
-            figures = {
-                cid: {k: v for k, v in f.items() if k == self.subject.name}
-                for cid, f in run.metrics.items()
-                if cid == self.check.id
-            }
-            if any(figures.values()):
-                self.user_properties.append((METRICS, json.dumps(figures)))
+            figures = run.metrics.get(self.check.id, {})
+            if self.check.scope == "live-model":  # keyed by model: this item's model only
+                figures = {k: v for k, v in figures.items() if k == self.subject.name}
+            if figures:
+                self.user_properties.append((METRICS, json.dumps({self.check.id: figures})))
         else:
             assert run.resolved.catalog is not None
             result = runner.run(self.check, self.subject, run.resolved.catalog, strict=run.settings.strict)
@@ -217,7 +285,7 @@ class ConformanceItem(pytest.Item):
         text = run.redactor.text(report.render_item(self.check, result, input_label=run.label))
         if result.outcome in (Outcome.FAILED, Outcome.ERROR):
             raise FindingFailure(text)
-        if result.outcome is Outcome.WARNED:
+        if result.outcome is Outcome.WARNED and self.check.severity is not Severity.INFO:  # a note is no warning
             warnings.warn_explicit(ConformanceWarning(text), ConformanceWarning, run.label, 0)
         elif result.outcome is Outcome.SKIPPED:
             pytest.skip(run.redactor.text(result.note))

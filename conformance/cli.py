@@ -1,27 +1,76 @@
 """The ``provider-conformance`` command: ``checks`` lists the catalogue, ``check TARGET`` runs the battery,
-``serve`` runs the reference provider, ``clients`` installs and lists the real-client drivers."""
+``serve`` runs the reference provider, ``paths`` says where the packaged examples, corpus and schemas are,
+``clients`` installs and lists the real-client drivers."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import NoReturn
 
 import pytest
 
-from conformance import __version__
+from conformance import __version__, cmdline, settings
 from conformance.catalogue import catalogue
 from conformance.errors import UsageError
 
+MAX_WIDTH = 100
+"""``checks`` lines stay within the terminal, and within this even on a wide one, to stay readable."""
 
-def list_checks() -> int:
-    """Print the catalogue: ID, severity, title and source, one check per line."""
-    rows = [(c.id, c.severity.value, c.title, c.source) for c in catalogue()]
-    width = max(len(r[2]) for r in rows)
-    for check_id, severity, title, source in rows:
-        print(f"{check_id:<9} {severity:<7} {title:<{width}}  {source}")
+
+def list_checks(form: str = "text", width: int | None = None) -> int:
+    """Print the catalogue: a table (ID, severity, title, each with its rationale and source below it), or JSON."""
+    checks = catalogue()
+    if form == "json":
+        rows = [
+            {
+                "id": c.id,
+                "severity": c.severity.value,
+                "title": c.title,
+                "rationale": c.rationale,
+                "source": c.source,
+                "kind": "live" if c.live else "catalog",
+            }
+            for c in checks
+        ]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    width = min(width or shutil.get_terminal_size((MAX_WIDTH, 24)).columns, MAX_WIDTH)
+    indent = " " * 19
+    print(f"{'ID':<9} {'SEVERITY':<8} TITLE, why, source")
+    for c in checks:
+        wrap = textwrap.TextWrapper(width=max(width, 40), subsequent_indent=indent, break_on_hyphens=False)
+        print(wrap.fill(f"{c.id:<9} {c.severity.value:<8} {c.title}"))
+        wrap.initial_indent = indent
+        print(wrap.fill(f"why: {c.rationale}"))
+        print(wrap.fill(f"source: {c.source}"))
+    return 0
+
+
+DATA = {
+    "examples": ("examples", ""),
+    "loaders": ("examples", "loaders"),
+    "fixtures": ("fixtures", ""),
+    "schemas": ("schemas", ""),
+}
+"""What ``paths`` names: the example catalogs, the example loaders, the fixture corpus, the JSON Schemas."""
+
+
+def data_paths(which: str | None) -> int:
+    """Print where the packaged data is (one path alone when named), so a wheel user can reach the examples."""
+    from conformance.resources import data_dir
+
+    found = {name: data_dir(folder) / sub for name, (folder, sub) in DATA.items()}
+    if which:
+        print(found[which])
+    else:
+        for name, path in found.items():
+            print(f"{name + ':':<10} {path}")
     return 0
 
 
@@ -91,7 +140,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("checks", help="list the check catalogue")
+    listing = commands.add_parser("checks", help="list the check catalogue")
+    listing.add_argument(
+        "--format", choices=("text", "json"), default="text", help="a table for people (default) or JSON"
+    )
+    where = commands.add_parser(
+        "paths",
+        help="print where the packaged examples, example loaders, fixture corpus and schemas are",
+        description="Print where the packaged data is; with a name, that path alone, for use in a shell: "
+        'pytest --offline --provider-json="$(provider-conformance paths examples)/acme-broken-embedded.json"',
+    )
+    where.add_argument("which", nargs="?", choices=tuple(DATA), help="print only this path")
     run = commands.add_parser(
         "check",
         help="run the battery on TARGET; further arguments go to pytest",
@@ -121,9 +180,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     try:
         if args.command != "check" and rest:
-            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+            known = {"checks": listing, "serve": server, "paths": where, "clients": real}[
+                args.command
+            ]._option_string_actions
+            parser.error(
+                cmdline.unknown_options_error(
+                    rest, known, key_env=settings.DEFAULT_API_KEY_ENV, listed_by=f"{args.command} --help"
+                )
+                or f"unexpected arguments after {args.command}"
+            )
         if args.command == "checks":
-            return list_checks()
+            return list_checks(args.format)
+        if args.command == "paths":
+            return data_paths(args.which)
         if args.command == "serve":
             return serve(",".join(args.fault), args.port, args.ttft_ms, args.token_ms)
         if args.command == "clients":

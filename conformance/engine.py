@@ -52,8 +52,15 @@ class Prepared:
             self.server.stop()
             self.server = None
 
-    def run_live(self, items: list[tuple[Check, Subject]]) -> dict[tuple[str, str], Result]:
-        """Run live items on a fresh event loop, sharing this run's memo, history and metrics."""
+    def run_live(
+        self,
+        items: list[tuple[Check, Subject]],
+        *,
+        progress: Callable[[str], None] | None = None,
+        timings: dict[tuple[str, str], float] | None = None,
+    ) -> dict[tuple[str, str], Result]:
+        """Run live items on a fresh event loop, sharing this run's memo, history and metrics; ``progress`` hears
+        what the run waits on, ``timings`` gets each item's own time."""
         assert self.resolved.live is not None
         return asyncio.run(
             runner.run_live(
@@ -66,18 +73,28 @@ class Prepared:
                 metrics=self.metrics,
                 strict=self.settings.strict,
                 deadline=self.clock + self.settings.run_budget_s,
+                progress=progress,
+                timings=timings,
             )
         )
 
     def report(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
-        """The JSON report of ``entries`` (the report entries of this run's items)."""
+        """The JSON report of ``entries`` (the report entries of this run's items); the latency budgets given
+        travel under ``LAT-003`` so a chart can draw them."""
+        given = {
+            "ttft_ms": self.settings.ttft_budget_ms,
+            "e2e_ms": self.settings.e2e_budget_ms,
+            "fetch_ms": self.settings.fetch_budget_ms,
+        }
+        budgets = {name: ms for name, ms in given.items() if ms}
+        metrics = {**self.metrics, "LAT-003": {"budgets": budgets}} if budgets and self.metrics else self.metrics
         return report.build(
             entries,
             target_kind=self.resolved.sources.kind,
             target_where=self.label,
             started=self.started.isoformat(timespec="seconds"),
             duration_s=time.monotonic() - self.clock,
-            metrics=self.metrics,
+            metrics=metrics,
             chosen=self.settings.clients,
         )
 

@@ -7,24 +7,43 @@ severity with their fixes, and the latency figures with small inline SVG charts 
 from __future__ import annotations
 
 import html
+import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from conformance import clients
-from conformance.report import SEVERITY_ORDER, behind
+from conformance.report import LATENCY_FIGURES, SEVERITY_ORDER, behind, counts, label
 
 STYLE = """
-body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:70rem;padding:0 1rem;color:#1b1f24}
-h1{margin:0 0 .2rem}h2{margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem}
-.meta{color:#57606a}table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35rem .6rem;
-border-bottom:1px solid #eaeef2;vertical-align:top}th{background:#f6f8fa}.verdict{font-weight:600}
+*{box-sizing:border-box}
+body{font:15px/1.45 system-ui,sans-serif;margin:1.5rem auto;max-width:70rem;padding:0 .8rem;color:#1b1f24}
+h1{margin:0 0 .2rem;font-size:1.6rem}h2{margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem}
+.meta{color:#57606a;overflow-wrap:anywhere}table{border-collapse:collapse;width:100%}
+th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #eaeef2;vertical-align:top;overflow-wrap:break-word}
+th{background:#f6f8fa}.verdict{font-weight:600}.scroll,#verdicts{overflow-x:auto;max-width:100%}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.definitions{font-size:90%;color:#57606a;display:grid;grid-template-columns:auto 1fr;gap:0 .6rem}
+.definitions dd{margin:0}
 .works{color:#1a7f37}.works-with-warnings{color:#9a6700}.degraded{color:#bc4c00}.breaks{color:#cf222e}
 .not-applicable{color:#57606a}.MUST{color:#cf222e}.SHOULD{color:#9a6700}.INFO{color:#0969da}
-.finding{margin:.6rem 0;padding:.5rem .8rem;border-left:4px solid #d0d7de;background:#f6f8fa}
+.id{white-space:nowrap}.finding>.id{font-weight:600}.model table{width:auto}
+.finding{margin:.6rem 0;padding:.5rem .8rem;border-left:4px solid #d0d7de;background:#f6f8fa;overflow-wrap:anywhere}
 .finding.MUST{border-color:#cf222e}.finding.SHOULD{border-color:#bf8700}.finding.INFO{border-color:#0969da}
-.fix{color:#1a7f37}code{font-size:90%}svg{background:#fff;border:1px solid #eaeef2}
-pre{white-space:pre-wrap;word-break:break-all;font-size:85%}
+.finding ul{padding-left:1.1rem;margin:.4rem 0}.finding dl{display:grid;grid-template-columns:auto 1fr;gap:0 .6rem;
+margin:.3rem 0}.finding dt{color:#57606a}.finding dd{margin:0;min-width:0}
+.fix{color:#1a7f37}code{font-size:90%}mark{background:#ffd8b5;color:inherit;padding:0 .1em}
+pre{color:#1b1f24;white-space:pre-wrap;overflow-wrap:anywhere;font-size:85%;margin:.3rem 0;background:#fff;
+padding:.4rem;border:1px solid #eaeef2}
+details summary{cursor:pointer;color:#0969da;overflow-wrap:anywhere}
+figure{margin:.6rem 0}svg{display:block;width:100%;max-width:34rem;height:auto;background:#fff;
+border:1px solid #eaeef2}figcaption{font-size:90%;color:#57606a}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,24rem),1fr));gap:1rem}
+@media (max-width:600px){body{font-size:14px;margin:.8rem auto;padding:0 .5rem}th,td{padding:.2rem;font-size:12px}}
 """
+ID = re.compile(r"\b[A-Z]{2,4}-\d{3}\b")
+"""A check ID in running text: kept on one line (``CS-004`` must not break at its hyphen on a phone)."""
+EXCERPT_CHARS = 160
 
 
 def _e(value: Any) -> str:
@@ -45,25 +64,86 @@ def _verdicts(profiles: Mapping[str, Any]) -> str:
     )
 
 
-def _finding(entry: Mapping[str, Any]) -> str:
-    details = (
-        "".join(
-            f"<li>{_e(f['message'])}"
-            + (f" <code>{_e(f['pointer'])}</code>" if f.get("pointer") else "")
-            + (f"<br>expected: {_e(f['expected'])}" if f.get("expected") else "")
-            + (f"<br>found: <code>{_e(f['found'])}</code>" if f.get("found") else "")
-            + (f'<br><span class="fix">fix: {_e(f["fix"])}</span>' if f.get("fix") else "")
-            + f"<br>clients: {_e(clients.says(entry['id'], f.get('key') or entry['id'], f.get('clients', ())))}"
-            + (f"<pre>{_e(f['exchange'])}</pre>" if f.get("exchange") else "")
-            + "</li>"
-            for f in entry.get("findings", [])
-        )
-        or f"<li>{_e(entry['message'])}</li>"
+def _ids_unbroken(markup: str) -> str:
+    """Wrap every check ID in the text (never in tags or attributes) of ``markup`` in a no-wrap span."""
+    return re.sub(
+        r">([^<]+)<", lambda m: ">" + ID.sub(lambda i: f'<span class="id">{i.group()}</span>', m.group(1)) + "<", markup
     )
+
+
+def _marked(text: str, marks: Sequence[str]) -> str:
+    """``text`` escaped, with every occurrence of each of ``marks`` highlighted."""
+    wanted = sorted({m for m in marks if len(m) >= 2 and m in text}, key=len, reverse=True)
+    if not wanted:
+        return _e(text)
+    pattern = re.compile("|".join(map(re.escape, wanted)))
+    out, last = [], 0
+    for hit in pattern.finditer(text):
+        out += [_e(text[last : hit.start()]), f"<mark>{_e(hit.group())}</mark>"]
+        last = hit.end()
+    return "".join(out) + _e(text[last:])
+
+
+def _readable(exchange: str) -> str:
+    """An exchange as a person reads it: the request body pretty-printed where it is whole JSON, one line per
+    streamed event."""
+    lines = []
+    for line in exchange.splitlines():
+        line = line.strip()
+        method, _, rest = line.partition(" {")
+        if line.startswith("sent ") and rest:
+            try:
+                body = json.loads("{" + rest)
+            except ValueError:
+                lines.append(line)
+            else:
+                lines.append(method + "\n" + json.dumps(body, indent=2, ensure_ascii=False))
+            continue
+        lines.append(line.replace(": data: ", ":\ndata: ", 1) if line.startswith("got ") else line)
+    return "\n".join(lines)
+
+
+def _evidence(finding: Mapping[str, Any]) -> str:
+    """What was sent and came back: its first line as the summary, the whole of it on demand, the part at fault
+    (what the finding found, an error status) highlighted."""
+    exchange = str(finding["exchange"])
+    marks = [str(finding["found"]).strip('"')] if finding.get("found") else []
+    marks += re.findall(r"got\s+([45]\d\d)\b", exchange)
+    first = exchange.splitlines()[0].strip().removeprefix("sent ").partition(" {")[0]
+    excerpt = first if len(first) <= EXCERPT_CHARS else first[: EXCERPT_CHARS - 1] + "…"
+    return (
+        f'<details class="evidence"><summary>what was sent and what came back (<code>{_e(excerpt)}</code>)'
+        f"</summary><pre>{_marked(_readable(exchange), marks)}</pre></details>"
+    )
+
+
+def _finding_item(entry: Mapping[str, Any], f: Mapping[str, Any]) -> str:
+    rows = []
+    if f.get("pointer"):
+        rows.append(("at", f"<code>{_e(f['pointer'])}</code>"))
+    if f.get("expected"):
+        rows.append(("expected", _e(f["expected"])))
+    if f.get("found"):
+        rows.append(("found", f"<code><mark>{_e(f['found'])}</mark></code>"))
+    if f.get("fix"):
+        rows.append(("fix", f'<span class="fix">{_e(f["fix"])}</span>'))
+    rows.append(("clients", _e(clients.says(entry["id"], f.get("key") or entry["id"], f.get("clients", ())))))
+    listed = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows)
+    return (
+        f"<li>{_e(f['message'])}"
+        + (f"<dl>{listed}</dl>" if listed else "")
+        + (f'<p>reproduce:</p><pre class="reproduce">{_e(f["reproduce"])}</pre>' if f.get("reproduce") else "")
+        + (_evidence(f) if f.get("exchange") else "")
+        + "</li>"
+    )
+
+
+def _finding(entry: Mapping[str, Any]) -> str:
+    details = "".join(_finding_item(entry, f) for f in entry.get("findings", [])) or f"<li>{_e(entry['message'])}</li>"
     return (
         f'<div class="finding {_e(entry["severity"])}" data-check="{_e(entry["id"])}">'
-        f'<b>{_e(entry["id"])}</b> <span class="{_e(entry["severity"])}">{_e(entry["severity"])}</span> '
-        f"{_e(entry['title'])} — <code>{_e(entry['subject'])}</code> ({_e(entry['outcome'])})"
+        f'<span class="id">{_e(entry["id"])}</span> <span class="{_e(entry["severity"])}">{_e(entry["severity"])}'
+        f"</span> {_e(label(entry))} · {_e(entry['title'])} · <code>{_e(entry['subject'])}</code>"
         f"<ul>{details}</ul><small>source: {_e(entry['source'])}</small></div>"
     )
 
@@ -78,54 +158,100 @@ def _findings(results: Sequence[Mapping[str, Any]]) -> str:
     return f'<section id="findings"><h2>Findings</h2>{body}</section>'
 
 
-def _chart(values: Sequence[float], label: str, *, width: int = 420, height: int = 120, bins: int = 24) -> str:
-    """A histogram of ``values`` as inline SVG."""
+def _quantile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    at = (len(ordered) - 1) * q
+    low = int(at)
+    return ordered[low] + (ordered[min(low + 1, len(ordered) - 1)] - ordered[low]) * (at - low)
+
+
+def _chart(
+    values: Sequence[float], label: str, *, budget: float | None = None, bins: int = 20, unit: str = "ms"
+) -> str:
+    """A histogram of ``values`` as inline SVG: labelled axes, p50 and p95 marked, and the budget when given."""
     if not values:
         return ""
-    low, high = min(values), max(values)
-    span = (high - low) or 1.0
+    width, height, left, bottom, top = 440, 210, 40, 36, 40
+    plot_w, plot_h = width - left - 24, height - bottom - top
+    p50, p95 = _quantile(values, 0.5), _quantile(values, 0.95)
+    low, high = min(values), max([*values, *([budget] if budget else [])])
+    span = (high - low) or max(abs(high), 1.0) * 0.1 or 1.0
     counts = [0] * bins
     for value in values:
         counts[min(int((value - low) / span * bins), bins - 1)] += 1
-    top, bar = max(counts), width / bins
+    most = max(counts)
+
+    def x(value: float) -> float:
+        return left + (value - low) / span * plot_w
+
+    bar = plot_w / bins
     rects = "".join(
-        f'<rect x="{i * bar:.1f}" y="{height - 20 - c / top * (height - 30):.1f}" width="{bar - 1:.1f}" '
-        f'height="{c / top * (height - 30):.1f}" fill="#0969da"><title>{c}</title></rect>'
+        f'<rect x="{left + i * bar:.1f}" y="{top + plot_h - c / most * plot_h:.1f}" width="{max(bar - 1, 1):.1f}" '
+        f'height="{c / most * plot_h:.1f}" fill="#0969da"><title>{c} of {len(values)}</title></rect>'
         for i, c in enumerate(counts)
         if c
     )
-    axis = (
-        f'<text x="0" y="{height - 4}" font-size="11">{low:.1f} ms</text>'
-        f'<text x="{width}" y="{height - 4}" font-size="11" text-anchor="end">{high:.1f} ms</text>'
+    ticks = "".join(
+        f'<line x1="{x(v):.1f}" y1="{top + plot_h}" x2="{x(v):.1f}" y2="{top + plot_h + 4}" stroke="#57606a"/>'
+        f'<text x="{x(v):.1f}" y="{top + plot_h + 16}" font-size="13" text-anchor="middle">{v:.1f}</text>'
+        for v in (low, low + span / 2, low + span)
+    )
+    axes = (
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#57606a"/>'
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#57606a"/>'
+        f'<text x="{left - 4}" y="{top + 4}" font-size="13" text-anchor="end">{most}</text>'
+        f'<text x="{left - 4}" y="{top + plot_h}" font-size="13" text-anchor="end">0</text>'
+        f'<text x="{left + plot_w / 2:.1f}" y="{height - 2}" font-size="13" text-anchor="middle">{_e(unit)}</text>'
+        f'<text x="10" y="{top + plot_h / 2:.1f}" font-size="13" text-anchor="middle" '
+        f'transform="rotate(-90 10 {top + plot_h / 2:.1f})">count</text>'
+    )
+    marks = [("p50", p50, "#1b1f24", "4 3"), ("p95", p95, "#9a6700", "")]
+    marks += [("budget", budget, "#cf222e", "")] if budget else []
+    lines = "".join(
+        f'<g class="mark-{name}"><line x1="{x(v):.1f}" y1="{top}" x2="{x(v):.1f}" y2="{top + plot_h}" '
+        f'stroke="{colour}" stroke-width="1.5" stroke-dasharray="{dash}"/>'
+        f'<text x="{x(v):.1f}" y="{top - 4 - 12 * i}" font-size="13" fill="{colour}" '
+        f'text-anchor="{"end" if x(v) > left + plot_w * 0.8 else "middle"}">{name} {v:.1f}</text></g>'
+        for i, (name, v, colour, dash) in enumerate(marks)
+    )
+    caption = f"{_e(label)} (n={len(values)}; p50 {p50:.1f}, p95 {p95:.1f} {_e(unit)}" + (
+        f"; budget {budget:g} {_e(unit)})" if budget else ")"
     )
     return (
-        f'<figure><svg role="img" aria-label="{_e(label)}" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}">{rects}{axis}</svg><figcaption>{_e(label)} '
-        f"(n={len(values)})</figcaption></figure>"
+        f'<figure><svg role="img" aria-label="{_e(label)}" viewBox="0 0 {width} {height}" '
+        f'preserveAspectRatio="xMinYMin meet">{axes}{rects}{ticks}{lines}</svg><figcaption>{caption}'
+        f"</figcaption></figure>"
     )
 
 
 def _latency(metrics: Mapping[str, Any]) -> str:
+    budgets = metrics.get("LAT-003", {}).get("budgets", {})
     blocks = []
     for model, figures in metrics.get("LAT-002", {}).items():
+        shown = [(key, name) for key, name in LATENCY_FIGURES if key in figures]
         rows = "".join(
             f"<tr><td>{_e(name)}</td>"
             + "".join(
-                f"<td>{figures[name].get(k, ''):.1f}</td>" if k != "n" else f"<td>{figures[name]['n']}</td>"
+                f'<td class="n">{figures[key][k]:.1f}</td>' if k != "n" else f'<td class="n">{figures[key]["n"]}</td>'
                 for k in ("n", "mean", "p50", "p95", "max")
             )
-            + f"<td>{_e(figures.get('definitions', {}).get(name, ''))}</td></tr>"
-            for name in ("ttft_ms", "ttfc_ms", "e2e_ms", "itl_ms", "tokens_per_s", "gap_ms")
-            if name in figures
+            + "</tr>"
+            for key, name in shown
+        )
+        meanings = figures.get("definitions", {})
+        definitions = "".join(
+            f"<dt>{_e(name)}</dt><dd>{_e(meanings[key])}</dd>" for key, name in shown if key in meanings
         )
         samples = figures.get("samples", {})
-        charts = _chart(samples.get("ttft_ms", []), "TTFT distribution") + _chart(
-            samples.get("gap_ms", []), "inter-chunk gaps"
+        charts = (
+            _chart(samples.get("ttft_ms", []), "TTFT distribution", budget=budgets.get("ttft_ms"))
+            + _chart(samples.get("e2e_ms", []), "E2E distribution", budget=budgets.get("e2e_ms"))
+            + _chart(samples.get("gap_ms", []), "inter-chunk gaps")
         )
         blocks.append(
-            f'<div class="model" data-model="{_e(model)}"><h3>{_e(model)}</h3><table><tr><th>figure</th>'
-            f"<th>n</th><th>mean</th><th>p50</th><th>p95</th><th>max</th><th>definition</th></tr>{rows}"
-            f"</table>{charts}</div>"
+            f'<div class="model" data-model="{_e(model)}"><h3>{_e(model)}</h3><div class="scroll"><table><tr>'
+            f"<th>figure</th><th>n</th><th>mean</th><th>p50</th><th>p95</th><th>max</th></tr>{rows}</table></div>"
+            f'<dl class="definitions">{definitions}</dl><div class="grid">{charts}</div></div>'
         )
     fetch = metrics.get("LAT-001", {})
     if fetch:
@@ -136,17 +262,15 @@ def _latency(metrics: Mapping[str, Any]) -> str:
 
 
 def render(report: Mapping[str, Any]) -> str:
-    """The report as one self-contained HTML page."""
-    counts: dict[str, int] = {}
-    for entry in report["results"]:
-        counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
-    summary = ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
+    """The report as one self-contained HTML page, readable from a phone's width up."""
     target = report["target"]
     return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Provider conformance</title>'
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><title>Provider conformance</title>'
         f"<style>{STYLE}</style></head><body><header><h1>Provider conformance</h1>"
         f'<p class="meta" id="target">{_e(target["kind"])}: <code>{_e(target["where"])}</code></p>'
         f'<p class="meta">provider-conformance {_e(report["tool"]["version"])} · {_e(report["started"])} · '
-        f'{_e(report["duration_s"])} s · <span id="counts">{_e(summary)}</span></p></header>'
-        f"{_verdicts(report['profiles'])}{_findings(report['results'])}{_latency(report['metrics'])}</body></html>\n"
+        f'{_e(report["duration_s"])} s · <span id="counts">{_e(counts(report))}</span></p></header>'
+        f"{_ids_unbroken(_verdicts(report['profiles']))}{_findings(report['results'])}"
+        f"{_latency(report['metrics'])}</body></html>\n"
     )

@@ -160,6 +160,8 @@ class LiveContext:
     http: Http
     metrics: dict[str, Any] = field(default_factory=dict)
     """Figures the latency checks measured, for the report."""
+    progress: Callable[[str], None] = field(default=lambda _: None)
+    """Says what is being sent or measured right now (``latency 3/5``), for a status line while a run waits."""
 
     def model(self, model_id: str) -> ModelInfo:
         return next(m for m in self.target.models if m.id == model_id)

@@ -14,7 +14,8 @@ START_TIMEOUT_S = 10
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A bound TCP socket; binding here, not in uvicorn, is what makes port 0 usable (the port is known at once).
+    """A bound, listening TCP socket; binding here, not in uvicorn, is what makes port 0 usable (the port is known,
+    and connectable, at once).
 
     The protocol is named explicitly: asyncio turns Nagle's algorithm off only on sockets whose ``proto`` is
     TCP, and with it on every small response waits ~40 ms for a delayed ACK, which would swamp injected latency.
@@ -24,6 +25,7 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen(2048)  # connections wait in the backlog, not refused, until the server starts accepting
     except OSError:
         sock.close()
         raise

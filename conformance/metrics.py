@@ -87,6 +87,7 @@ def figures(samples: Sequence[Sample], *, failed: int, statuses: dict[str, int],
         out["gap_ms"] = summary(gaps)
     out["samples"] = {
         "ttft_ms": [round(s.ttft_ms, 3) for s in samples if s.ttft_ms is not None],
+        "e2e_ms": [round(s.e2e_ms, 3) for s in samples if s.e2e_ms is not None],
         "gap_ms": gaps[:MAX_GAP_SAMPLES],
     }
     out["requests"] = {"measured": len(samples), "failed": failed, "warmup_excluded": warmup, "statuses": statuses}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import clients, settings
+from conformance import clients, cmdline, settings
 from conformance.errors import UsageError
 
 
@@ -173,6 +173,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="write a shields.io endpoint badge (JSON) to PATH: one profile's verdict with --client, else all",
     )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> object:
+    """Refuse unrecognized options before pytest does: its error echoes each value, so ``--api-key=sk-…``
+    would reach the CI log; ours names the option only, and suggests the one that was meant."""
+    result = yield
+    _, unknown = parser.parse_known_and_unknown_args(args)
+    problem = cmdline.unknown_options_error(
+        unknown, parser.optparser._option_string_actions, key_env=settings.DEFAULT_API_KEY_ENV
+    )
+    if problem:
+        raise pytest.UsageError(problem)
+    return result
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -6,6 +6,7 @@ summary cannot disagree.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -109,11 +110,31 @@ def _findings_by_severity(report: Mapping[str, Any]) -> dict[str, list[dict[str,
     return grouped
 
 
-def _counts(report: Mapping[str, Any]) -> str:
-    counts: dict[str, int] = {}
+def label(entry: Mapping[str, Any]) -> str:
+    """An entry's outcome as people read it: an INFO finding is a note, not a warning."""
+    if entry["outcome"] == "warned" and entry["severity"] == "INFO":
+        return "noted"
+    return str(entry["outcome"])
+
+
+def counts(report: Mapping[str, Any]) -> str:
+    """The outcomes in pytest's words (a warned or noted item passed; an error failed), so that this line and
+    pytest's own last line agree, followed by what the passing items found."""
+    tally: dict[str, int] = {}
     for e in report["results"]:
-        counts[e["outcome"]] = counts.get(e["outcome"], 0) + 1
-    return ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "no results"
+        tally[label(e)] = tally.get(label(e), 0) + 1
+    failed, errors = tally.get("failed", 0), tally.get("error", 0)
+    warned, noted = tally.get("warned", 0), tally.get("noted", 0)
+    parts = [
+        f"{failed + errors} failed" if failed + errors else "",
+        f"{tally.get('passed', 0) + warned + noted} passed" if tally.get("passed", 0) + warned + noted else "",
+        f"{tally['skipped']} skipped" if tally.get("skipped") else "",
+    ]
+    text = ", ".join(p for p in parts if p) or "no results"
+    found = [f"{warned} with SHOULD warnings" if warned else "", f"{noted} with INFO notes" if noted else ""]
+    found += [f"{errors} the suite could not run" if errors else ""]
+    detail = ", ".join(f for f in found if f)
+    return f"{text} ({detail})" if detail else text
 
 
 def behind(p: Mapping[str, Any]) -> list[str]:
@@ -137,7 +158,10 @@ def _profile_line(name: str, p: Mapping[str, Any]) -> str:
 
 
 def _clients_said(entry: Mapping[str, Any]) -> str:
-    """What an entry's findings do to the profiled clients, for its summary line."""
+    """What an entry's findings do to the profiled clients, for its summary line (an INFO note is an
+    observation, not a deviation: it says nothing of clients)."""
+    if entry["severity"] == "INFO":
+        return ""
     said = dict.fromkeys(
         clients.says(entry["id"], f.get("key") or entry["id"], f.get("clients", ())) for f in entry.get("findings", ())
     )
@@ -146,15 +170,13 @@ def _clients_said(entry: Mapping[str, Any]) -> str:
 
 def summary(report: Mapping[str, Any]) -> list[str]:
     """The terminal summary: findings grouped by severity, then the client-profile matrix."""
-    lines = [f"target: {report['target']['kind']} {report['target']['where']}  ({_counts(report)})"]
+    lines = [f"target: {report['target']['kind']} {report['target']['where']}: {counts(report)}"]
     for severity, group in _findings_by_severity(report).items():
         if not group:
             continue
-        label = {"MUST": "MUST failures", "SHOULD": "SHOULD warnings", "INFO": "INFO observations"}[severity]
-        lines.append(f"{label} ({len(group)}):")
-        lines.extend(
-            f"  {e['id']}[{e['subject']}] {e['outcome'].upper()}: {e['message']}{_clients_said(e)}" for e in group
-        )
+        heading = {"MUST": "MUST failures", "SHOULD": "SHOULD warnings", "INFO": "INFO notes"}[severity]
+        lines.append(f"{heading} ({len(group)}):")
+        lines.extend(f"  {e['id']}[{e['subject']}] {label(e).upper()}: {e['message']}{_clients_said(e)}" for e in group)
     lines.extend(_latency_lines(report["metrics"]))
     lines.append("client verdicts:")
     lines.extend(f"  {_profile_line(name, p)}" for name, p in report["profiles"].items())
@@ -191,13 +213,96 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _md_fence(text: str, language: str = "text") -> list[str]:
+    fence = "````" if "```" in text else "```"
+    return [f"{fence}{language}", text, fence]
+
+
+def _md_findings(severity: str, group: list[dict[str, Any]]) -> list[str]:
+    """A severity's findings: a table of what is wrong and how to fix it, then the evidence, collapsed."""
+    out = [
+        "",
+        f"## {severity} findings ({len(group)})",
+        "",
+        "| check | subject | outcome | finding | fix | clients |",
+        "|---|---|---|---|---|---|",
+    ]
+    evidence: list[str] = []
+    for e in group:
+        findings = e.get("findings") or [{"message": e["message"]}]
+        for n, f in enumerate(findings):
+            where = f" (at `{_md_cell(f['pointer'])}`)" if f.get("pointer") else ""
+            said = _md_cell(f["message"]) + where
+            if f.get("expected"):
+                said += f"; expected {_md_cell(f['expected'])}"
+            if f.get("found"):
+                said += f"; found `{_md_cell(f['found'])}`"
+            check = f"{e['id']} {_md_cell(e['title'])}" if n == 0 else "″"
+            effect = clients.says(e["id"], f.get("key") or e["id"], f.get("clients", ()))
+            out.append(
+                f"| {check} | `{_md_cell(e['subject'])}` | {label(e)} | {said} | {_md_cell(f.get('fix') or '')} | "
+                f"{_md_cell(effect)} |"
+            )
+            shown = [*(_md_fence(f["reproduce"], "sh") if f.get("reproduce") else [])]
+            shown += _md_fence(f["exchange"]) if f.get("exchange") else []
+            if shown:
+                evidence += [
+                    "",
+                    f"<details><summary>{e['id']} <code>{html.escape(e['subject'])}</code>: "
+                    f"{'reproduce, and ' if f.get('reproduce') else ''}what was sent and what came back</summary>",
+                    "",
+                    *shown,
+                    "",
+                    "</details>",
+                ]
+    return out + evidence
+
+
+LATENCY_FIGURES = (
+    ("ttft_ms", "TTFT (ms)"),
+    ("ttfc_ms", "TTFC (ms)"),
+    ("e2e_ms", "E2E (ms)"),
+    ("itl_ms", "ITL (ms)"),
+    ("tokens_per_s", "tokens/s"),
+    ("gap_ms", "inter-chunk gap (ms)"),
+)
+
+
+def _md_latency(metrics: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    fetch = metrics.get("LAT-001", {})
+    if fetch:
+        out += ["", "Catalog fetch: " + ", ".join(f"{name} {f['fetch_ms']:.1f} ms" for name, f in fetch.items())]
+    for model, figures in metrics.get("LAT-002", {}).items():
+        requests = figures.get("requests", {})
+        out += [
+            "",
+            f"### `{model}`",
+            "",
+            f"{requests.get('measured', 0)} requests measured, {requests.get('failed', 0)} failed, "
+            f"{requests.get('warmup_excluded', 0)} warm-up excluded"
+            + (" (ITL estimated: no usage chunk)" if "estimated" in figures else ""),
+            "",
+            "| figure | n | mean | min | p50 | p95 | max | definition |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        definitions = figures.get("definitions", {})
+        for key, name in LATENCY_FIGURES:
+            if key in figures:
+                f = figures[key]
+                numbers = " | ".join(f"{f[k]:.1f}" if k in f else "" for k in ("mean", "min", "p50", "p95", "max"))
+                out.append(f"| {name} | {f.get('n', '')} | {numbers} | {_md_cell(str(definitions.get(key, '')))} |")
+    return ["", "## Latency", *out] if out else []
+
+
 def markdown(report: Mapping[str, Any]) -> str:
-    """The same report as Markdown, for a CI step summary or a pull request."""
+    """The same report as Markdown, for a CI step summary or a pull request: verdicts, findings with their fixes
+    and evidence, latency."""
     out = [
         "# Provider conformance",
         "",
         f"Target: `{report['target']['where']}` ({report['target']['kind']}) · provider-conformance "
-        f"{report['tool']['version']} · {report['started']} · {report['duration_s']} s · {_counts(report)}",
+        f"{report['tool']['version']} · {report['started']} · {report['duration_s']} s · {counts(report)}",
         "",
         "## Client verdicts",
         "",
@@ -210,20 +315,9 @@ def markdown(report: Mapping[str, Any]) -> str:
             f"{_md_cell(', '.join(behind(p)))} |"
         )
     for severity, group in _findings_by_severity(report).items():
-        if not group:
-            continue
-        out += [
-            "",
-            f"## {severity} findings ({len(group)})",
-            "",
-            "| check | subject | outcome | finding | clients |",
-            "|---|---|---|---|---|",
-        ]
-        out += [
-            f"| {e['id']} {_md_cell(e['title'])} | `{_md_cell(e['subject'])}` | {e['outcome']} | "
-            f"{_md_cell(e['message'])} | {_md_cell(_clients_said(e).strip(' []'))} |"
-            for e in group
-        ]
+        if group:
+            out += _md_findings(severity, group)
+    out += _md_latency(report["metrics"])
     return "\n".join(out) + "\n"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from conformance.catalogue import Check, Observation, catalogue, get
@@ -137,26 +137,57 @@ async def run_live(
     metrics: dict[str, Any],
     strict: bool = False,
     deadline: float | None = None,
+    progress: Callable[[str], None] | None = None,
+    timings: dict[tuple[str, str], float] | None = None,
 ) -> dict[tuple[str, str], Result]:
     """Run live items on one event loop: independent ones concurrently (bounded by ``settings.concurrency``),
     latency samples one model at a time, and run-wide checks last. Items still running at ``deadline`` (a
-    ``time.monotonic()`` value: the run budget) are stopped and skip, saying so."""
+    ``time.monotonic()`` value: the run budget) are stopped and skip, saying so. ``progress`` hears what is
+    under way; ``timings`` receives the seconds each item took itself, waits on what it shares included."""
     results: dict[tuple[str, str], Result] = {}
+    say = progress or (lambda _: None)
     async with Http(settings, history=history) as http:
-        context = LiveContext(setup.target, settings, setup.options, redactor, memo, http, metrics)
+        context = LiveContext(setup.target, settings, setup.options, redactor, memo, http, metrics, say)
         for phase in (0, 1, 2):
             batch = [(c, s) for c, s in items if _phase(c) == phase]
             groups = [[item] for item in batch] if phase == 1 else [batch]
             for group in groups:
-                results.update(await _within(group, context, strict, deadline))
+                results.update(await _within(group, context, strict, deadline, timings))
     return results
 
 
+async def _timed(
+    check: Check,
+    subject: Subject,
+    context: LiveContext,
+    strict: bool,
+    counter: list[int],
+    timings: dict[tuple[str, str], float] | None,
+) -> Result:
+    """One item, its own time taken (for the item's duration, not the batch's), its end counted aloud."""
+    start = time.monotonic()
+    try:
+        return await _run_live(check, subject, context, strict)
+    finally:
+        if timings is not None:
+            timings[(check.id, subject.name)] = time.monotonic() - start
+        counter[0] += 1
+        if counter[1] > 1:
+            context.progress(f"live checks {counter[0]}/{counter[1]} done")
+
+
 async def _within(
-    items: list[tuple[Check, Subject]], context: LiveContext, strict: bool, deadline: float | None
+    items: list[tuple[Check, Subject]],
+    context: LiveContext,
+    strict: bool,
+    deadline: float | None,
+    timings: dict[tuple[str, str], float] | None = None,
 ) -> dict[tuple[str, str], Result]:
     """Run ``items`` concurrently until ``deadline``; what has not finished by then skips."""
-    tasks = {(c.id, s.name): asyncio.ensure_future(_run_live(c, s, context, strict)) for c, s in items}
+    counter = [0, len(items)]
+    if len(items) > 1:
+        context.progress(f"live checks 0/{len(items)} done")
+    tasks = {(c.id, s.name): asyncio.ensure_future(_timed(c, s, context, strict, counter, timings)) for c, s in items}
     if not tasks:
         return {}
     remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)

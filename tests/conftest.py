@@ -14,6 +14,22 @@ from hypothesis import HealthCheck, settings
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
+BATTERY_OPTIONS = ("provider_url", "provider_json", "base_url", "reference_provider", "models_dev", "loader_cmd")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """The suite's own tests run on every core by default (``-n 0``: one process; every test is safe under
+    xdist: each starts its own servers on free ports and works in its own folder). A battery or loader run
+    started in this checkout keeps its one process, unless ``-n`` is given."""
+    option = config.option
+    if getattr(option, "numprocesses", False) is not None or hasattr(config, "workerinput"):
+        return
+    if option.usepdb or option.collectonly or any(getattr(option, name, None) for name in BATTERY_OPTIONS):
+        return
+    option.numprocesses = "auto"
+
+
 settings.register_profile(
     "ci", settings.get_profile("ci"), max_examples=200, suppress_health_check=[HealthCheck.too_slow]
 )

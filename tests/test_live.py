@@ -253,6 +253,8 @@ def test_xdist_workers_share_one_fetch_and_one_merged_report(pytester: pytest.Py
     assert outcomes(data, "failed", "warned", "error") == set()
     assert len(data["results"]) == len({(r["id"], r["subject"]) for r in data["results"]})
     assert "reference/coder" in data["metrics"]["LAT-002"]
+    assert data["metrics"]["LAT-001"]["manifest"]["fetch_ms"] > 0  # every metric, whichever worker measured it
+    result.stdout.fnmatch_lines(["*manifest fetch: * ms", "*reference/coder: TTFT p50*"])
 
 
 @pytest.mark.parametrize(

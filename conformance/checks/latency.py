@@ -44,6 +44,12 @@ async def stream_latency(subject: Subject, ctx: LiveContext) -> Said:
     options = ctx.options
     samples, statuses, failures = [], {}, 0
     for attempt in range(options.latency_warmup + options.latency_samples):
+        measured = attempt - options.latency_warmup + 1
+        ctx.progress(
+            f"{model.id}: latency warm-up {attempt + 1}/{options.latency_warmup}"
+            if measured < 1
+            else f"{model.id}: latency {measured}/{options.latency_samples}"
+        )
         exchange = await ctx.chat(provider_defined_request(model))
         key = str(exchange.status or "no response")
         statuses[key] = statuses.get(key, 0) + 1

@@ -108,6 +108,9 @@ class Reply:
     """The end of what the loader wrote to stderr."""
     timed_out: bool = False
     """Whether the loader used up the whole timeout (it hung, or did not exit)."""
+    silent_failure: bool = False
+    """Whether it could not be started, or exited having printed nothing: what a command whose program, script
+    or module is missing does."""
 
 
 def command(value: str, option: str = "--loader-cmd") -> list[str]:
@@ -228,7 +231,7 @@ class LoaderCommand:
         try:
             process = self._stream if self.lines and self._stream else _Process(self.argv, self.cwd)
         except OSError as exc:
-            return Reply(None, f"it could not be started: {exc.strerror or exc}")
+            return Reply(None, f"it could not be started: {exc.strerror or exc}", silent_failure=True)
         process.write(data, close=not self.lines)
         output, problem = self._read(process, deadline)
         if problem is None and not self.lines:
@@ -241,6 +244,7 @@ class LoaderCommand:
                 problem = f"its output is not a protocol response: {exc}"
         if problem is None:
             process.answered += 1
+        silent_failure = not output and process.popen.returncode is not None
         reusable = self.lines and problem is None  # one that has exited says so at the next request, every time
         if not reusable:
             process.kill()
@@ -251,6 +255,7 @@ class LoaderCommand:
             output=_shown(output) if problem else "",
             stderr=process.stderr,
             timed_out=time.monotonic() >= deadline,
+            silent_failure=silent_failure,
         )
 
     def _read(self, process: _Process, deadline: float) -> tuple[bytes, str | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,22 @@ from conformance.harness.plugin import DEFAULT_TIMEOUT_S
 from conformance.resources import data_dir
 
 RUN = "conformance-loader-run"
+FIRST_REQUEST = {
+    "kind": "embedded",
+    "raw": json.dumps(
+        [
+            {
+                "name": "Start-up probe",
+                "website": "https://probe.example",
+                "baseUrl": "https://api.probe.example/v1",
+                "models_data_source": "embedded",
+            },
+            {"models": {"probe/one": {"id": "probe/one", "name": "Probe One", "limit": {"context": 8192}}}},
+        ]
+    ),
+}
+"""Put to the loader once before any case: a command that cannot start fails here, as one usage error, instead
+of failing every case of the corpus one by one."""
 PRODUCED = "loader-fields"
 """The ``user_properties`` key under which an item reports the model fields the loader produced."""
 FUZZED = "loader-fuzz"
@@ -69,16 +86,43 @@ class LoaderOptions:
             raise UsageError(f"--loader-profile={profile}: the profiles are {', '.join(compare.PROFILES)}")
         path = Path(get("loader_expectations")) if get("loader_expectations") else None
         seed = get("hypothesis_seed")
+        argv = protocol.command(value)
+        lines = bool(get("loader_jsonl"))
+        timeout_s = settings.positive_number("--loader-timeout", get("loader_timeout") or DEFAULT_TIMEOUT_S)
+        if not config.option.collectonly and not hasattr(config, "workerinput"):
+            _check_it_starts(value, argv, lines=lines, timeout_s=timeout_s, cwd=config.invocation_params.dir)
         return cls(
-            argv=protocol.command(value),
-            lines=bool(get("loader_jsonl")),
-            timeout_s=settings.positive_number("--loader-timeout", get("loader_timeout") or DEFAULT_TIMEOUT_S),
+            argv=argv,
+            lines=lines,
+            timeout_s=timeout_s,
             profile=profile,
             expectations=expectations.read(path, case_ids) if path else expectations.Expectations(),
             expectations_path=path,
             fuzz=settings.count("--loader-fuzz", get("loader_fuzz"), minimum=1) if get("loader_fuzz") else 0,
             seed=seed if seed is not None else random.randrange(2**32),
         )
+
+
+def _check_it_starts(value: str, argv: list[str], *, lines: bool, timeout_s: float, cwd: Path) -> None:
+    """``UsageError`` when the loader cannot start: not run, or failed having printed nothing, on a first, clean
+    request. A loader that answers anything at all, or hangs, is left for the cases to judge."""
+    loader = protocol.LoaderCommand(argv, timeout_s=timeout_s, lines=lines, cwd=cwd)
+    try:
+        reply = loader.ask(FIRST_REQUEST)
+    finally:
+        loader.close()
+    if reply.silent_failure:
+        raise UsageError(
+            f"--loader-cmd={value}: the loader cannot start ({reply.problem}, before answering its first "
+            f"request): {_last_words(reply.stderr)}"
+        )
+
+
+def _last_words(stderr: str) -> str:
+    """The line of a stderr tail that says what went wrong (Node ends with its version, Python with the error)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    telling = [line for line in lines if re.search(r"error|not found|no such|cannot|can't|no module", line, re.I)]
+    return (telling or lines or ["nothing on stderr"])[-1]
 
 
 class LoaderRun(OwnItems):

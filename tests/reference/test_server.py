@@ -95,7 +95,8 @@ TLS = ssl.create_default_context()
 
 
 def client(server: ReferenceServer, headers: dict[str, str] | None = None) -> httpx.Client:
-    return httpx.Client(base_url=server.origin, headers=AUTH if headers is None else headers, timeout=5, verify=TLS)
+    """A client with a timeout no loaded machine reaches (building the gzip bomb alone takes seconds there)."""
+    return httpx.Client(base_url=server.origin, headers=AUTH if headers is None else headers, timeout=60, verify=TLS)
 
 
 def post(c: httpx.Client, *, headers: dict[str, str] | None = None, **body: Any) -> httpx.Response:
@@ -587,6 +588,14 @@ def answered(send: Callable[[], httpx.Response]) -> str:
     return "answered"
 
 
+def first_read(c: httpx.Client) -> str:
+    """What the first read of a small non-streamed reply brings: all of it, or (dripped) one byte; no clock."""
+    body = {"model": "reference/coder", "messages": HELLO}
+    with c.stream("POST", "/v1/chat/completions", json=body) as response:
+        first = next(response.iter_raw())
+    return "one byte" if len(first) == 1 else "the whole reply"
+
+
 def stream_end(c: httpx.Client, *, limit: int = 500) -> str:
     """How a streamed reply ends: at [DONE], never (``limit`` events pass first), or with the connection reset."""
     body = {"model": "reference/coder", "messages": HELLO, "stream": True}
@@ -864,14 +873,9 @@ PROBES: dict[str, tuple[Probe, Any, Any]] = {
     ),
     "huge-body": (body_size, "small", "huge"),
     "gzip-bomb": (lambda c: c.get("/v1/models").headers.get("content-encoding"), None, "gzip"),
-    "never-answer": (lambda c: answered(lambda: c.get("/v1/models", timeout=0.3)), "answered", "no answer in time"),
-    "slow-drip": (
-        lambda c: answered(
-            lambda: c.post("/v1/chat/completions", json={"model": "reference/coder", "messages": HELLO}, timeout=0.5)
-        ),
-        "answered",
-        "no answer in time",
-    ),
+    # never answering can only be seen by waiting: long enough that a loaded machine's clean server answers first
+    "never-answer": (lambda c: answered(lambda: c.get("/v1/models", timeout=5)), "answered", "no answer in time"),
+    "slow-drip": (first_read, "the whole reply", "one byte"),
     "endless-stream": (stream_end, "done", "endless"),
     "reset-mid-stream": (stream_end, "done", "reset"),
     "invalid-utf8": (lambda c: utf8(c.get("/v1/models").content), "UTF-8", "not UTF-8"),
