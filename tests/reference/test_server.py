@@ -396,7 +396,7 @@ def test_tool_call_stream_fragments_join_to_json(c: httpx.Client) -> None:
 
 def test_tool_followup_is_answered_with_text(c: httpx.Client) -> None:
     body = post(c, messages=TOOL_FOLLOWUP, tools=STRICT_TOOLS).json()
-    assert body["choices"][0]["message"]["content"] == REPLY_TEXT
+    assert body["choices"][0]["message"]["content"] == f"The tool returned file contents {REPLY_TEXT}"
     assert body["choices"][0]["finish_reason"] == "stop"
 
 
