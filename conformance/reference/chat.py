@@ -105,11 +105,13 @@ class Reply:
     def text(self, kind: Kind) -> str:
         return "".join(t.text for t in self.tokens if t.kind == kind)
 
-    def usage(self, completion_tokens: int) -> dict[str, int]:
+    def usage(self, completion_tokens: int, faults: frozenset[str] = frozenset()) -> dict[str, int]:
+        """The usage object; ``usage-total-wrong`` counts the prompt twice in the total."""
+        prompts = 2 if "usage-total-wrong" in faults else 1
         return {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": completion_tokens,
-            "total_tokens": self.prompt_tokens + completion_tokens,
+            "total_tokens": prompts * self.prompt_tokens + completion_tokens,
         }
 
 
@@ -126,7 +128,7 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
-def _texts(message: dict[str, Any]) -> Iterator[str]:
+def texts(message: dict[str, Any]) -> Iterator[str]:
     """The text a message carries: string content, text parts, and tool-call arguments."""
     content = message.get("content")
     if isinstance(content, str):
@@ -167,6 +169,13 @@ def example(schema: Any, text: str = "example") -> Any:
     if kind == "array":
         return [example(schema["items"], text)] if isinstance(schema.get("items"), dict) else []
     return {"integer": 1, "number": 1, "boolean": True, "null": None}.get(kind, text)
+
+
+def _unrefused(body: dict[str, Any], faults: frozenset[str]) -> dict[str, Any]:
+    """The body as read: ``accept-missing-messages`` makes up a greeting where ``messages`` is missing."""
+    if "accept-missing-messages" in faults and "messages" not in body:
+        return {**body, "messages": [{"role": "user", "content": "Say hello."}]}
+    return body
 
 
 def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -235,7 +244,7 @@ def auto_function(messages: list[dict[str, Any]], functions: list[dict[str, Any]
     last = messages[-1]
     if last["role"] != "user":
         return None
-    text = " ".join(_texts(last))
+    text = " ".join(texts(last))
     words = {w.lower().removesuffix("s") for w in _NAME_WORD.findall(text)}
     fresh = [f for f in functions if f["name"] not in _answered(messages)]
     ranked = sorted(fresh, key=lambda f: len(_subject(f["name"]) & words), reverse=True)
@@ -269,7 +278,7 @@ def place(messages: list[dict[str, Any]]) -> str | None:
     user = [m for m in messages if m["role"] == "user"]
     names = [
         match.group(1)
-        for text in (_texts(user[-1]) if user else ())
+        for text in (texts(user[-1]) if user else ())
         for sentence in _SENTENCE.findall(text)
         for match in _PLACE.finditer(sentence.strip())
     ]
@@ -279,7 +288,7 @@ def place(messages: list[dict[str, Any]]) -> str | None:
 def answer_text(messages: list[dict[str, Any]]) -> str:
     """The text reply: the fixed sentence, after the last tool result quoted back when the conversation has one
     (so a client can see the result reached the answer)."""
-    results = [" ".join(" ".join(_texts(m)).split()) for m in messages if m["role"] == "tool"]
+    results = [" ".join(" ".join(texts(m)).split()) for m in messages if m["role"] == "tool"]
     if not results:
         return REPLY_TEXT
     quoted = results[-1][:READBACK_LIMIT]
@@ -325,7 +334,7 @@ def build_reply(body: Any, faults: frozenset[str]) -> Reply:
             raise APIError(400, message, param="model")
         else:
             raise APIError(404, message, param="model", code="model_not_found")
-    messages = _messages(body)
+    messages = _messages(_unrefused(body, faults))
     stream, stream_options = body.get("stream") or False, body.get("stream_options") or {}
     if not isinstance(stream, bool):
         raise APIError(400, "'stream' must be a boolean", param="stream")
@@ -357,7 +366,7 @@ def build_reply(body: Any, faults: frozenset[str]) -> Reply:
         tokens=tuple(planned[:limit] if cut else planned),
         tool_call=call,
         finish_reason="length" if cut else "tool_calls" if call else "stop",
-        prompt_tokens=len(messages) + sum(len(t.split()) for m in messages for t in _texts(m)),
+        prompt_tokens=len(messages) + sum(len(t.split()) for m in messages for t in texts(m)),
         stream=stream,
         include_usage=stream_options.get("include_usage") is True,
     )
@@ -392,7 +401,7 @@ def completion_body(reply: Reply, faults: frozenset[str], created: int) -> dict[
         "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
     }
     if "no-usage" not in faults:
-        body["usage"] = reply.usage(len(reply.tokens))
+        body["usage"] = reply.usage(len(reply.tokens), faults)
     return body
 
 
@@ -436,7 +445,7 @@ def stream_events(reply: Reply, faults: frozenset[str], created: int) -> list[Ev
 
     def choice_chunk(position: int, delta: dict[str, Any], finish_reason: str | None, emitted: int) -> dict[str, Any]:
         data = chunk(position, [{"index": 0, "delta": delta, "finish_reason": finish_reason}])
-        return data | {"usage": reply.usage(emitted)} if "usage-every-chunk" in faults else data
+        return data | {"usage": reply.usage(emitted, faults)} if "usage-every-chunk" in faults else data
 
     unfinished = "" if "empty-finish-reason" in faults else None
     events = []
@@ -452,7 +461,7 @@ def stream_events(reply: Reply, faults: frozenset[str], created: int) -> list[Ev
         return events
     events.append(Event(choice_chunk(len(deltas), {}, reply.finish_reason, len(tokens))))
     if reply.include_usage and "no-usage" not in faults:
-        events.append(Event(chunk(len(deltas) + 1, []) | {"usage": reply.usage(len(tokens))}))
+        events.append(Event(chunk(len(deltas) + 1, []) | {"usage": reply.usage(len(tokens), faults)}))
     if "missing-done" not in faults:
         events.append(Event("[DONE]"))
     return events
