@@ -37,6 +37,7 @@ _CHECK_MODULES = (
     "conformance.checks.tools",
     "conformance.checks.latency",
     "conformance.checks.wire_apis",
+    "conformance.checks.peers",
 )
 WIRE_APIS = {"RS": "responses", "AN": "messages", "LST": None, "MDV": None}
 """The wire API a live check's group speaks (``None``: any); every other live group speaks ``chat``."""

@@ -13,8 +13,16 @@ SHOWN = 8
 
 
 def _problems(instance: Any, definition: str) -> list[str]:
-    errors = sorted(schemas.validator(SCHEMA, f"/definitions/{definition}").iter_errors(instance), key=str)
-    reasons = [f"{'.'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors]
+    """Each reason as ``where: what``; the required properties missing at one place make one reason."""
+    missing: dict[str, list[str]] = {}
+    reasons = []
+    for error in schemas.validator(SCHEMA, f"/definitions/{definition}").iter_errors(instance):
+        where = ".".join(map(str, error.absolute_path)) or "(root)"
+        if error.validator == "required":
+            missing.setdefault(where, []).append(error.message.split("'")[1])
+        else:
+            reasons.append(f"{where}: {error.message}")
+    reasons = sorted(f"{where} lacks {', '.join(sorted(names))}" for where, names in missing.items()) + sorted(reasons)
     hidden = len(reasons) - SHOWN
     return reasons[:SHOWN] + ([f"… and {hidden} more"] if hidden > 0 else [])
 
