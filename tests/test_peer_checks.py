@@ -29,3 +29,24 @@ def test_cs_010_tells_a_late_stream_from_a_held_back_one(
     assert note in found["message"]
     if outcome == "warned":
         result.stdout.fnmatch_lines(["*all * token events arrived within * ms, after * ms of nothing*"])
+
+
+@pytest.mark.parametrize(
+    ("fault", "breaks"),
+    [("responses-event-fields-missing", True), ("responses-sparse-object", False)],
+)
+def test_what_the_openai_sdk_needs_of_a_responses_stream(fault: str, breaks: bool) -> None:
+    """Why RS-006 is a MUST and RS-005/RS-009 are SHOULDs: the SDK's stream helper locates each text event by its
+    output_index and raises without it, while it reads a response object that lacks the optional fields."""
+    openai = pytest.importorskip("openai", reason="the openai SDK is not installed (pip install openai)")
+    with ReferenceServer(ReferenceConfig(frozenset({fault}))) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key=REFERENCE_KEY, max_retries=0, timeout=10)
+        assert client.responses.create(model="reference/coder", input="Say hello.").output_text
+        try:
+            with client.responses.stream(model="reference/coder", input="Say hello.") as stream:
+                text = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
+        except RuntimeError as exc:
+            assert breaks, exc
+            assert "output index None" in str(exc)
+        else:
+            assert not breaks and text

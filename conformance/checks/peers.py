@@ -3,8 +3,8 @@ tests (openresponses/openresponses, ``bin/compliance-test.ts``) and webai-at-hom
 
 Each check here names the peer test it answers. Responses shapes are judged against the suite's own schema of the
 Responses API (``schemas/responses-api.schema.json``), written from the Open Responses specification. Severity
-follows what real clients need: the fields and endpoints the SDKs and Codex read are MUST elsewhere (RS-001..004);
-the rest of the published shape is a SHOULD here.
+follows what real clients need: what the SDKs and Codex read is MUST (RS-001..004 elsewhere; RS-006 here, measured
+breaking the openai SDK's stream); the rest of the published shape is a SHOULD.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from conformance.live import USER_PROMPT, LiveContext, error_object_problems, mi
 from conformance.responses_schema import compact_problems, event_definition, event_problems, response_problems
 from conformance.target import Subject
 
-SHOULD = Severity.SHOULD
+MUST, SHOULD = Severity.MUST, Severity.SHOULD
 Said = list[Finding | Observation]
 BUFFERED_WAIT_MS = 2000.0
 """A stream whose first token comes sooner than this is too quick to tell buffering from streaming."""
@@ -146,17 +146,61 @@ async def response_shape(subject: Subject, ctx: LiveContext) -> Said:
     ]
 
 
+LOCATED = {
+    "response.output_item.": ("output_index",),
+    "response.content_part.": ("item_id", "output_index", "content_index"),
+    "response.output_text.": ("item_id", "output_index", "content_index"),
+    "response.function_call_arguments.": ("item_id", "output_index"),
+}
+"""The fields that say which output item (and content part) an event belongs to, by event type prefix."""
+
+
+async def _stream(subject: Subject, ctx: LiveContext) -> Any:
+    return await _responses(ctx, {"model": subject.name, "input": USER_PROMPT, "stream": True}, name="stream")
+
+
 @check(
     "RS-006",
+    MUST,
+    "Streamed output events say which item and content part they belong to",
+    scope="live-model",
+    rationale="the openai SDK's Responses stream raises on a text event without output_index (measured: openai "
+    "Python 3.57 responses.stream, RuntimeError 'Received a content event for output index None')",
+    source=f"{SPEC}, streaming events; Open Responses compliance streaming-response",
+)
+async def event_locations(subject: Subject, ctx: LiveContext) -> Said:
+    exchange = await _stream(subject, ctx)
+    if exchange.status != 200 or exchange.events is None:
+        return [failed(ctx, exchange, "a streamed request was refused (see RS-002)", "accept stream: true")]
+    unlocated: dict[str, set[str]] = {}
+    for data in (event.json for event in exchange.events):
+        kind = data.get("type") if isinstance(data, dict) else None
+        needed = next((f for prefix, f in LOCATED.items() if isinstance(kind, str) and kind.startswith(prefix)), ())
+        lacking = {f for f in needed if not isinstance(data.get(f), str if f == "item_id" else int)}
+        if lacking:
+            unlocated.setdefault(kind, set()).update(lacking)
+    return [
+        Finding(
+            f"{kind} events lack {', '.join(sorted(fields))}",
+            expected="item_id, output_index (and content_index for text and content parts) on every output event",
+            exchange=ctx.describe(exchange),
+            fix="say in every output event which output item (and which content part) it belongs to",
+        )
+        for kind, fields in sorted(unlocated.items())
+    ]
+
+
+@check(
+    "RS-009",
     SHOULD,
     "Every streamed Responses event fits the schema of its type",
     scope="live-model",
-    rationale="a client locates a delta by item_id, output_index and content_index; strict clients validate "
-    "every event",
+    rationale="strict clients validate every event, the response objects in lifecycle events included; the SDKs "
+    "and Codex read only what RS-002, RS-004 and RS-006 check",
     source=f"{SPEC}, streaming events; Open Responses compliance tests",
 )
 async def event_shapes(subject: Subject, ctx: LiveContext) -> Said:
-    exchange = await _responses(ctx, {"model": subject.name, "input": USER_PROMPT, "stream": True}, name="stream")
+    exchange = await _stream(subject, ctx)
     if exchange.status != 200 or exchange.events is None:
         return [failed(ctx, exchange, "a streamed request was refused (see RS-002)", "accept stream: true")]
     data = [event.json for event in exchange.events]
@@ -174,8 +218,7 @@ async def event_shapes(subject: Subject, ctx: LiveContext) -> Said:
             f"{'; '.join(first_problems)}",
             expected="each event as the specification defines its type",
             exchange=ctx.describe(exchange),
-            fix="send every field of each event: sequence_number, item_id, output_index, content_index, and a "
-            "complete response object in the lifecycle events",
+            fix="send every field of each event, and a complete response object in the lifecycle events",
         )
     ]
 

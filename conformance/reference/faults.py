@@ -200,13 +200,13 @@ FAULTS: dict[str, Fault] = _table(
     ),
     (
         "responses-sparse-object",
-        ("RS-005", "RS-006"),
+        ("RS-005", "RS-009"),
         "responses lack completed_at, truncation, text, top_p, temperature, store and the other parameters the "
         "specification requires, and echoed tools lack strict",
     ),
     (
         "responses-event-fields-missing",
-        ("RS-006",),
+        ("RS-006", "RS-009"),
         "streamed output_text and function_call_arguments events lack item_id, output_index and content_index",
     ),
     ("responses-no-compact", ("RS-007",), "POST /v1/responses/compact is an unknown path (404)"),
