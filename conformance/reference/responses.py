@@ -216,8 +216,18 @@ def settings(body: dict[str, Any], faults: frozenset[str]) -> dict[str, Any]:
     if body.get("previous_response_id") is not None:
         message = "Previous response not found: this provider stores no responses (send the whole input instead)."
         raise chat.APIError(400, message, param="previous_response_id", code="previous_response_not_found")
-    shown = {name: body.get(name, default) for name, default in SETTINGS.items()}
+    shown = {name: _setting(body.get(name), default) for name, default in SETTINGS.items()}
     return shown | {"tools": [echoed_tool(t) for t in body.get("tools") or []]}
+
+
+def _setting(given: Any, default: Any) -> Any:
+    """A parameter as a response shows it: the default where the request sent none (or null), and an object
+    completed from the default where the request sent part of one (Codex sends ``text: {verbosity}`` alone)."""
+    if given is None:
+        return default
+    if isinstance(default, dict) and default and isinstance(given, dict):
+        return default | given
+    return given
 
 
 def build_reply(body: Any, faults: frozenset[str]) -> Plan:

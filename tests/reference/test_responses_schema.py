@@ -90,3 +90,14 @@ def test_many_problems_are_counted_not_listed() -> None:
 def test_unlisted_event_types_are_not_judged() -> None:
     assert responses_schema.event_definition("response.custom.thing") is None
     assert responses_schema.event_problems({"type": "response.custom.thing"}) == []
+
+
+def test_partial_settings_are_completed_so_the_echo_still_fits(servers: dict[str, ReferenceServer]) -> None:
+    asked = {"text": {"verbosity": "low"}, "reasoning": {"effort": "high"}, "temperature": None, "metadata": {"a": "b"}}
+    body = respond(servers["clean"], **asked).json()
+    assert (body["text"], body["reasoning"]) == (
+        {"format": {"type": "text"}, "verbosity": "low"},
+        {"effort": "high", "summary": None},
+    )
+    assert (body["temperature"], body["metadata"]) == (1.0, {"a": "b"})
+    assert responses_schema.response_problems(body) == []
