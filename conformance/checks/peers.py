@@ -99,6 +99,7 @@ async def streamed_as_written(subject: Subject, ctx: LiveContext) -> Said:
     scope="endpoint",
     rationale="answering a request that has no conversation hides a client's bug behind a made-up reply",
     source="OpenAI Chat Completions reference (messages is required); openai_test errors.missing_messages",
+    applies=lambda setup: bool(setup.target.models),
 )
 async def missing_messages(subject: Subject, ctx: LiveContext) -> Said:
     exchange = await ctx.chat({"model": ctx.target.models[0].id})
