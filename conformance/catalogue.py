@@ -39,6 +39,7 @@ _CHECK_MODULES = (
     "conformance.checks.latency",
     "conformance.checks.wire_apis",
     "conformance.checks.gemini",
+    "conformance.checks.peers",
 )
 WIRE_APIS = {"RS": "responses", "AN": "messages", "GG": "gemini", "LST": None, "MDV": None}
 """The wire API a live check's group speaks (``None``: any); every other live group speaks ``chat``."""

@@ -15,7 +15,16 @@ from referencing.jsonschema import DRAFT7
 
 from conformance.resources import data_dir
 
-NAMES = ("manifest", "extended-models", "embedded", "fixture-case", "report", "loader-io", "models-dev-api")
+NAMES = (
+    "manifest",
+    "extended-models",
+    "embedded",
+    "fixture-case",
+    "report",
+    "loader-io",
+    "models-dev-api",
+    "responses-api",
+)
 
 
 @cache

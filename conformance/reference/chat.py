@@ -35,6 +35,13 @@ _REFUSED_FIELDS = (
 )
 _TOOL_WORD = re.compile(r"\btools?\b", re.IGNORECASE)
 _WORD = re.compile(r"\S+\s*")
+_NAME_WORD = re.compile(r"[a-z][a-z0-9]*", re.IGNORECASE)
+_GENERIC_NAME_WORDS = frozenset({"get", "set", "fetch", "list", "read", "run", "call", "current", "info", "data"})
+"""Words of a tool name that say what it does, not what it is about (``get_current_weather`` is about weather)."""
+_SENTENCE = re.compile(r"[^.!?]+")
+_PLACE = re.compile(r"(?<!^)\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)")
+READBACK_LIMIT = 200
+"""Characters of a tool result the reply quotes back."""
 
 Kind = Literal["reasoning", "content", "tool_name", "tool_args"]
 
@@ -98,11 +105,13 @@ class Reply:
     def text(self, kind: Kind) -> str:
         return "".join(t.text for t in self.tokens if t.kind == kind)
 
-    def usage(self, completion_tokens: int) -> dict[str, int]:
+    def usage(self, completion_tokens: int, faults: frozenset[str] = frozenset()) -> dict[str, int]:
+        """The usage object; ``usage-total-wrong`` counts the prompt twice in the total."""
+        prompts = 2 if "usage-total-wrong" in faults else 1
         return {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": completion_tokens,
-            "total_tokens": self.prompt_tokens + completion_tokens,
+            "total_tokens": prompts * self.prompt_tokens + completion_tokens,
         }
 
 
@@ -119,7 +128,7 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
-def _texts(message: dict[str, Any]) -> Iterator[str]:
+def texts(message: dict[str, Any]) -> Iterator[str]:
     """The text a message carries: string content, text parts, and tool-call arguments."""
     content = message.get("content")
     if isinstance(content, str):
@@ -142,10 +151,11 @@ def _has_image(messages: list[dict[str, Any]]) -> bool:
     )
 
 
-def example(schema: Any) -> Any:
-    """A value that fits a JSON Schema, built the simple way: every property, the first enum value."""
+def example(schema: Any, text: str = "example") -> Any:
+    """A value that fits a JSON Schema, built the simple way: every property, the first enum value, ``text`` for
+    a string."""
     if not isinstance(schema, dict):
-        return "example"
+        return text
     if schema.get("enum"):
         return schema["enum"][0]
     if "const" in schema:
@@ -155,10 +165,17 @@ def example(schema: Any) -> Any:
         kind = next((k for k in kind if k != "null"), "null")
     properties = schema.get("properties")
     if kind == "object" or isinstance(properties, dict):
-        return {k: example(v) for k, v in properties.items()} if isinstance(properties, dict) else {}
+        return {k: example(v, text) for k, v in properties.items()} if isinstance(properties, dict) else {}
     if kind == "array":
-        return [example(schema["items"])] if isinstance(schema.get("items"), dict) else []
-    return {"integer": 1, "number": 1, "boolean": True, "null": None}.get(kind, "example")
+        return [example(schema["items"], text)] if isinstance(schema.get("items"), dict) else []
+    return {"integer": 1, "number": 1, "boolean": True, "null": None}.get(kind, text)
+
+
+def _unrefused(body: dict[str, Any], faults: frozenset[str]) -> dict[str, Any]:
+    """The body as read: ``accept-missing-messages`` makes up a greeting where ``messages`` is missing."""
+    if "accept-missing-messages" in faults and "messages" not in body:
+        return {**body, "messages": [{"role": "user", "content": "Say hello."}]}
+    return body
 
 
 def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -200,18 +217,51 @@ def _token_limit(body: dict[str, Any], faults: frozenset[str]) -> int | None:
     return min(limits, default=None)
 
 
+def _subject(name: str) -> frozenset[str]:
+    """What a tool is about: the words of its name, less the generic verbs (singular, lower case)."""
+    words = (w.lower() for w in _NAME_WORD.findall(name.replace("_", " ").replace("-", " ")))
+    return frozenset(w.removesuffix("s") for w in words if len(w) > 2 and w not in _GENERIC_NAME_WORDS)
+
+
+def _answered(messages: list[dict[str, Any]]) -> frozenset[str]:
+    """The functions whose result the conversation already holds (a tool message answers their call)."""
+    results = {m.get("tool_call_id") for m in messages if m["role"] == "tool"}
+    return frozenset(
+        call["function"]["name"]
+        for m in messages
+        for call in (m.get("tool_calls") if isinstance(m.get("tool_calls"), list) else ())
+        if isinstance(call, dict)
+        and call.get("id") in results
+        and isinstance(call.get("function"), dict)
+        and isinstance(call["function"].get("name"), str)
+    )
+
+
+def auto_function(messages: list[dict[str, Any]], functions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The function ``tool_choice: auto`` calls, deterministically, as a model would: when the last turn is the
+    user's and names a declared tool's subject ("weather" for ``get_weather``), that tool; when it says "tool",
+    the first. Never one whose result the conversation already holds, so a client's tool loop ends."""
+    last = messages[-1]
+    if last["role"] != "user":
+        return None
+    text = " ".join(texts(last))
+    words = {w.lower().removesuffix("s") for w in _NAME_WORD.findall(text)}
+    fresh = [f for f in functions if f["name"] not in _answered(messages)]
+    ranked = sorted(fresh, key=lambda f: len(_subject(f["name"]) & words), reverse=True)
+    if ranked and _subject(ranked[0]["name"]) & words:
+        return ranked[0]
+    return fresh[0] if fresh and _TOOL_WORD.search(text) else None
+
+
 def _chosen_function(body: dict[str, Any], functions: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The function to call, or ``None`` for a text reply. ``auto`` calls when the user's last turn asks for a
-    tool, and never right after a tool result, so a client's tool loop ends."""
+    """The function to call, or ``None`` for a text reply (``auto``: see ``auto_function``)."""
     choice = body.get("tool_choice") or "auto"
     if not functions or choice == "none":
         return None
     if choice == "required":
         return functions[0]
     if choice == "auto":
-        last = body["messages"][-1]
-        asks = last["role"] == "user" and any(_TOOL_WORD.search(t) for t in _texts(last))
-        return functions[0] if asks else None
+        return auto_function(body["messages"], functions)
     named = choice.get("function") if isinstance(choice, dict) else None
     name = named.get("name") if isinstance(named, dict) else None
     if name is None:
@@ -220,6 +270,29 @@ def _chosen_function(body: dict[str, Any], functions: list[dict[str, Any]]) -> d
         if function["name"] == name:
             return function
     raise APIError(400, f"'tool_choice' names {name!r}, which is not among the tools", param="tool_choice")
+
+
+def place(messages: list[dict[str, Any]]) -> str | None:
+    """The proper name the last user turn asks about ("Paris", "San Francisco"): the last run of capitalised
+    words that does not open a sentence, which is what a weather or time tool's argument wants."""
+    user = [m for m in messages if m["role"] == "user"]
+    names = [
+        match.group(1)
+        for text in (texts(user[-1]) if user else ())
+        for sentence in _SENTENCE.findall(text)
+        for match in _PLACE.finditer(sentence.strip())
+    ]
+    return names[-1] if names else None
+
+
+def answer_text(messages: list[dict[str, Any]]) -> str:
+    """The text reply: the fixed sentence, after the last tool result quoted back when the conversation has one
+    (so a client can see the result reached the answer)."""
+    results = [" ".join(" ".join(texts(m)).split()) for m in messages if m["role"] == "tool"]
+    if not results:
+        return REPLY_TEXT
+    quoted = results[-1][:READBACK_LIMIT]
+    return f"The tool returned {quoted} {REPLY_TEXT}"
 
 
 def _refuse(
@@ -261,7 +334,7 @@ def build_reply(body: Any, faults: frozenset[str]) -> Reply:
             raise APIError(400, message, param="model")
         else:
             raise APIError(404, message, param="model", code="model_not_found")
-    messages = _messages(body)
+    messages = _messages(_unrefused(body, faults))
     stream, stream_options = body.get("stream") or False, body.get("stream_options") or {}
     if not isinstance(stream, bool):
         raise APIError(400, "'stream' must be a boolean", param="stream")
@@ -278,13 +351,13 @@ def build_reply(body: Any, faults: frozenset[str]) -> Reply:
     planned = [Token("reasoning", w) for w in _words(REASONING_TEXT)] if model["reasoning"] else []
     call = None
     if function:
-        example_arguments = example(function.get("parameters"))
+        example_arguments = example(function.get("parameters"), place(messages) or "example")
         arguments = json.dumps(example_arguments if isinstance(example_arguments, dict) else {})
         call = ToolCall(f"call_{digest[24:48]}", function["name"], arguments)
         planned += [Token("tool_name", call.name), *(Token("tool_args", p) for p in _pieces(call.arguments))]
     else:
         planned += [Token("content", TEMPLATE_LEAK)] if "template-token-leak" in faults else []
-        planned += [Token("content", w) for w in _words(REPLY_TEXT)]
+        planned += [Token("content", w) for w in _words(answer_text(messages))]
     cut = limit is not None and limit < len(planned)
     return Reply(
         id=f"chatcmpl-ref-{digest[:24]}",
@@ -293,7 +366,7 @@ def build_reply(body: Any, faults: frozenset[str]) -> Reply:
         tokens=tuple(planned[:limit] if cut else planned),
         tool_call=call,
         finish_reason="length" if cut else "tool_calls" if call else "stop",
-        prompt_tokens=len(messages) + sum(len(t.split()) for m in messages for t in _texts(m)),
+        prompt_tokens=len(messages) + sum(len(t.split()) for m in messages for t in texts(m)),
         stream=stream,
         include_usage=stream_options.get("include_usage") is True,
     )
@@ -328,7 +401,7 @@ def completion_body(reply: Reply, faults: frozenset[str], created: int) -> dict[
         "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
     }
     if "no-usage" not in faults:
-        body["usage"] = reply.usage(len(reply.tokens))
+        body["usage"] = reply.usage(len(reply.tokens), faults)
     return body
 
 
@@ -372,7 +445,7 @@ def stream_events(reply: Reply, faults: frozenset[str], created: int) -> list[Ev
 
     def choice_chunk(position: int, delta: dict[str, Any], finish_reason: str | None, emitted: int) -> dict[str, Any]:
         data = chunk(position, [{"index": 0, "delta": delta, "finish_reason": finish_reason}])
-        return data | {"usage": reply.usage(emitted)} if "usage-every-chunk" in faults else data
+        return data | {"usage": reply.usage(emitted, faults)} if "usage-every-chunk" in faults else data
 
     unfinished = "" if "empty-finish-reason" in faults else None
     events = []
@@ -388,7 +461,7 @@ def stream_events(reply: Reply, faults: frozenset[str], created: int) -> list[Ev
         return events
     events.append(Event(choice_chunk(len(deltas), {}, reply.finish_reason, len(tokens))))
     if reply.include_usage and "no-usage" not in faults:
-        events.append(Event(chunk(len(deltas) + 1, []) | {"usage": reply.usage(len(tokens))}))
+        events.append(Event(chunk(len(deltas) + 1, []) | {"usage": reply.usage(len(tokens), faults)}))
     if "missing-done" not in faults:
         events.append(Event("[DONE]"))
     return events

@@ -207,6 +207,31 @@ FAULTS: dict[str, Fault] = _table(
     ),
     ("gemini-no-vertex-path", ("GG-007",), "the Vertex-style path …/publishers/{p}/models/{m}:method gives 404"),
     ("gemini-v1beta-only", ("GG-008",), "the Gemini API is served under /v1beta only: /v1/models/{m}:method gives 404"),
+    # what the outside suites (Open Responses compliance, openai_test) check and the rows above do not
+    (
+        "usage-total-wrong",
+        ("CC-009",),
+        "usage.total_tokens counts the prompt twice: twice prompt_tokens + completion_tokens",
+    ),
+    ("accept-missing-messages", ("CE-007",), "a chat request without messages is answered 200, as if it said hello"),
+    (
+        "buffered-stream",
+        ("CS-010",),
+        "every stream is held back until the whole reply is ready and at least 3 s have passed, then sent at once",
+    ),
+    (
+        "responses-sparse-object",
+        ("RS-005", "RS-009"),
+        "responses lack completed_at, truncation, text, top_p, temperature, store and the other parameters the "
+        "specification requires, and echoed tools lack strict",
+    ),
+    (
+        "responses-event-fields-missing",
+        ("RS-006", "RS-009"),
+        "streamed output_text and function_call_arguments events lack item_id, output_index and content_index",
+    ),
+    ("responses-no-compact", ("RS-007",), "POST /v1/responses/compact is an unknown path (404)"),
+    ("responses-reject-phase", ("RS-008",), "400 when an input message carries phase (commentary, final_answer)"),
 )
 
 _SEPARATORS = re.compile(r"[\s,]+")

@@ -9,7 +9,10 @@ Chat-completion faults do not reach these APIs; each has its own, applied here.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -25,6 +28,29 @@ ECHOED = {
     "tools": [],
 }
 """Request fields a response repeats, with the value it shows when the request left one out."""
+SETTINGS = {
+    "previous_response_id": None,
+    "truncation": "disabled",
+    "text": {"format": {"type": "text"}},
+    "temperature": 1.0,
+    "top_p": 1.0,
+    "presence_penalty": 0.0,
+    "frequency_penalty": 0.0,
+    "top_logprobs": 0,
+    "reasoning": {"effort": None, "summary": None},
+    "max_tool_calls": None,
+    "store": False,
+    "background": False,
+    "service_tier": "default",
+    "metadata": {},
+    "safety_identifier": None,
+    "prompt_cache_key": None,
+}
+"""The other parameters a response object shows (Open Responses specification, ResponseResource: every one is
+required there), with the value it shows when the request left one out. ``store`` is false unless asked: the
+reference keeps no response to retrieve."""
+COMPACTED = "The conversation so far, compacted."
+"""What a ``compaction`` input item stands for: the reference reads no summary back, it only accepts the item."""
 DELTAS = ("response.output_text.delta", "response.function_call_arguments.delta")
 
 
@@ -131,6 +157,8 @@ def _messages(body: dict[str, Any], faults: frozenset[str]) -> list[dict[str, An
             messages.append(
                 {"role": "assistant", "content": None, "tool_calls": [{"id": item["call_id"], "function": function}]}
             )
+        elif kind == "compaction" and isinstance(item.get("encrypted_content"), str):
+            messages.append({"role": "system", "content": COMPACTED})
         elif kind == "function_call_output" and isinstance(item.get("call_id"), str):
             if "responses-reject-function-output" in faults:
                 raise chat.APIError(400, "input items of type 'function_call_output' are not supported", param="input")
@@ -166,13 +194,50 @@ def _tools(body: dict[str, Any]) -> dict[str, Any]:
     return translated
 
 
+def refuse_phase(body: dict[str, Any], faults: frozenset[str]) -> None:
+    """``responses-reject-phase``: an input message with ``phase`` (what Codex sends back for models that label
+    their messages) is refused."""
+    items = body.get("input")
+    labelled = isinstance(items, list) and any(isinstance(item, dict) and "phase" in item for item in items)
+    if "responses-reject-phase" in faults and labelled:
+        raise chat.APIError(400, "Unknown parameter: 'input[].phase'.", param="input", code="unknown_parameter")
+
+
+def echoed_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """A function tool as a response shows it: every field the specification lists, ``None`` where not given."""
+    return {"type": "function", "description": None, "parameters": None, "strict": None, **tool}
+
+
+def settings(body: dict[str, Any], faults: frozenset[str]) -> dict[str, Any]:
+    """The parameters a response shows besides ``ECHOED``, and the declared tools in their full shape
+    (``responses-sparse-object``: none of them, the shape the reference once had)."""
+    if "responses-sparse-object" in faults:
+        return {}
+    if body.get("previous_response_id") is not None:
+        message = "Previous response not found: this provider stores no responses (send the whole input instead)."
+        raise chat.APIError(400, message, param="previous_response_id", code="previous_response_not_found")
+    shown = {name: _setting(body.get(name), default) for name, default in SETTINGS.items()}
+    return shown | {"tools": [echoed_tool(t) for t in body.get("tools") or []]}
+
+
+def _setting(given: Any, default: Any) -> Any:
+    """A parameter as a response shows it: the default where the request sent none (or null), and an object
+    completed from the default where the request sent part of one (Codex sends ``text: {verbosity}`` alone)."""
+    if given is None:
+        return default
+    if isinstance(default, dict) and default and isinstance(given, dict):
+        return default | given
+    return given
+
+
 def build_reply(body: Any, faults: frozenset[str]) -> Plan:
     """Validate a Responses request and plan its reply; a request the provider refuses raises ``APIError``."""
     if not isinstance(body, dict):
         raise chat.APIError(400, "the request body must be a JSON object")
+    refuse_phase(body, faults)
     chat_body = {"model": body.get("model"), "messages": _messages(body, faults), **_tools(body)}
     limit = token_limit(body, "max_output_tokens", required=False)
-    echo = {name: body.get(name, default) for name, default in ECHOED.items()}
+    echo = {name: body.get(name, default) for name, default in ECHOED.items()} | settings(body, faults)
     return plan(chat_body, reasoning=False, limit=limit, stream=stream_flag(body), echo=echo)
 
 
@@ -214,6 +279,8 @@ def _response(plan: Plan, faults: frozenset[str], created: int, *, done: bool) -
         **plan.echo,
         "usage": None,
     }
+    if "responses-sparse-object" not in faults:
+        response["completed_at"] = int(time.time()) if done else None
     if done and "responses-no-usage" in faults:
         del response["usage"]
     elif done:
@@ -276,6 +343,13 @@ def stream_frames(plan: Plan, faults: frozenset[str], created: int) -> list[Fram
     return _frames(events, faults)
 
 
+def strip_locations(event: dict[str, Any]) -> dict[str, Any]:
+    """A text or arguments event without the fields that say where it belongs (item, output and content index)."""
+    if not event["type"].startswith(("response.output_text.", "response.function_call_arguments.")):
+        return event
+    return {k: v for k, v in event.items() if k not in ("item_id", "output_index", "content_index")}
+
+
 def _frames(events: list[tuple[dict[str, Any], bool]], faults: frozenset[str]) -> list[Frame]:
     """The events as SSE frames, after the faults that reorder, cut or strip them."""
     if "responses-silent-failure" in faults:
@@ -286,6 +360,8 @@ def _frames(events: list[tuple[dict[str, Any], bool]], faults: frozenset[str]) -
     first_delta = next((i for i, kind in enumerate(types) if kind in DELTAS), None)
     if "responses-bad-order" in faults and first_delta is not None:
         events.insert(types.index("response.output_item.added"), events.pop(first_delta))
+    if "responses-event-fields-missing" in faults:
+        events = [(strip_locations(event), token) for event, token in events]
     named = "responses-no-event-lines" not in faults
     numbered = "responses-no-sequence" not in faults
 
@@ -294,3 +370,47 @@ def _frames(events: list[tuple[dict[str, Any], bool]], faults: frozenset[str]) -
         return sse(data, event["type"] if named else None)
 
     return [Frame(frame(n, event), token) for n, (event, token) in enumerate(events)]
+
+
+def compact(body: Any, faults: frozenset[str], created: int) -> dict[str, Any]:
+    """``POST /responses/compact``: the conversation's user messages kept as they were, and one ``compaction``
+    item standing for the rest (opaque to clients, who send it back as an input item); a request the provider
+    refuses raises ``APIError``, a missing model among them."""
+    if not isinstance(body, dict):
+        raise chat.APIError(400, "the request body must be a JSON object")
+    messages = _messages(body, faults)
+    reply = chat.build_reply({"model": body.get("model"), "messages": messages}, frozenset())
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
+    kept = [
+        {
+            "type": "message",
+            "id": f"msg_{digest}_{index}",
+            "status": "completed",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        }
+        for index, message in enumerate(messages)
+        if message["role"] == "user"
+        for text in [" ".join(chat.texts(message))]
+    ]
+    summary = json.dumps([" ".join(chat.texts(m)) for m in messages if m["role"] != "user"])
+    compaction = {
+        "type": "compaction",
+        "id": f"cmp_{digest}",
+        "encrypted_content": base64.b64encode(summary.encode()).decode(),
+    }
+    written = len(summary.split())
+    usage = {
+        "input_tokens": reply.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": written,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": reply.prompt_tokens + written,
+    }
+    return {
+        "id": f"resp_{digest}",
+        "object": "response.compaction",
+        "created_at": created,
+        "output": [*kept, compaction],
+        "usage": usage,
+    }

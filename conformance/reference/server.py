@@ -12,6 +12,7 @@ GET      /v1                              a small index of the API, so that ``GE
 GET      /api.json                        a models.dev catalog with this provider (models-dev-* faults)
 POST     /v1/chat/completions             deterministic replies, streamed or not; needs the API key
 POST     /v1/responses                    the same replies in the OpenAI Responses API (``responses``)
+POST     /v1/responses/compact            a conversation compacted to its user messages and a compaction item
 POST     /v1/messages                     the same replies in the Anthropic Messages API (``messages``)
 GET      /v1beta/models[/{model}]         the Gemini API's model list and models (``gemini``)
 POST     /{v}/models/{model}:{method}     the same replies in the Gemini API: generateContent and
@@ -57,6 +58,8 @@ from conformance.reference.faults import FAULTS, known_faults
 
 REFERENCE_KEY = "sk-reference-key"
 RATE_LIMITS = frozenset({"rate-limit", "rate-limit-no-retry-after"})
+BUFFERED_S = 3.0
+"""How long ``buffered-stream`` holds a stream back at least (a proxy waiting for the whole reply)."""
 _SLASHES = re.compile(r"/{2,}")
 
 
@@ -133,7 +136,13 @@ class _Provider:
         self.rate_limited = False
 
     async def index(self, request: Request) -> Response:
-        endpoints = ["GET /v1/models", "POST /v1/chat/completions", "POST /v1/responses", "POST /v1/messages"]
+        endpoints = [
+            "GET /v1/models",
+            "POST /v1/chat/completions",
+            "POST /v1/responses",
+            "POST /v1/responses/compact",
+            "POST /v1/messages",
+        ]
         return JSONResponse({"object": "api", "name": catalog.NAME, "endpoints": endpoints})
 
     async def models(self, request: Request) -> Response:
@@ -202,6 +211,17 @@ class _Provider:
             return StreamingResponse(self._clocked(frames, received), media_type="text/event-stream")
         await _sleep_until(self._token_time(received, len(plan.tokens) - 1))
         return JSONResponse(responses.response_body(plan, self.faults, created))
+
+    async def compact(self, request: Request) -> Response:
+        """``POST /v1/responses/compact``; ``responses-no-compact`` serves it as an unknown path."""
+        if "responses-no-compact" in self.faults:
+            raise HTTPException(404)
+        try:
+            if not self._has_key(_bearer(request)):
+                raise chat.APIError(401, "Incorrect API key provided.", code="invalid_api_key")
+            return JSONResponse(responses.compact(await _json(request), self.faults, int(time.time())))
+        except chat.APIError as exc:
+            return JSONResponse(exc.body(), exc.status)
 
     async def messages(self, request: Request) -> Response:
         received = time.monotonic()
@@ -318,7 +338,14 @@ class _Provider:
         return received + (self.config.ttft_ms + max(index, 0) * self.config.token_ms) / 1000
 
     async def _clocked(self, frames: Iterable[tuple[bytes, bool]], received: float) -> AsyncIterator[bytes]:
-        """A stream's frames, each ``(data, token)`` one sent when its token is due."""
+        """A stream's frames, each ``(data, token)`` one sent when its token is due (``buffered-stream``: all of
+        them at once, when the last is due and ``BUFFERED_S`` have passed)."""
+        if "buffered-stream" in self.faults:
+            held = list(frames)
+            last = self._token_time(received, sum(token for _, token in held) - 1)
+            await _sleep_until(max(last, received + BUFFERED_S))
+            yield b"".join(data for data, _ in held)
+            return
         tokens = 0
         for data, token in frames:
             if token:
@@ -352,6 +379,7 @@ def create_app(config: ReferenceConfig) -> Starlette:
         Route("/v1/models", provider.models, methods=["GET"]),
         Route("/v1/chat/completions", provider.chat_completions, methods=["POST"]),
         Route("/v1/responses", provider.responses, methods=["POST"]),
+        Route("/v1/responses/compact", provider.compact, methods=["POST"]),
         Route("/v1/messages", provider.messages, methods=["POST"]),
         Route("/api.json", provider.models_dev, methods=["GET"]),
         Route("/v1beta/{rest:path}", provider.gemini, methods=["GET", "POST"]),

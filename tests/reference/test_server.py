@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import socket
 import ssl
 import subprocess
 import sys
@@ -398,7 +399,7 @@ def test_tool_call_stream_fragments_join_to_json(c: httpx.Client) -> None:
 
 def test_tool_followup_is_answered_with_text(c: httpx.Client) -> None:
     body = post(c, messages=TOOL_FOLLOWUP, tools=STRICT_TOOLS).json()
-    assert body["choices"][0]["message"]["content"] == REPLY_TEXT
+    assert body["choices"][0]["message"]["content"] == f"The tool returned file contents {REPLY_TEXT}"
     assert body["choices"][0]["finish_reason"] == "stop"
 
 
@@ -646,6 +647,41 @@ def messages_tool_reply(c: httpx.Client) -> tuple[str, list[str]]:
     return body["stop_reason"], [block["type"] for block in body["content"]]
 
 
+def http_chunks(c: httpx.Client) -> int:
+    """How many HTTP chunks a streamed chat reply is written in, read off the wire (one per event when the server
+    streams, one for the whole reply when it holds the stream back): framing, not timing, so load cannot move it."""
+    host, port = c.base_url.host, c.base_url.port
+    body = json.dumps({"model": "reference/coder", "messages": HELLO, "stream": True})
+    request = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: {AUTH['Authorization']}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n{body}"
+    )
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(request.encode())
+        received = b"".join(iter(lambda: sock.recv(65536), b""))
+    rest, count = received.partition(b"\r\n\r\n")[2], 0
+    while (size := int(rest.split(b"\r\n", 1)[0], 16)) > 0:
+        rest, count = rest.split(b"\r\n", 1)[1][size + 2 :], count + 1
+    return count
+
+
+def usage_adds_up(c: httpx.Client) -> bool:
+    usage = post(c).json()["usage"]
+    return usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+def responses_located_deltas(c: httpx.Client) -> int:
+    """How many streamed text deltas say which item, output and content part they belong to."""
+    located = ("item_id", "output_index", "content_index")
+    return sum(
+        all(k in data for k in located) for _, data in respond_stream(c)[1] if data["type"].endswith("text.delta")
+    )
+
+
+PHASED = [
+    {"type": "message", "role": "assistant", "phase": "commentary", "content": "Checking."},
+    {"type": "message", "role": "user", "content": "Say hello."},
+]
 Probe = Callable[[httpx.Client], Any]
 PROBES: dict[str, tuple[Probe, Any, Any]] = {
     # fault: (probe, what the clean server shows, what the faulty one shows)
@@ -889,6 +925,21 @@ PROBES: dict[str, tuple[Probe, Any, Any]] = {
         "Bearer sk-echo",
     ),
     **GEMINI_PROBES,
+    "usage-total-wrong": (usage_adds_up, True, False),
+    "accept-missing-messages": (
+        lambda c: c.post("/v1/chat/completions", json={"model": "reference/coder"}).status_code,
+        400,
+        200,
+    ),
+    "buffered-stream": (lambda c: http_chunks(c) > 1, True, False),
+    "responses-sparse-object": (lambda c: "truncation" in respond(c).json(), True, False),
+    "responses-event-fields-missing": (responses_located_deltas, WORDS, 0),
+    "responses-no-compact": (
+        lambda c: c.post("/v1/responses/compact", json={"model": "reference/coder", "input": "Hi."}).status_code,
+        200,
+        404,
+    ),
+    "responses-reject-phase": (lambda c: respond(c, input=PHASED).status_code, 200, 400),
 }
 
 
