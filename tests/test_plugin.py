@@ -39,7 +39,7 @@ def test_a_broken_provider_fails_with_the_right_ids(pytester: pytest.Pytester) -
     assert outcomes(data, "failed") == BROKEN_MUST
     assert outcomes(data, "warned") == {"MAN-009"}
     assert data["profiles"]["kilo-provider-defined"]["verdict"] == "incompatible"
-    result.assert_outcomes(failed=len(BROKEN_MUST), passed=15, skipped=7, warnings=1)
+    result.assert_outcomes(failed=len(BROKEN_MUST), passed=17, skipped=9, warnings=1)
 
 
 def test_a_failure_prints_the_finding_not_a_traceback(pytester: pytest.Pytester) -> None:
@@ -230,7 +230,7 @@ def test_xdist_workers_share_one_merged_report(pytester: pytest.Pytester) -> Non
     assert result.ret == 1
     data = json.loads((pytester.path / "report.json").read_text())
     assert outcomes(data, "failed") == BROKEN_MUST
-    assert len(data["results"]) == 27
+    assert len(data["results"]) == 31
 
 
 @pytest.mark.parametrize("args", [["check"], [], ["bogus"], ["serve", "--port", "x"]])
@@ -263,7 +263,7 @@ def test_a_real_model_list_pasted_as_element_one_is_named(pytester: pytest.Pytes
     source = write_json(pytester.path / "pasted.json", [embedded()[0], models])
     result, data = run(pytester, "--offline", f"--provider-json={source}")
     assert result.ret == 1
-    assert outcomes(data, "failed") == {"EXT-001", "EMB-004"}
+    assert outcomes(data, "failed") == {"EXT-002", "EMB-004"}  # loaded with no model (PD:89), the list named
     result.stdout.fnmatch_lines(["*this is an OpenAI*list, not an extended-models response*"])
     assert "Traceback" not in result.stdout.str()
 

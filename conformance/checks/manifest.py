@@ -109,7 +109,8 @@ check(
 
 def _base_url(subject: Subject) -> str | None:
     value = subject.value.get("baseUrl") if isinstance(subject.value, dict) else None
-    return value if isinstance(value, str) and not urls.url_problem(value) else None
+    value = urls.js_trim(value) if isinstance(value, str) else None  # as the client's schema hands it on
+    return value if value and not urls.url_problem(value) else None
 
 
 @check(
@@ -228,4 +229,36 @@ def models_endpoint_keeps_path(subject: Subject, ctx: CatalogContext) -> Iterato
             "a URL under baseUrl",
             endpoint,
             "give an absolute URL, or end baseUrl with '/' so relative paths stay under it",
+        )
+
+
+@check(
+    "MAN-013",
+    SHOULD,
+    "`baseUrl` is written in full, with nothing around it",
+    scope="manifest",
+    requires="MAN-003",
+    rationale="the Provider Defined client trims baseUrl and reads https:host as https://host (new URL), but "
+    "clients that build URLs by concatenation keep a trailing space and the missing slashes",
+    source="provider-defined.ts PD:20-31 (z.string().trim(), new URL); Roo-Code builds URLs by concatenation",
+)
+def base_url_written_in_full(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
+    base = subject.value.get("baseUrl") if isinstance(subject.value, dict) else None
+    if not isinstance(base, str) or urls.whatwg_parse(urls.js_trim(base)) is None:
+        return
+    where = jsondoc.join(subject.pointer, "baseUrl")
+    if urls.js_trim(base) != base:
+        yield Finding(
+            f"`baseUrl` {base!r} has whitespace around it", where, "the URL alone", base, "remove the whitespace"
+        )
+    written = urls.js_trim(base)
+    scheme = written.split(":", 1)[0].lower()
+    if scheme in ("http", "https") and not written[len(scheme) + 1 :].startswith("//"):
+        yield Finding(
+            f"`baseUrl` {base!r} has no // after {scheme}:; the client reads it as "
+            f"{urls.whatwg_parse(written).href}, other clients as a relative path",
+            where,
+            f"{scheme}://host/…",
+            base,
+            f"write {urls.whatwg_parse(written).href}",
         )
