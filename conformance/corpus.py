@@ -87,6 +87,8 @@ def load(case_input: dict[str, Any]) -> dict[str, loader.ClientModel] | None:
         return loader.load_embedded(_embedded_text(case_input)).models
     if kind == "manifest":
         loader.parse_manifest(case_input["json"])
+        for problem in loader.fetch_problems(case_input["json"]):
+            raise problem.error()
         return None
     if kind == "extended":
         return loader.parse_extended(case_input["json"])
@@ -110,6 +112,7 @@ def conclude(case_input: dict[str, Any]) -> dict[str, Any]:
         models = load(case_input)
     except LoaderError as exc:
         out["error"] = exc.code
+        out["stage"] = exc.stage
         return out
     if models is not None:
         out["models"] = {model_id: model.to_json() for model_id, model in models.items()}
