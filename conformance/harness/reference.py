@@ -2,8 +2,9 @@
 
 It fetches for real (httpx, synchronously, with timeouts) from the URLs a request names, as the Provider Defined
 client does: the manifest with the user's headers only; the extended model list, at the URL derived from
-``baseUrl`` (``conformance.urls``), with the manifest's headers, the user's and ``Authorization: Bearer``; a
-models.dev catalog with no key. It maps with ``conformance.loader``, so its answers are the corpus's.
+``baseUrl`` (``conformance.urls``), with the manifest's headers, the user's and ``Authorization: Bearer`` unless
+one of them already sets Authorization (PD:127-151); a models.dev catalog with the user's headers and no key
+(PD:285). It maps with ``conformance.loader``, so its answers are the corpus's.
 
 httpx is imported, and its client made, on the first fetch, and the certificate-checking transport on the first
 https request: a process per request is how many loaders run, and embedded requests fetch nothing.
@@ -72,10 +73,13 @@ class Fetcher:
                     if len(body) > jsondoc.DEFAULT_MAX_BYTES:
                         break
         except (httpx.HTTPError, ValueError) as exc:
-            raise LoaderError("fetch", f"GET {url} failed: {exc}") from None
+            raise LoaderError("fetch", f"GET {url} failed: {exc}", stage="fetch") from None
         if not response.is_success:
-            raise LoaderError("fetch", f"GET {url} answered HTTP {response.status_code}")
-        return jsondoc.read(bytes(body)).value
+            raise LoaderError("fetch", f"GET {url} answered HTTP {response.status_code}", stage="fetch")
+        try:
+            return jsondoc.read(bytes(body)).value
+        except LoaderError as exc:  # axios hands the client's schema the text, which it refuses
+            raise LoaderError(exc.code, f"GET {url}: {exc.message}", exc.pointer, "schema") from None
 
     def close(self) -> None:
         if self._client is not None:
@@ -83,19 +87,31 @@ class Fetcher:
             self._client = None
 
 
+def extended_headers(manifest: dict[str, str], user: dict[str, str], api_key: str | None) -> dict[str, str]:
+    """``normalizeHeaders`` (PD:127-151): the manifest's headers, then the user's (winning on a clash), names in
+    lower case, then ``Authorization: Bearer <key>`` only when there is a key and neither set Authorization."""
+    headers = {name.lower(): value for name, value in manifest.items()}
+    headers |= {name.lower(): value for name, value in user.items()}
+    if api_key and "authorization" not in headers:
+        headers["authorization"] = f"Bearer {api_key}"
+    return headers
+
+
 def _models(request: dict[str, Any], fetch: Fetcher) -> dict[str, loader.ClientModel]:
     if request["kind"] == "embedded":
         return loader.load_embedded(request["raw"]).models
     if request["kind"] == "models_dev":
         return loader.parse_models_dev(fetch.get(request["catalog_url"], {}), request["provider_id"])
-    user = {name.lower(): value for name, value in request["headers"].items()}
-    manifest = loader.parse_manifest(fetch.get(request["manifest_url"], user))
+    user = dict(request["headers"])
+    value = fetch.get(request["manifest_url"], user)
+    manifest = loader.parse_manifest(value)
     if manifest.models_data_source == "models_dev":
-        catalog = fetch.get(request.get("models_dev_url", MODELS_DEV_URL), {})
-        assert manifest.models_dev_provider_id is not None  # parse_manifest requires it for models_dev
+        catalog = fetch.get(request.get("models_dev_url", MODELS_DEV_URL), user)
+        assert manifest.models_dev_provider_id  # parse_manifest requires it for models_dev
         return loader.parse_models_dev(catalog, manifest.models_dev_provider_id)
-    headers = {name.lower(): value for name, value in manifest.headers.items()}
-    headers |= {**user, "authorization": f"Bearer {request['api_key']}"}
+    for problem in loader.fetch_problems(value):
+        raise problem.error()
+    headers = extended_headers(manifest.headers, user, request.get("api_key"))
     return loader.parse_extended(fetch.get(manifest.extended_models_url, headers))
 
 
@@ -104,7 +120,7 @@ def answer(request: dict[str, Any], fetch: Fetcher) -> dict[str, Any]:
     try:
         models = _models(request, fetch)
     except LoaderError as exc:
-        return refused(str(exc), exc.code)
+        return refused(str(exc), exc.code, exc.stage)
     return accepted({model_id: model.to_json() for model_id, model in models.items()})
 
 

@@ -64,7 +64,8 @@ class LoaderOptions:
         targets = [option for dest, option in battery.items() if get(dest)]
         if targets:
             raise UsageError(f"--loader-cmd tests a client's loader and {targets[0]} a provider: run them separately")
-        profile = get("loader_profile") or "kilo"
+        profile = get("loader_profile") or "kilo-provider-defined"
+        profile = compare.ALIASES.get(profile, profile)
         if profile not in compare.PROFILES:
             raise UsageError(f"--loader-profile={profile}: the profiles are {', '.join(compare.PROFILES)}")
         path = Path(get("loader_expectations")) if get("loader_expectations") else None
@@ -127,8 +128,9 @@ class LoaderRun(OwnItems):
         )
         if not judgement.problems:
             return None
-        title = "the generated input (below as a corpus case)"
-        return compare.render(title, staged.request, expected, reply, recorded, judgement), reply
+        title = "the generated input (below as a corpus case, with the reference's expectation)"
+        rendered = compare.render(title, staged.request, expected, reply, recorded, judgement, case_input)
+        return rendered, reply
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
@@ -222,10 +224,11 @@ class CaseItem(_LoaderItem):
             compared=run.options.compared - ignored,
         )
         if judgement.problems:
-            title = f"{plan.id}: {plan.description}\ncase file: {_relative(self.case.file)}"
+            title = f"{plan.id}\nthe rule:  {plan.description}\ncase file: {_relative(self.case.file)}"
             if reasons:
                 title += f"\nnot compared here ({', '.join(sorted(ignored))}): {'; '.join(reasons)}"
-            raise LoaderFailure(compare.render(title, staged.request, plan.expected, reply, recorded, judgement))
+            rendered = compare.render(title, staged.request, plan.expected, reply, recorded, judgement, self.case.input)
+            raise LoaderFailure(rendered)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.case.file, None, f"loader::{self.case.id}"
