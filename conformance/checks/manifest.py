@@ -7,6 +7,7 @@ from urllib.parse import urljoin
 
 from conformance import jsondoc, loader, urls
 from conformance.catalogue import CheckFunc, check
+from conformance.errors import LoaderError
 from conformance.findings import Finding, Severity
 from conformance.target import CatalogContext, Subject
 
@@ -261,4 +262,45 @@ def base_url_written_in_full(subject: Subject, ctx: CatalogContext) -> Iterator[
             f"{scheme}://host/…",
             base,
             f"write {urls.whatwg_parse(written).href}",
+        )
+
+
+CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key", "cookie")
+
+
+@check(
+    "MAN-014",
+    SHOULD,
+    "The manifest's `headers` carry no credential to another origin",
+    scope="manifest",
+    requires="MAN-007",
+    rationale="the client sends the manifest's headers with the model-list request; an Authorization there also "
+    "replaces the user's key (PD:146), so a credential published in the manifest goes to that origin for everyone",
+    source="provider-defined.ts PD:127-151, PD:252 (normalizeHeaders)",
+    applies=lambda ctx: ctx.manifest_url is not None,
+)
+def no_credential_in_manifest_headers(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
+    headers = subject.value.get("headers")
+    if not isinstance(headers, dict) or ctx.manifest_url is None:
+        return
+    found = [name for name in headers if name.lower() in CREDENTIAL_HEADERS]
+    if not found:
+        return
+    try:
+        manifest = loader.parse_manifest(subject.value)
+        target = manifest.extended_models_url
+    except (LoaderError, ValueError):
+        return
+    if subject.value.get("models_data_source") != "endpoint" or urls.origin(target) == urls.origin(ctx.manifest_url):
+        return
+    scheme, host, port = urls.origin(target)
+    for name in found:
+        replaces = " and it replaces the user's own key (PD:146)" if name.lower() == "authorization" else ""
+        yield Finding(
+            f"the manifest at {ctx.manifest_url} has a `{name}` header: the client sends it to another origin, "
+            f"{scheme}://{host}:{port}, with the model-list request{replaces}; whoever reads the manifest has it",
+            jsondoc.join(subject.pointer, "headers", name),
+            "no credential in a published manifest",
+            "<a credential>",
+            "leave credentials to the user's key; the client adds Authorization: Bearer <key> itself",
         )
