@@ -64,8 +64,8 @@ STAGE_WORDS = {
 """The corpus input kinds the harness puts to loaders."""
 ROLE_WORDS = {
     "manifest": "the manifest URL",
-    "extended": "the extended-models URL (baseUrl with one trailing slash stripped, /models, its query kept and "
-    "extended=true added; or models_endpoint resolved against baseUrl)",
+    "extended": "the extended-models URL (baseUrl trimmed, up to two trailing slashes stripped, /models; or "
+    "models_endpoint resolved against baseUrl; its query kept and extended=true added, PD:153-174)",
     "models_dev": "the models.dev catalog",
 }
 _ABSOLUTE = re.compile(

@@ -173,8 +173,15 @@ def shown_input(case_input: Mapping[str, Any], limit: int = 600) -> str:
         text = case_input["raw"]
         shown = json.dumps(text[:limit], ensure_ascii=True)
         return shown + (f" … ({len(text)} characters)" if len(text) > limit else "")
-    parts = {k: v for k, v in case_input.items() if k not in ("kind", "exchanges")}
-    return _short(parts, limit)
+    if "manifest" not in case_input:
+        return _short(case_input.get("json"), limit)
+    shown = f"manifest {_short(case_input['manifest'], limit)}"
+    if case_input.get("headers"):
+        shown += f"; the user's headers {_short(case_input['headers'], 200)}"
+    for role, label in (("extended", "the model list"), ("models_dev", "the models.dev catalog")):
+        if role in case_input:
+            shown += f"; {label} {_short(case_input[role], 200)}"
+    return shown
 
 
 def render(
