@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from conformance import corpus, loader, urls
+from conformance import corpus, kilo_code, loader, urls
 from conformance.errors import LoaderError
 from conformance.harness.exchanges import HOST
 from conformance.harness.reference import extended_headers
@@ -55,7 +55,7 @@ STAND_IN_MODELS: dict[str, Any] = {
     }
 }
 """What a manifest case's manifest leads to: a clean list, so the manifest alone decides the outcome."""
-KINDS = ("embedded", "hosted", "manifest", "extended")
+KINDS = ("embedded", "hosted", "manifest", "extended", "discover", "catalog")
 STAGE_WORDS = {
     "parse": "parse (JSON.parse)",
     "schema": "schema (the document is read, and refused)",
@@ -67,6 +67,7 @@ ROLE_WORDS = {
     "extended": "the extended-models URL (baseUrl trimmed, up to two trailing slashes stripped, /models; or "
     "models_endpoint resolved against baseUrl; its query kept and extended=true added, PD:153-174)",
     "models_dev": "the models.dev catalog",
+    "discover": "the model list shipping Kilo discovers (new URL('models', baseURL + '/'))",
 }
 _ABSOLUTE = re.compile(
     r"(?P<lead>\s*)(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):(?P<slashes>[/\\]*)(?P<authority>[^/\\?#]*)(?P<rest>.*)", re.S
@@ -145,6 +146,8 @@ class Plan:
     api_key: str = API_KEY
     headers: Mapping[str, str] = field(default_factory=dict)
     provider_id: str = PROVIDER_ID
+    base_url: str = ""
+    """The configured baseURL (``discover`` requests only)."""
 
     def url_of(self, role: str, default: str) -> str:
         return next((e.url for e in self.exchanges if e.response == role), default)
@@ -180,6 +183,13 @@ def from_input(
     if kind == "embedded":
         raw = case_input["raw"] if "raw" in case_input else json.dumps(case_input["json"])
         return Plan(case_id, description, "embedded", expected, raw=raw)
+    if kind == "discover":
+        return _discover_plan(case_id, description, case_input, expected)
+    if kind == "catalog":
+        exchange = Exchange(MODELS_DEV_URL, "models_dev", {}, ("authorization",))
+        documents = {"models_dev": case_input["json"]}
+        plan = Plan(case_id, description, "models_dev", expected, documents=documents, exchanges=(exchange,))
+        return replace(plan, provider_id=case_input["provider_id"])
     if kind == "extended":
         catalog = {PROVIDER_ID: case_input["json"]}
         exchange = Exchange(MODELS_DEV_URL, "models_dev", {}, ("authorization",))
@@ -221,6 +231,29 @@ def from_input(
         exchanges=tuple(exchanges),
         api_key=api_key,
         headers=headers,
+    )
+
+
+def _discover_plan(case_id: str, description: str, case_input: Mapping[str, Any], expected: Expected) -> Plan:
+    """Shipping Kilo's model discovery: the list is served at the discovery URL (only when the case's answer is
+    2xx; any other status is served as a 404), and fetched with the headers and the key."""
+    api_key = case_input.get("api_key", API_KEY)
+    headers = case_input.get("headers", {})
+    url = kilo_code.discovery_url(case_input["base_url"])
+    sent = {name.lower(): value for name, value in kilo_code.discovery_headers(headers, api_key).items()}
+    exchanges = (Exchange(url, "discover", sent),) if url else ()
+    served = 200 <= case_input.get("status", 200) < 300
+    documents = {"discover": case_input["response"]} if served else {}
+    return Plan(
+        case_id,
+        description,
+        "discover",
+        expected,
+        documents=documents,
+        exchanges=exchanges,
+        api_key=api_key,
+        headers=headers,
+        base_url=case_input["base_url"],
     )
 
 
@@ -320,7 +353,10 @@ def stage(plan: Plan, ports: Sequence[int]) -> Staged:
     stray = [e.url for e in exchanges if not _on_loopback(e.url)]
     if stray:
         raise RuntimeError(f"{plan.id}: cannot serve {stray[0]!r} on loopback")
-    routes = {e.url: _body(documents[e.response]) for e in exchanges}
+    routes = {e.url: _body(documents[e.response]) for e in exchanges if e.response in documents}
+    if plan.kind == "discover":
+        request = {"kind": "discover", "base_url": loop.url(plan.base_url), "api_key": plan.api_key}
+        return Staged({**request, "headers": dict(plan.headers)}, routes, exchanges)
     catalog_url = loop.url(plan.url_of("models_dev", MODELS_DEV_URL))
     if "models_dev" in documents:
         routes.setdefault(catalog_url, _body(documents["models_dev"]))

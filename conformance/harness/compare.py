@@ -34,6 +34,14 @@ PROFILES: dict[str, frozenset[str]] = {
 """What each profile compares: ``kilo-provider-defined`` is the Provider Defined loader of Kilo Code PR #2670
 (unreleased); ``portable`` leaves out its two quirks (max_tokens falling back to the context window, prompt
 caching following ``attachment`` and cache prices)."""
+PROFILES["kilo-code"] = frozenset(FIELDS) - {"supportsPromptCache"} | {"requests"}
+"""``kilo-code`` is shipping Kilo Code v7: model discovery and the models.dev mapping (no prompt-caching flag)."""
+PROFILE_KINDS = {
+    "kilo-provider-defined": ("embedded", "hosted", "manifest", "extended"),
+    "portable": ("embedded", "hosted", "manifest", "extended"),
+    "kilo-code": ("discover", "catalog"),
+}
+"""The corpus input kinds each profile's client reads."""
 ALIASES = {"kilo": "kilo-provider-defined"}
 """Older profile names, still accepted."""
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from conformance import jsondoc, loader
+from conformance import jsondoc, kilo_code, loader, urls
 from conformance.errors import LoaderError
 from conformance.harness.protocol import accepted, refused, serve
 from conformance.settings import MODELS_DEV_URL
@@ -52,8 +52,15 @@ class Fetcher:
     def __init__(self) -> None:
         self._client: httpx.Client | None = None
 
-    def get(self, url: str, headers: dict[str, str]) -> Any:
-        """A JSON document, read strictly and within the size cap; a failed fetch is a ``fetch`` refusal."""
+    def raw(self, url: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        """The status and body of a GET (status 0 when the request failed), within the size cap."""
+        try:
+            response, body = self._fetch(url, headers)
+        except LoaderError:
+            return 0, b""
+        return response.status_code, body
+
+    def _fetch(self, url: str, headers: dict[str, str]) -> tuple[httpx.Response, bytes]:
         import httpx
 
         if self._client is None:
@@ -74,10 +81,15 @@ class Fetcher:
                         break
         except (httpx.HTTPError, ValueError) as exc:
             raise LoaderError("fetch", f"GET {url} failed: {exc}", stage="fetch") from None
+        return response, bytes(body)
+
+    def get(self, url: str, headers: dict[str, str]) -> Any:
+        """A JSON document, read strictly and within the size cap; a failed fetch is a ``fetch`` refusal."""
+        response, body = self._fetch(url, headers)
         if not response.is_success:
             raise LoaderError("fetch", f"GET {url} answered HTTP {response.status_code}", stage="fetch")
         try:
-            return jsondoc.read(bytes(body)).value
+            return jsondoc.read(body).value
         except LoaderError as exc:  # axios hands the client's schema the text, which it refuses
             raise LoaderError(exc.code, f"GET {url}: {exc.message}", exc.pointer, "schema") from None
 
@@ -115,8 +127,20 @@ def _models(request: dict[str, Any], fetch: Fetcher) -> dict[str, loader.ClientM
     return loader.parse_extended(fetch.get(manifest.extended_models_url, headers))
 
 
+def discover(request: dict[str, Any], fetch: Fetcher) -> dict[str, Any]:
+    """Shipping Kilo Code's model discovery (``conformance.kilo_code``): never a refusal, at worst no model."""
+    url = kilo_code.discovery_url(request["base_url"])
+    if url is None or urls.fetch_problem(url):
+        return accepted({})
+    headers = kilo_code.discovery_headers(request.get("headers", {}), request.get("api_key"))
+    status, body = fetch.raw(url, headers)
+    return accepted(kilo_code.discovered(status, body))
+
+
 def answer(request: dict[str, Any], fetch: Fetcher) -> dict[str, Any]:
     """The protocol response for one (valid) request."""
+    if request["kind"] == "discover":
+        return discover(request, fetch)
     try:
         models = _models(request, fetch)
     except LoaderError as exc:

@@ -68,6 +68,10 @@ class LoaderOptions:
         profile = compare.ALIASES.get(profile, profile)
         if profile not in compare.PROFILES:
             raise UsageError(f"--loader-profile={profile}: the profiles are {', '.join(compare.PROFILES)}")
+        if profile == "kilo-code" and get("loader_fuzz"):
+            raise UsageError(
+                "--loader-fuzz generates Provider Defined inputs: it does not go with --loader-profile=kilo-code"
+            )
         path = Path(get("loader_expectations")) if get("loader_expectations") else None
         seed = get("hypothesis_seed")
         return cls(
@@ -88,7 +92,8 @@ class LoaderRun(OwnItems):
     def __init__(self, config: pytest.Config, options: LoaderOptions, found: Sequence[corpus.Case]) -> None:
         self.config = config
         self.options = options
-        self.cases = [(case, cases.plan(case)) for case in found]
+        kinds = compare.PROFILE_KINDS[options.profile]
+        self.cases = [(case, cases.plan(case)) for case in found if case.input["kind"] in kinds]
         self.command = protocol.LoaderCommand(
             options.argv, timeout_s=options.timeout_s, lines=options.lines, cwd=config.invocation_params.dir
         )
