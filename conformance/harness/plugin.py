@@ -46,7 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="loader_profile",
         metavar="NAME",
         help="what to compare: kilo-provider-defined (default: the Provider Defined loader of Kilo Code PR #2670, "
-        "never released; 'kilo' is an alias) or portable (without its maxTokens and prompt-caching quirks)",
+        "never released; 'kilo' is an alias), portable (without its maxTokens and prompt-caching quirks) or "
+        "kilo-code (shipping Kilo Code v7: model discovery and models.dev)",
     )
     add(
         "--loader-expectations",
