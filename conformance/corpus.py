@@ -13,14 +13,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from conformance import loader, runner, schemas
+from conformance import kilo_code, loader, runner, schemas
 from conformance.catalogue import get
 from conformance.errors import LoaderError
 from conformance.findings import Outcome, Severity
 from conformance.resources import data_dir
 from conformance.target import CatalogContext, Part
 
-FORMS = ("embedded", "manifest", "extended", "hosted")
+FORMS = ("embedded", "manifest", "extended", "hosted", "discover", "catalog")
+PROVIDER_DEFINED = ("embedded", "manifest", "extended", "hosted")
+"""The input kinds of the Provider Defined loader; ``discover`` and ``catalog`` are shipping Kilo Code's."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,10 @@ def _embedded_text(case_input: dict[str, Any]) -> str:
 def context(case_input: dict[str, Any]) -> CatalogContext:
     """The catalog context a case input stands for."""
     kind = case_input["kind"]
+    if kind == "discover":
+        return CatalogContext("discover")  # an OpenAI list: the live checks' (LST-001), none offline
+    if kind == "catalog":
+        return CatalogContext.from_catalog(Part(case_input["json"]), provider_id=case_input["provider_id"])
     if kind == "embedded":
         pair = case_input.get("hosted")
         hosted = CatalogContext.from_hosted(Part(pair["manifest"]), Part(pair["extended"])) if pair else None
@@ -80,6 +86,19 @@ def context(case_input: dict[str, Any]) -> CatalogContext:
     )
 
 
+def shown(case_input: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """The models a case input shows, in the loader protocol's form: by shipping Kilo Code for ``discover`` and
+    ``catalog`` inputs, by the Provider Defined reference loader for the others (``None`` for a manifest alone)."""
+    kind = case_input["kind"]
+    if kind == "discover":
+        body = json.dumps(case_input["response"])
+        return kilo_code.discovered(case_input.get("status", 200), body)
+    if kind == "catalog":
+        return kilo_code.models_dev_models(case_input["json"], case_input["provider_id"])
+    models = load(case_input)
+    return None if models is None else {model_id: model.to_json() for model_id, model in models.items()}
+
+
 def load(case_input: dict[str, Any]) -> dict[str, loader.ClientModel] | None:
     """What the reference loader makes of a case input: its models (``None`` for a manifest alone)."""
     kind = case_input["kind"]
@@ -87,6 +106,8 @@ def load(case_input: dict[str, Any]) -> dict[str, loader.ClientModel] | None:
         return loader.load_embedded(_embedded_text(case_input)).models
     if kind == "manifest":
         loader.parse_manifest(case_input["json"])
+        for problem in loader.fetch_problems(case_input["json"]):
+            raise problem.error()
         return None
     if kind == "extended":
         return loader.parse_extended(case_input["json"])
@@ -107,12 +128,13 @@ def conclude(case_input: dict[str, Any]) -> dict[str, Any]:
         "violations": sorted(flagged),
     }
     try:
-        models = load(case_input)
+        models = shown(case_input)
     except LoaderError as exc:
         out["error"] = exc.code
+        out["stage"] = exc.stage
         return out
     if models is not None:
-        out["models"] = {model_id: model.to_json() for model_id, model in models.items()}
+        out["models"] = models
     return out
 
 

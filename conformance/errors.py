@@ -11,14 +11,17 @@ class LoaderError(ConformanceError):
     """The reference loader refuses a document, the way a Provider Defined client would.
 
     ``code`` is stable (fixtures and the loader protocol compare it), ``pointer`` is an RFC 6901 JSON
-    pointer into the document ("" for the whole document), and the message says what to fix.
+    pointer into the document ("" for the whole document), the message says what to fix, and ``stage`` says
+    where the client gives up: ``parse`` (JSON.parse), ``schema`` (its schema refuses a document) or ``fetch``
+    (a request cannot be made or does not succeed).
     """
 
-    def __init__(self, code: str, message: str, pointer: str = "") -> None:
+    def __init__(self, code: str, message: str, pointer: str = "", stage: str = "schema") -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.pointer = pointer
+        self.stage = stage
 
     def __str__(self) -> str:
         where = f" (at {self.pointer})" if self.pointer else ""
@@ -26,7 +29,10 @@ class LoaderError(ConformanceError):
 
 
 class DocumentError(LoaderError):
-    """The bytes are not a document a strict JSON reader accepts."""
+    """The bytes are not a document ``JSON.parse`` reads (or exceed this suite's bounds)."""
+
+    def __init__(self, code: str, message: str, pointer: str = "") -> None:
+        super().__init__(code, message, pointer, stage="parse")
 
 
 class UsageError(ConformanceError):

@@ -1,10 +1,13 @@
-"""Strict JSON reading, as a provider's published document deserves.
+"""JSON reading as the reference client reads it (``JSON.parse``), bounded, with what is legal but odd noted.
 
-Python's ``json`` accepts ``NaN``, ``Infinity`` and overflowing numbers and recurses on deep nesting; a
-JavaScript client (the reference client parses with ``JSON.parse``) rejects the first ones, and a suite that
-falls over on a hostile document is no suite. ``read`` turns each of those into a ``DocumentError`` with a
-code, a message a provider can act on, and a JSON pointer where one exists. Duplicate keys are legal to
-``JSON.parse`` (the last one wins) but ambiguous to everyone else, so they are returned, not raised.
+Python's ``json`` accepts ``NaN`` and ``Infinity`` literals, which ``JSON.parse`` rejects: ``read`` refuses them
+(``DocumentError`` with a code, a message a provider can act on, and a JSON pointer). What ``JSON.parse`` takes
+is taken, and noted on the ``Document`` for the SHOULD checks: a leading UTF-8 byte-order mark (axios strips it
+from a response; the client trims pasted text, which removes it), a number beyond a double's range (it becomes
+``Infinity``, which the client's schema accepts), nesting deeper than ``MAX_DEPTH`` (``JSON.parse`` has no
+limit) and duplicate keys (the last one wins). Only this suite's own bounds refuse more: the size cap, and
+nesting beyond ``READ_DEPTH``, deeper than a Python parser follows, so a hostile document gets a verdict and
+never a crash.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from typing import Any
 from conformance.errors import DocumentError
 
 MAX_DEPTH = 64
+"""Nesting deeper than this is noted (JSON-002): no catalog needs it, and some readers refuse it."""
+READ_DEPTH = 512
+"""Nesting deeper than this is refused: the bound of this suite's reader, not of ``JSON.parse``."""
 _MAX_DOUBLE = int(sys.float_info.max)
 _MAX_DOUBLE_DIGITS = len(str(_MAX_DOUBLE))
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
@@ -37,15 +43,28 @@ class Document:
     value: Any
     duplicate_keys: tuple[str, ...] = ()
     """JSON pointers of object members whose key appeared more than once (the last value was kept)."""
+    bom: bool = False
+    """Whether the text started with a byte-order mark (read past, as the client does)."""
+    overflows: tuple[str, ...] = ()
+    """JSON pointers of numbers beyond a double's range, read as infinity (as ``JSON.parse`` reads them)."""
+    depth: int = 0
+    """The deepest array/object nesting."""
 
 
 class _NonFinite(float):
-    """A ``NaN``/``Infinity`` literal or an overflowing number, kept until its pointer is known."""
+    """A ``NaN``/``Infinity`` literal, kept until its pointer is known."""
 
     def __new__(cls, literal: str) -> _NonFinite:
         self = super().__new__(cls, "nan")
         self.literal = literal
         return self
+
+
+class _Overflow(float):
+    """A number beyond a double's range: infinity, as ``JSON.parse`` reads it, marked until its pointer is known."""
+
+    def __new__(cls, literal: str) -> _Overflow:
+        return super().__new__(cls, "-inf" if literal.startswith("-") else "inf")
 
 
 def escape(token: str) -> str:
@@ -88,14 +107,15 @@ def _too_large(max_bytes: int) -> str:
 
 
 def decode(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
-    """Bytes to text the way a strict reader must: UTF-8, no byte-order mark, within the size cap."""
+    """Bytes to text as the client reads them: UTF-8 (a UTF-8 byte-order mark is kept, as a character, for the
+    caller to read past), within the size cap."""
     if len(data) > max_bytes:
         raise DocumentError("too-large", _too_large(max_bytes))
     for bom, encoding in _BOMS.items():
-        if data.startswith(bom):
+        if data.startswith(bom) and encoding != "UTF-8":
             raise DocumentError(
                 "bom",
-                f"the document starts with a {encoding} byte-order mark; JSON.parse rejects it. "
+                f"the document starts with a {encoding} byte-order mark: it is not UTF-8 text. "
                 "Save the file as UTF-8 without a BOM",
             )
     try:
@@ -108,27 +128,29 @@ def decode(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
         ) from None
 
 
-def read(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = MAX_DEPTH) -> Document:
-    """Parse one JSON document strictly; raise ``DocumentError`` for anything a strict client rejects."""
+def read(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = READ_DEPTH) -> Document:
+    """Parse one JSON document as ``JSON.parse`` does; ``DocumentError`` for what it rejects, or beyond the
+    size cap and ``max_depth``."""
     if isinstance(data, bytes):
         text = decode(data, max_bytes=max_bytes)
     else:
         if len(data) > max_bytes:
             raise DocumentError("too-large", _too_large(max_bytes))
-        if data.startswith("\ufeff"):
-            raise DocumentError("bom", "the document starts with a byte-order mark; JSON.parse rejects it")
         text = data
+    bom = text.startswith("\ufeff")
+    if bom:
+        text = text[1:]
     if not text.strip():
         raise DocumentError("empty", "the document is empty: expected a JSON value")
     depth = nesting_depth(text)
     if depth > max_depth:
         raise DocumentError(
             "too-deep",
-            f"the document nests arrays/objects {depth} levels deep; the bound is {max_depth}, "
+            f"the document nests arrays/objects {depth} levels deep; this suite reads {max_depth} at most, "
             "far beyond any provider catalog",
         )
 
-    flags = {"non_finite": False}
+    flags = {"non_finite": False, "overflow": False}
     dupes_of: dict[int, tuple[dict[str, Any], list[str]]] = {}  # holds each object so its id stays unique
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -145,8 +167,8 @@ def read(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: in
     def number(literal: str) -> float:
         value = float(literal)
         if math.isinf(value):
-            flags["non_finite"] = True
-            return _NonFinite(literal)
+            flags["overflow"] = True
+            return _Overflow(literal)
         return value
 
     def integer(literal: str) -> int | float:
@@ -155,8 +177,8 @@ def read(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: in
             value = int(literal)
             if abs(value) <= _MAX_DOUBLE:
                 return value
-        flags["non_finite"] = True
-        return _NonFinite(literal)
+        flags["overflow"] = True
+        return _Overflow(literal)
 
     try:
         value = json.loads(
@@ -172,14 +194,15 @@ def read(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: in
             if isinstance(node, _NonFinite):
                 raise DocumentError(
                     "non-finite-number",
-                    f"{node.literal} is not a JSON number (JSON.parse rejects it, and no price or limit "
-                    "can be infinite); write a finite number or leave the field out",
+                    f"{node.literal} is not a JSON number (JSON.parse rejects it); write a finite number or "
+                    "leave the field out",
                     pointer,
                 )
+    overflows = tuple(p for p, node in walk(value) if isinstance(node, _Overflow)) if flags["overflow"] else ()
     duplicates: list[str] = []
     if dupes_of:
         for pointer, node in walk(value):
             owner, keys = dupes_of.get(id(node), (None, []))
             if owner is node:
                 duplicates.extend(join(pointer, key) for key in keys)
-    return Document(value, tuple(duplicates))
+    return Document(value, tuple(duplicates), bom, overflows, depth)

@@ -1,32 +1,36 @@
-"""The reference loader: what a Provider Defined client makes of a provider's published data.
+"""The reference loader: what the Provider Defined client makes of a provider's published data.
 
-It parses embedded JSON, a hosted manifest and an extended-models response, refuses them exactly where the
-client would (``LoaderError`` with a stable code, a message and a JSON pointer), and maps each model to what
-the client shows. It knows nothing of verdicts or pytest: the checks read its ``*_problems`` generators, which
-are the one statement of each rule, and the loader raises the first problem of each.
+The client is the loader of Kilo-Org/kilocode PR #2670 (never merged, never released), read line by line in
+``src/api/providers/fetchers/provider-defined.ts`` at mcowger/kilocode abb5d48 ("PD:n" below). This module
+parses embedded JSON, a hosted manifest, an extended-models response and a models.dev catalog, refuses them
+exactly where that code does (``LoaderError`` with a stable code, a stage, a message and a JSON pointer), and
+maps each model to what the client shows. It knows nothing of verdicts or pytest: the checks read its
+``*_problems`` generators, which are the one statement of each rule, and the loader raises the first problem of
+each.
 
-Mapping (the client's documented behaviour)::
+Mapping (``toModelInfo``, PD:177-216)::
 
     contextWindow        = limit.context
     maxTokens            = limit.output ?? limit.context
-    supportsImages       = "image" in modalities.input
-    supportsPromptCache  = attachment           (a quirk of the client: caching follows the attachment flag)
+    supportsImages       = "image" in modalities.input or modalities.output, any case   (PD:186-188)
+    supportsPromptCache  = supports_prompt_cache === true, or cost.cache_write ?? cost.cache_read given,
+                           or attachment === true                                          (PD:193-196)
     inputPrice           = cost.input           (USD per million tokens, as published)
     outputPrice          = cost.output
-    displayName          = name, or the model id when name is absent or empty
+    displayName          = name ?? display_name ?? id ?? the key (an empty name is shown empty, PD:212)
 
-A value the data does not give is left out, and the client falls back to its own default.
+A value the data does not give is left out, and the client falls back to its own default; so is a number JSON
+cannot write (``1e400`` is read as Infinity, PD's schema accepts it, and no protocol answer can carry it).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import fastjsonschema
-
-from conformance import jsondoc, schemas, urls
+from conformance import jsondoc, urls
 from conformance.errors import LoaderError
 from conformance.findings import ABSENT, Finding
 
@@ -44,12 +48,18 @@ def json_type(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Problem(Finding):
-    """A finding the reference loader raises on: ``code`` is stable across releases."""
+    """A finding the reference loader raises on: ``code`` is stable across releases; ``stage`` says where the
+    client gives up (``schema``: its schema refuses the document; ``fetch``: it accepts the document and then
+    cannot fetch from it)."""
 
     code: str = ""
+    stage: str = "schema"
 
     def error(self) -> LoaderError:
-        return LoaderError(self.code, self.message, self.pointer or "")
+        """The refusal: at the fetch, code ``fetch`` whatever made the request impossible, as for a request that
+        failed (the message says which)."""
+        code = "fetch" if self.stage == "fetch" else self.code
+        return LoaderError(code, self.message, self.pointer or "", self.stage)
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,7 @@ class Manifest:
     name: str
     website: str
     base_url: str
+    """Trimmed, as the client's schema hands it on (PD:22)."""
     models_data_source: str
     models_dev_provider_id: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -81,7 +92,7 @@ class ClientModel:
     output_price: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The loader protocol's normalized form: camelCase, unknown values omitted."""
+        """The loader protocol's normalized form: camelCase, unknown values (and non-finite numbers) omitted."""
         out = {
             "contextWindow": self.context_window,
             "maxTokens": self.max_tokens,
@@ -91,7 +102,7 @@ class ClientModel:
             "outputPrice": self.output_price,
             "displayName": self.display_name,
         }
-        return {k: v for k, v in out.items() if v is not None}
+        return {k: v for k, v in out.items() if v is not None and not (isinstance(v, float) and math.isinf(v))}
 
 
 @dataclass(frozen=True)
@@ -101,22 +112,55 @@ class Provider:
 
 
 def _string_field(
-    obj: dict[str, Any], key: str, pointer: str, code: str, *, required: bool, what: str
+    obj: dict[str, Any], key: str, pointer: str, code: str, *, required: bool, what: str, empty_ok: bool = False
 ) -> Iterator[Problem]:
     if key not in obj:
         if required:
             yield Problem(f"`{key}` is missing", pointer, f"{what}", ABSENT, f"add `{key}`", code=code)
         return
     value = obj[key]
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not (value or empty_ok):
         fix = "remove the field or give it a value" if value is None else f"make `{key}` {what}"
         yield Problem(
             f"`{key}` is {json_type(value)}, not {what}", jsondoc.join(pointer, key), what, value, fix, code=code
         )
 
 
+def _url_problems(value: dict[str, Any], key: str, pointer: str, code: str) -> Iterator[Problem]:
+    """``z.string().trim().min(1)`` and ``new URL()`` (PD:20-31); for ``baseUrl``, also whether the client can
+    then fetch from it."""
+    what = "an absolute http(s) URL" if key == "baseUrl" else "an absolute URL"
+    bad = list(_string_field(value, key, pointer, code, required=True, what=what))
+    if bad:
+        yield from bad
+        return
+    where = jsondoc.join(pointer, key)
+    trimmed = urls.js_trim(value[key])
+    fix = "write the full URL, e.g. https://api.example.com/v1" if key == "baseUrl" else None
+    if not trimmed:
+        yield Problem(f"`{key}` is blank", where, what, value[key], fix, code=code)
+    elif urls.whatwg_parse(trimmed) is None:
+        yield Problem(
+            f"`{key}` {value[key]!r} is not a URL: new URL() throws on it", where, what, value[key], fix, code=code
+        )
+    elif key == "baseUrl":
+        reason = urls.fetch_problem(trimmed)
+        if reason:
+            yield Problem(
+                f"`baseUrl` {value[key]!r} is not {what}: {reason}. The client's schema takes it, and every "
+                "request to it fails",
+                where,
+                what,
+                value[key],
+                fix,
+                code=code,
+                stage="fetch",
+            )
+
+
 def manifest_problems(value: Any, *, embedded: bool, pointer: str = "") -> Iterator[Problem]:
-    """Every reason the client refuses ``value`` as a manifest (hosted, or element 0 of embedded JSON)."""
+    """Every reason the client refuses ``value`` as a manifest (hosted, or element 0 of embedded JSON), or
+    fails with it (``stage="fetch"``: the schema takes it, the requests built from it cannot succeed)."""
     if not isinstance(value, dict):
         yield Problem(
             f"the manifest is {json_type(value)}, not a JSON object",
@@ -127,27 +171,8 @@ def manifest_problems(value: Any, *, embedded: bool, pointer: str = "") -> Itera
         )
         return
     yield from _string_field(value, "name", pointer, "manifest-name", required=True, what="a non-empty string")
-    for key, code, schemes in (
-        ("baseUrl", "manifest-base-url", ("http", "https")),
-        ("website", "manifest-website", None),
-    ):
-        what = "an absolute http(s) URL" if schemes else "an absolute URL"
-        bad = list(_string_field(value, key, pointer, code, required=True, what=what))
-        if bad:
-            yield from bad
-            continue
-        reason = urls.url_problem(value[key], schemes=schemes)
-        if not reason and key == "baseUrl" and urls.has_trailing_space(value[key]):
-            reason = "it ends in whitespace, which clients keep when they append /chat/completions to it"
-        if reason:
-            yield Problem(
-                f"`{key}` {value[key]!r} is not {what}: {reason}",
-                jsondoc.join(pointer, key),
-                what,
-                value[key],
-                "write the full URL, e.g. https://api.example.com/v1" if key == "baseUrl" else None,
-                code=code,
-            )
+    yield from _url_problems(value, "baseUrl", pointer, "manifest-base-url")
+    yield from _url_problems(value, "website", pointer, "manifest-website")
     yield from _source_problems(value, embedded=embedded, pointer=pointer)
     yield from _string_field(
         value,
@@ -155,47 +180,62 @@ def manifest_problems(value: Any, *, embedded: bool, pointer: str = "") -> Itera
         pointer,
         "manifest-models-dev-id",
         required=False,
-        what="a non-empty string",
+        what="a string",
+        empty_ok=True,
     )
     endpoint_problems = list(
         _string_field(
-            value, "models_endpoint", pointer, "manifest-models-endpoint", required=False, what="a non-empty string"
+            value,
+            "models_endpoint",
+            pointer,
+            "manifest-models-endpoint",
+            required=False,
+            what="a string",
+            empty_ok=True,
         )
     )
     yield from endpoint_problems
+    yield from _headers_problems(value, pointer)
     base, endpoint = value.get("baseUrl"), value.get("models_endpoint")
-    if isinstance(endpoint, str) and not endpoint_problems and isinstance(base, str) and not urls.url_problem(base):
-        _, reason = urls.resolve(base, endpoint)
-        if reason:
+    if endpoint and isinstance(endpoint, str) and isinstance(base, str) and urls.whatwg_parse(urls.js_trim(base)):
+        resolved = urls.whatwg_parse(endpoint, urls.js_trim(base))
+        reason = "new URL(models_endpoint, baseUrl) throws" if resolved is None else urls.fetch_problem(resolved.href)
+        if reason and (resolved is None or not urls.fetch_problem(urls.js_trim(base))):
             yield Problem(
-                f"`models_endpoint` {endpoint!r} is not usable: {reason}",
+                f'`models_endpoint` {endpoint!r} is not usable: {reason} (PD:158; the client says "Invalid '
+                'models_endpoint in provider manifest" when it fetches)',
                 jsondoc.join(pointer, "models_endpoint"),
                 "a URL, or a path that resolves against baseUrl",
                 endpoint,
                 code="manifest-models-endpoint",
+                stage="fetch",
             )
-    if "headers" in value:
-        headers = value["headers"]
-        where = jsondoc.join(pointer, "headers")
-        if not isinstance(headers, dict):
+
+
+def _headers_problems(value: dict[str, Any], pointer: str) -> Iterator[Problem]:
+    if "headers" not in value:
+        return
+    headers = value["headers"]
+    where = jsondoc.join(pointer, "headers")
+    if not isinstance(headers, dict):
+        yield Problem(
+            f"`headers` is {json_type(headers)}, not an object of header names to string values",
+            where,
+            "an object of strings",
+            headers,
+            code="manifest-headers",
+        )
+        return
+    for name, header in headers.items():
+        if not isinstance(header, str):
             yield Problem(
-                f"`headers` is {json_type(headers)}, not an object of header names to string values",
-                where,
-                "an object of strings",
-                headers,
+                f"header {name!r} has {json_type(header)} as its value; header values are strings",
+                jsondoc.join(where, name),
+                "a string",
+                header,
+                "quote the value",
                 code="manifest-headers",
             )
-        else:
-            for name, header in headers.items():
-                if not isinstance(header, str):
-                    yield Problem(
-                        f"header {name!r} has {json_type(header)} as its value; header values are strings",
-                        jsondoc.join(where, name),
-                        "a string",
-                        header,
-                        "quote the value",
-                        code="manifest-headers",
-                    )
 
 
 def _source_problems(value: dict[str, Any], *, embedded: bool, pointer: str) -> Iterator[Problem]:
@@ -203,18 +243,18 @@ def _source_problems(value: dict[str, Any], *, embedded: bool, pointer: str) -> 
     allowed = ("embedded",) if embedded else HOSTED_SOURCES
     source = value.get("models_data_source", ABSENT)
     if source in allowed:
-        if source == "models_dev" and "models_dev_provider_id" not in value:
+        if source == "models_dev" and not value.get("models_dev_provider_id"):
             yield Problem(
                 "models_dev_provider_id is required when models_data_source is 'models_dev'",
                 pointer,
                 "a models.dev provider id",
-                ABSENT,
+                value.get("models_dev_provider_id", ABSENT),
                 "add `models_dev_provider_id` naming the provider's key in the models.dev catalog",
                 code="manifest-models-dev-id",
             )
         return
     expected = " or ".join(repr(s) for s in allowed)
-    if embedded:
+    if embedded and source in ALL_SOURCES:
         message = "embedded provider JSON must set models_data_source to 'embedded'"
     elif source == "embedded":
         message = "a hosted manifest cannot use models_data_source 'embedded' (that is for pasted JSON)"
@@ -223,24 +263,20 @@ def _source_problems(value: dict[str, Any], *, embedded: bool, pointer: str) -> 
     yield Problem(message, where, expected, source, f"set models_data_source to {expected}", code="manifest-source")
 
 
-def extended_problems(value: Any, *, pointer: str = "") -> Iterator[Problem]:
-    """Every reason the client refuses ``value`` as an extended-models response, model types aside."""
-    fix = 'serve {"models": {"<model id>": {...}}} (an object keyed by model id) at {baseUrl}/models?extended=true'
+def openai_list(value: Any) -> str | None:
+    """What an OpenAI-style ``{data: [...]}`` list is called, if ``value`` is one without a ``models`` object."""
     if isinstance(value, dict) and isinstance(value.get("data"), list) and "models" not in value:
-        what = "an OpenAI model list" if value.get("object") == "list" else "an OpenAI-style {data: [...]} list"
-        yield Problem(
-            f"this is {what}, not an extended-models response: clients read `models`, an object keyed by model "
-            "id, with the catalog fields (limit, cost, modalities …)",
-            pointer,
-            'an object with a "models" object',
-            "{" + ", ".join(f'"{k}": …' for k in value) + "}",
-            fix,
-            code="openai-model-list",
-        )
-        return
+        return "an OpenAI model list" if value.get("object") == "list" else "an OpenAI-style {data: [...]} list"
+    return None
+
+
+def extended_problems(value: Any, *, pointer: str = "") -> Iterator[Problem]:
+    """Every reason the client refuses ``value`` as a model list, model entries aside: ``z.object({models:
+    z.record(model).default({})}).passthrough()`` (PD:87-91). A list without ``models`` is taken, with no model."""
+    fix = 'serve {"models": {"<model id>": {...}}} (an object keyed by model id) at {baseUrl}/models?extended=true'
     if not isinstance(value, dict):
         yield Problem(
-            f"the extended-models response is {json_type(value)}, not a JSON object",
+            f"the model list is {json_type(value)}, not a JSON object",
             pointer,
             'an object with a "models" object',
             value,
@@ -249,11 +285,10 @@ def extended_problems(value: Any, *, pointer: str = "") -> Iterator[Problem]:
         )
         return
     models = value.get("models", ABSENT)
-    if not isinstance(models, dict):
+    if models is not ABSENT and not isinstance(models, dict):
         hint = " (this looks like an Ollama /api/tags body)" if isinstance(models, list) else ""
-        found = "missing" if models is ABSENT else json_type(models)
         yield Problem(
-            f"`models` is {found}, not an object keyed by model id{hint}",
+            f"`models` is {json_type(models)}, not an object keyed by model id{hint}",
             jsondoc.join(pointer, "models"),
             "an object keyed by model id",
             models,
@@ -262,17 +297,48 @@ def extended_problems(value: Any, *, pointer: str = "") -> Iterator[Problem]:
         )
 
 
-_TYPE_WORDS = {
-    "boolean": "a boolean",
-    "number": "a number",
-    "string": "a string",
-    "array": "an array",
-    "object": "an object",
+_NUMBER = "a number"
+MODEL_FIELDS: dict[str, Any] = {
+    "id": "a string",
+    "name": "a string",
+    "description": "a string",
+    "display_name": "a string",
+    "reasoning": "a boolean",
+    "temperature": "a boolean",
+    "attachment": "a boolean",
+    "tool_call": "a boolean",
+    "open_weights": "a boolean",
+    "modalities": {"input": "an array of strings", "output": "an array of strings"},
+    "cost": {"input": _NUMBER, "output": _NUMBER, "cache_read": _NUMBER, "cache_write": _NUMBER},
+    "limit": {"context": _NUMBER, "output": _NUMBER},
 }
+"""The fields the client's model schema types (PD:47-85); every other field passes through unread."""
+
+
+def _has_type(value: Any, wanted: str) -> bool:
+    if wanted == "a string":
+        return isinstance(value, str)
+    if wanted == "a boolean":
+        return isinstance(value, bool)
+    if wanted == _NUMBER:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _type_problem(name: str, where: str, found: Any, wanted: str) -> Problem:
+    if found is None:
+        fix = f"leave `{name}` out instead of writing null"
+    elif isinstance(found, str) and wanted == _NUMBER:
+        fix = "write the number without quotes"
+    elif isinstance(found, str) and wanted == "a boolean":
+        fix = "write true or false without quotes"
+    else:
+        fix = f"make `{name}` {wanted}"
+    return Problem(f"`{name}` is {json_type(found)}, not {wanted}", where, wanted, found, fix, code="model-type")
 
 
 def model_problems(model_id: str, entry: Any, *, pointer: str) -> Iterator[Problem]:
-    """Every field of one model entry whose type makes the client drop the model list."""
+    """Every field of one model entry whose type makes the client's schema refuse the whole list (PD:70-85)."""
     if not isinstance(entry, dict):
         yield Problem(
             f"model {model_id!r} is {json_type(entry)}, not an object",
@@ -282,76 +348,100 @@ def model_problems(model_id: str, entry: Any, *, pointer: str) -> Iterator[Probl
             code="model-not-object",
         )
         return
-    try:
-        schemas.fast("extended-models", "model")(entry)
-        return
-    except fastjsonschema.JsonSchemaValueException:
-        pass  # explain it, error by error
-    errors = schemas.validator("extended-models", "/definitions/model").iter_errors(entry)
-    for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
-        where = jsondoc.join(pointer, *error.absolute_path)
-        field_name = ".".join(map(str, error.absolute_path)) or "the entry"
-        wanted = _TYPE_WORDS.get(str(error.validator_value), str(error.validator_value))
-        found = error.instance
-        if found is None:
-            fix = f"leave `{field_name}` out instead of writing null"
-        elif isinstance(found, str) and wanted == "a number":
-            fix = "write the number without quotes"
-        elif isinstance(found, str) and wanted == "a boolean":
-            fix = "write true or false without quotes"
-        else:
-            fix = f"make `{field_name}` {wanted}"
-        yield Problem(
-            f"`{field_name}` is {json_type(found)}, not {wanted}", where, wanted, found, fix, code="model-type"
-        )
+    for key, wanted in MODEL_FIELDS.items():
+        if key not in entry:
+            continue
+        value, where = entry[key], jsondoc.join(pointer, key)
+        if isinstance(wanted, str):
+            if not _has_type(value, wanted):
+                yield _type_problem(key, where, value, wanted)
+            continue
+        if not isinstance(value, dict):
+            yield _type_problem(key, where, value, "an object")
+            continue
+        for inner, inner_wanted in wanted.items():
+            if inner in value and not _has_type(value[inner], inner_wanted):
+                item = value[inner]
+                if isinstance(item, list) and inner_wanted != _NUMBER:  # name the first item that is no string
+                    index = next(i for i, x in enumerate(item) if not isinstance(x, str))
+                    yield _type_problem(
+                        f"{key}.{inner}.{index}", jsondoc.join(where, inner, index), item[index], "a string"
+                    )
+                else:
+                    yield _type_problem(f"{key}.{inner}", jsondoc.join(where, inner), item, inner_wanted)
+
+
+def _lower_has_image(values: Any) -> bool:
+    return isinstance(values, list) and any(isinstance(v, str) and v.lower() == "image" for v in values)
+
+
+def _given(mapping: dict[str, Any], *keys: str) -> Any:
+    """``a ?? b ?? …`` over the keys of ``mapping`` (JSON has no undefined: an absent key is the only nullish
+    value a schema-valid entry can hold)."""
+    return next((mapping[k] for k in keys if mapping.get(k) is not None), None)
 
 
 def map_model(model_id: str, entry: dict[str, Any]) -> ClientModel:
-    """What the client shows for a model entry that passed ``model_problems``."""
+    """What the client shows for a model entry that passed ``model_problems`` (``toModelInfo``, PD:177-216)."""
     limit = entry.get("limit", {})
     cost = entry.get("cost", {})
-    name = entry.get("name")
+    modalities = entry.get("modalities", {})
+    name = _given(entry, "name", "display_name", "id")
     return ClientModel(
         id=model_id,
-        display_name=name if name else model_id,
+        display_name=name if name is not None else model_id,
         context_window=limit.get("context"),
-        max_tokens=limit.get("output", limit.get("context")),
-        supports_images="image" in entry.get("modalities", {}).get("input", []),
-        supports_prompt_cache=entry.get("attachment") is True,
+        max_tokens=_given(limit, "output", "context"),
+        supports_images=_lower_has_image(modalities.get("input")) or _lower_has_image(modalities.get("output")),
+        supports_prompt_cache=entry.get("supports_prompt_cache") is True
+        or _given(cost, "cache_write", "cache_read") is not None
+        or entry.get("attachment") is True,
         input_price=cost.get("input"),
         output_price=cost.get("output"),
     )
 
 
+def _raise_first(problems: Iterator[Problem], *, stage: str = "schema") -> None:
+    for problem in problems:
+        if problem.stage == stage:
+            raise problem.error()
+
+
 def parse_manifest(value: Any, *, embedded: bool = False, pointer: str = "") -> Manifest:
-    """A manifest the client accepts, or ``LoaderError`` for the first reason it would not."""
-    for problem in manifest_problems(value, embedded=embedded, pointer=pointer):
-        raise problem.error()
+    """A manifest the client's schema accepts (PD:33-43, and for pasted JSON PD:232), or ``LoaderError`` for the
+    first reason it would not. Problems that show only when the client fetches are ``fetch_problems``."""
+    _raise_first(manifest_problems(value, embedded=embedded, pointer=pointer))
+    endpoint = value.get("models_endpoint")
     return Manifest(
         name=value["name"],
-        website=value["website"],
-        base_url=value["baseUrl"],
+        website=urls.js_trim(value["website"]),
+        base_url=urls.js_trim(value["baseUrl"]),
         models_data_source=value["models_data_source"],
         models_dev_provider_id=value.get("models_dev_provider_id"),
         headers=dict(value.get("headers", {})),
-        models_endpoint=value.get("models_endpoint"),
+        models_endpoint=endpoint or None,  # "" counts as absent (PD:156)
     )
 
 
+def fetch_problems(value: Any) -> Iterator[Problem]:
+    """Why the client, having accepted a hosted ``endpoint`` manifest, cannot fetch its model list (for a
+    ``models_dev`` manifest it fetches only models.dev)."""
+    if isinstance(value, dict) and value.get("models_data_source") == "endpoint":
+        yield from (p for p in manifest_problems(value, embedded=False) if p.stage == "fetch")
+
+
 def parse_extended(value: Any, *, pointer: str = "") -> dict[str, ClientModel]:
-    """The models the client shows for an extended-models response, or ``LoaderError``."""
-    for problem in extended_problems(value, pointer=pointer):
-        raise problem.error()
+    """The models the client shows for a model list, or ``LoaderError``."""
+    _raise_first(extended_problems(value, pointer=pointer))
     models: dict[str, ClientModel] = {}
-    for model_id, entry in value["models"].items():
-        for problem in model_problems(model_id, entry, pointer=jsondoc.join(pointer, "models", model_id)):
-            raise problem.error()
+    for model_id, entry in value.get("models", {}).items():
+        _raise_first(model_problems(model_id, entry, pointer=jsondoc.join(pointer, "models", model_id)))
         models[model_id] = map_model(model_id, entry)
     return models
 
 
 def embedded_shape_problems(value: Any) -> Iterator[Problem]:
-    """Why pasted JSON is not the ``[manifest, models]`` array the client expects."""
+    """Why pasted JSON is not the ``[manifest, models]`` array the client expects (PD:226-228)."""
     if not isinstance(value, list) or len(value) < 2:
         found = f"{json_type(value)}" + (f" of {len(value)} element(s)" if isinstance(value, list) else "")
         yield Problem(
@@ -365,28 +455,70 @@ def embedded_shape_problems(value: Any) -> Iterator[Problem]:
 
 
 def read_embedded(raw: bytes | str, *, max_bytes: int = jsondoc.DEFAULT_MAX_BYTES) -> jsondoc.Document:
-    """Strict-parse pasted JSON; ``DocumentError`` (a ``LoaderError``) says why it is not valid JSON."""
+    """Pasted text as the client reads it: trimmed first (its call sites call ``.trim()``, which removes a
+    byte-order mark too), then ``JSON.parse``; ``DocumentError`` (a ``LoaderError``) says why it is not JSON."""
     try:
-        return jsondoc.read(raw, max_bytes=max_bytes)
+        text = jsondoc.decode(raw, max_bytes=max_bytes) if isinstance(raw, bytes) else raw
+        trimmed = urls.js_trim(text)
+        if not trimmed:
+            raise LoaderError(
+                "empty", "the document is empty: the client asks for a manifest URL or pasted JSON", "", "parse"
+            )
+        document = jsondoc.read(trimmed, max_bytes=max_bytes)
     except LoaderError as exc:
         exc.message = f"embedded provider JSON is not valid JSON: {exc.message}"
         exc.args = (exc.message,)
         raise
+    lead = text[: len(text) - len(text.lstrip(urls.JS_WHITESPACE))]
+    if "\ufeff" in lead and not document.bom:
+        document = jsondoc.Document(document.value, document.duplicate_keys, True, document.overflows, document.depth)
+    return document
 
 
 def load_embedded(raw: bytes | str, *, max_bytes: int = jsondoc.DEFAULT_MAX_BYTES) -> Provider:
-    """Everything the client does with pasted JSON, with no HTTP at all."""
+    """Everything the client does with pasted JSON (``parseEmbeddedProviderData``, PD:218-244), no HTTP."""
     value = read_embedded(raw, max_bytes=max_bytes).value
-    for problem in embedded_shape_problems(value):
-        raise problem.error()
+    _raise_first(embedded_shape_problems(value))
     manifest = parse_manifest(value[0], embedded=True, pointer="/0")
     return Provider(manifest, parse_extended(value[1], pointer="/1"))
 
 
-def parse_models_dev(catalog: Any, provider_id: str) -> dict[str, ClientModel]:
-    """The models the client shows for a provider read from a models.dev ``api.json`` catalog."""
+def models_dev_problems(catalog: Any) -> Iterator[Problem]:
+    """Why the client's ``z.record(provider)`` refuses a whole models.dev catalog (PD:95-104): every provider is
+    checked, not only the one the manifest names."""
     if not isinstance(catalog, dict):
-        raise LoaderError("models-dev-not-object", f"the models.dev catalog is {json_type(catalog)}, not an object")
+        yield Problem(
+            f"the models.dev catalog is {json_type(catalog)}, not an object keyed by provider id",
+            "",
+            "an object keyed by provider id",
+            catalog,
+            code="models-dev-not-object",
+        )
+        return
+    for provider_id, entry in catalog.items():
+        where = jsondoc.join("", provider_id)
+        if not isinstance(entry, dict):  # a provider entry is a model list with more fields
+            yield from extended_problems(entry, pointer=where)
+            continue
+        for key in ("id", "api", "name"):
+            if key in entry and not isinstance(entry[key], str):
+                yield Problem(
+                    f"provider {provider_id!r}: `{key}` is {json_type(entry[key])}, not a string",
+                    jsondoc.join(where, key),
+                    "a string",
+                    entry[key],
+                    code="models-dev-entry",
+                )
+        yield from extended_problems(entry, pointer=where)
+        models = entry.get("models", {})
+        if isinstance(models, dict):
+            for model_id, model in models.items():
+                yield from model_problems(model_id, model, pointer=jsondoc.join(where, "models", model_id))
+
+
+def parse_models_dev(catalog: Any, provider_id: str) -> dict[str, ClientModel]:
+    """The models the client shows for a provider read from a models.dev ``api.json`` catalog (PD:271-305)."""
+    _raise_first(models_dev_problems(catalog))
     where = jsondoc.join("", provider_id)
     if provider_id not in catalog:
         raise LoaderError("models-dev-provider", f"models.dev response did not include provider {provider_id!r}", where)
@@ -396,14 +528,15 @@ def parse_models_dev(catalog: Any, provider_id: str) -> dict[str, ClientModel]:
 def load_models_dev(manifest: Any, catalog: Any) -> Provider:
     """What the client makes of a ``models_dev`` manifest and the catalog it names."""
     parsed = parse_manifest(manifest)
-    if parsed.models_data_source != "models_dev" or parsed.models_dev_provider_id is None:
+    if parsed.models_data_source != "models_dev" or not parsed.models_dev_provider_id:
         raise LoaderError("manifest-source", "the manifest does not say models_data_source 'models_dev'")
     return Provider(parsed, parse_models_dev(catalog, parsed.models_dev_provider_id))
 
 
 def load_hosted(manifest: Any, extended: Any) -> Provider:
-    """What the client makes of a hosted manifest and the extended-models response fetched for it."""
+    """What the client makes of a hosted ``endpoint`` manifest and the model list served where it points."""
     parsed = parse_manifest(manifest)
+    _raise_first(fetch_problems(manifest), stage="fetch")
     return Provider(parsed, parse_extended(extended))
 
 

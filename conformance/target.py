@@ -67,6 +67,8 @@ class CatalogContext:
     models_dev: Part | None = None
     """The models.dev catalog a ``models_dev`` manifest names, and the provider id it names in it."""
     models_dev_provider_id: str | None = None
+    reading: jsondoc.Document | None = None
+    """How the pasted text read (a byte-order mark, numbers read as Infinity, its depth), for JSON-002."""
     passes: dict[tuple[str, str, str], bool] = field(default_factory=dict, compare=False, repr=False)
     """Whether a check had no finding on a subject (by check ID, scope and subject name): the runner's memo, so a
     structural check is not run again for every check that requires it."""
@@ -92,6 +94,7 @@ class CatalogContext:
                 duplicate_keys=doc.duplicate_keys,
                 hosted=hosted,
                 unusable="the pasted JSON is not a [manifest, models] array (see EMB-002)",
+                reading=doc,
             )
         return cls(
             "embedded",
@@ -100,6 +103,7 @@ class CatalogContext:
             document=Part(value),
             duplicate_keys=doc.duplicate_keys,
             hosted=hosted,
+            reading=doc,
         )
 
     @classmethod

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
+
+import ada_url
 
 ENDPOINT_SUFFIXES = (
     "/chat/completions",
@@ -79,21 +81,67 @@ def has_version_segment(base_url: str) -> bool:
     return any(_VERSION_SEGMENT.match(seg) for seg in urlsplit(base_url).path.split("/"))
 
 
-def extended_models_url(base_url: str, models_endpoint: str | None = None) -> str:
-    """Where a Provider Defined client fetches the extended model list.
+JS_WHITESPACE = (
+    "\t\n\v\f\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+"""What JavaScript's ``String.prototype.trim()`` removes (the Provider Defined client trims pasted text, and its
+schema trims ``baseUrl`` and ``website``)."""
+_DNS_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
-    ``models_endpoint``, when given, is resolved against ``base_url`` by standard URL resolution and used as
-    it is. Otherwise: one trailing slash of the path is stripped, ``/models`` appended, the base URL's query
-    kept, and ``extended=true`` added unless the query already has an ``extended`` parameter.
+
+def js_trim(value: str) -> str:
+    """``value.trim()`` as JavaScript does it: a byte-order mark counts as whitespace."""
+    return value.strip(JS_WHITESPACE)
+
+
+def whatwg_parse(value: str, base: str | None = None) -> ada_url.URL | None:
+    """``new URL(value, base)`` as Node does it (the same parser, Ada), or ``None`` where it throws."""
+    try:
+        return ada_url.URL(value, base) if base is not None else ada_url.URL(value)
+    except ValueError:
+        return None
+
+
+def fetch_problem(url: str) -> str | None:
+    """Why an HTTP client (axios in the Provider Defined client) cannot GET a URL ``new URL()`` accepts, or
+    ``None``: a scheme other than http(s), or a host that no DNS name or address can be."""
+    parsed = whatwg_parse(url)
+    if parsed is None:
+        return "it is not a URL"
+    if parsed.protocol not in ("http:", "https:"):
+        return f"its scheme is {parsed.protocol[:-1]!r}: an HTTP client fetches only http and https"
+    host = parsed.hostname
+    if host.startswith("[") or _DNS_NAME.match(host):
+        return None
+    return f"its host {host!r} is no DNS name (an unexpanded placeholder?): the fetch fails"
+
+
+def extended_models_url(base_url: str, models_endpoint: str | None = None) -> str:
+    """Where the Provider Defined client fetches the extended model list (provider-defined.ts, PD:153-174).
+
+    ``baseUrl`` is trimmed by the manifest schema (PD:22). A non-empty ``models_endpoint`` is resolved against it
+    with ``new URL(endpoint, baseUrl)`` (PD:158); otherwise one trailing slash is stripped from the whole string
+    (PD:153), another from the path (PD:170), and ``/models`` appended. Either way ``extended=true`` is added
+    unless the query has an ``extended`` parameter (PD:159-161, PD:171-173). ``ValueError`` where ``new URL``
+    throws (the client then says "Invalid models_endpoint in provider manifest").
     """
-    if models_endpoint is not None:
-        return urljoin(base_url, models_endpoint)
-    parts = urlsplit(base_url)
-    path = parts.path[:-1] if parts.path.endswith("/") else parts.path
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    if not any(name == "extended" for name, _ in query):
-        query.append(("extended", "true"))
-    return urlunsplit((parts.scheme, parts.netloc, path + "/models", urlencode(query), ""))
+    base = js_trim(base_url)
+    if models_endpoint:
+        url = whatwg_parse(models_endpoint, base)
+        if url is None:
+            raise ValueError(f"models_endpoint {models_endpoint!r} does not resolve against baseUrl {base!r}")
+    else:
+        url = whatwg_parse(base[:-1] if base.endswith("/") else base)
+        if url is None:
+            raise ValueError(f"baseUrl {base!r} is not a URL")
+        path = url.pathname
+        url.pathname = (path[:-1] if path.endswith("/") else path) + "/models"
+    params = ada_url.URLSearchParams(url.search)
+    if not params.has("extended"):
+        params.append("extended", "true")
+        url.search = str(params)
+    return url.href
 
 
 def resolve(base_url: str, reference: str) -> tuple[str | None, str | None]:

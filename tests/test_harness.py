@@ -11,10 +11,11 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from conformance import corpus, schemas
+from conformance import corpus, schemas, urls
 from conformance.errors import UsageError
 from conformance.harness import cases, compare, expectations, protocol, reference
 from conformance.harness.exchanges import Recorded, RecordingServer, route_key
+from tests.conftest import GOOD_MANIFEST
 
 PYTHON = sys.executable
 REQUEST = {"kind": "embedded", "raw": "[1, 2]"}
@@ -192,9 +193,38 @@ def test_staging_maps_each_origin_to_its_own_port_and_keeps_paths_queries_and_re
     assert served["models_endpoint"] == f"//127.0.0.1:{catalog}/extended.json"
     assert [e.url for e in staged.exchanges] == [
         f"http://127.0.0.1:{site}/p.json",
-        f"http://127.0.0.1:{catalog}/extended.json",
+        f"http://127.0.0.1:{catalog}/extended.json?extended=true",
     ]
     assert staged.exchanges[1].headers == {"authorization": f"Bearer {cases.API_KEY}"}
+
+
+@pytest.mark.parametrize(
+    ("base_url", "served"),
+    [
+        ("https:api.lumen.example/v1", "http:127.0.0.1:{port}/v1"),  # new URL() reads it as https://api.lumen…
+        ("https://${LUMEN_HOST}/v1", "http://127.0.0.1:{port}/v1"),  # a host no DNS name can be: nothing served
+        (" https://api.lumen.example/v1 ", " http://127.0.0.1:{port}/v1 "),
+        ("ftp://api.lumen.example/v1", "ftp://api.lumen.example/v1"),  # no client fetches it: left as it is
+    ],
+)
+def test_every_url_a_client_would_fetch_is_put_on_loopback_as_it_was_written(base_url: str, served: str) -> None:
+    manifest = {"name": "L", "website": "https://l.example", "baseUrl": base_url, "models_data_source": "endpoint"}
+    plan = cases.from_input("x/y", "d", {"kind": "manifest", "json": manifest}, cases.Expected(True))
+    staged = cases.stage(plan, [1001, 1002, 1003])
+    sent = json.loads(staged.routes[staged.request["manifest_url"]])["baseUrl"]
+    assert sent in {served.format(port=port) for port in (1001, 1002, 1003)}
+    if urls.fetch_problem(urls.js_trim(base_url)):  # the reference client fails at the fetch: nothing answers
+        assert [e.response for e in staged.exchanges] == ["manifest"]
+        assert all("extended" not in url for url in staged.routes)
+
+
+def test_an_authorization_header_of_the_user_or_the_manifest_replaces_the_key() -> None:
+    manifest = {**GOOD_MANIFEST, "models_data_source": "endpoint", "headers": {"Authorization": "Token abc"}}
+    derived = cases.derive_exchanges(manifest, cases.MANIFEST_URL, "sk-x", {})
+    assert derived[1].headers == {"authorization": "Token abc"}
+    derived = cases.derive_exchanges({**manifest, "headers": {}}, cases.MANIFEST_URL, "sk-x", {"authorization": "U"})
+    assert [e.headers.get("authorization") for e in derived] == ["U", "U"]
+    assert [e.absent_headers for e in derived] == [(), ()]
 
 
 def test_a_manifest_the_reference_refuses_still_has_its_list_served_so_a_careless_loader_is_caught() -> None:

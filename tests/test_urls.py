@@ -15,14 +15,40 @@ from conformance import urls
         ("https://api.acme.example/v1?region=eu", None, "https://api.acme.example/v1/models?region=eu&extended=true"),
         ("https://api.acme.example/v1?extended=1", None, "https://api.acme.example/v1/models?extended=1"),
         ("http://127.0.0.1:8080/v1", None, "http://127.0.0.1:8080/v1/models?extended=true"),
-        ("https://api.acme.example/v1", "models/x", "https://api.acme.example/models/x"),
-        ("https://api.acme.example/v1/", "models/x", "https://api.acme.example/v1/models/x"),
-        ("https://api.acme.example/v1", "/catalog", "https://api.acme.example/catalog"),
-        ("https://api.acme.example/v1", "https://cdn.acme.example/m.json", "https://cdn.acme.example/m.json"),
+        ("https://api.acme.example/v1", "models/x", "https://api.acme.example/models/x?extended=true"),
+        ("https://api.acme.example/v1/", "models/x", "https://api.acme.example/v1/models/x?extended=true"),
+        ("https://api.acme.example/v1", "/catalog", "https://api.acme.example/catalog?extended=true"),
+        ("https://api.acme.example/v1", "/catalog?extended=1", "https://api.acme.example/catalog?extended=1"),
+        (
+            "https://api.acme.example/v1",
+            "https://cdn.acme.example/m.json",
+            "https://cdn.acme.example/m.json?extended=true",
+        ),
+        # PD:153 strips a slash from the string, PD:170 another from the path; "" counts as no endpoint (PD:156)
+        ("https://api.acme.example/v1//", None, "https://api.acme.example/v1/models?extended=true"),
+        ("https://api.acme.example/v1/", "", "https://api.acme.example/v1/models?extended=true"),
+        # the manifest schema trims baseUrl (PD:22); new URL() reads https:host as https://host
+        (" https://api.acme.example/v1 ", None, "https://api.acme.example/v1/models?extended=true"),
+        ("https:api.acme.example/v1", None, "https://api.acme.example/v1/models?extended=true"),
     ],
 )
 def test_extended_models_url(base: str, endpoint: str | None, expected: str) -> None:
     assert urls.extended_models_url(base, endpoint) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://api.acme.example/v1", None),
+        ("http://[::1]:8080/v1", None),
+        ("ftp://api.acme.example/v1", "its scheme is 'ftp'"),
+        ("localhost:8080/v1", "its scheme is 'localhost'"),
+        ("https://${ACME_HOST}/v1", "is no DNS name"),
+    ],
+)
+def test_what_an_http_client_cannot_fetch(url: str, problem: str | None) -> None:
+    found = urls.fetch_problem(url)
+    assert (found is None) if problem is None else (problem in (found or ""))
 
 
 @pytest.mark.parametrize(

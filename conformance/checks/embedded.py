@@ -19,7 +19,7 @@ MUST, SHOULD = Severity.MUST, Severity.SHOULD
     MUST,
     "The pasted text is valid JSON",
     scope="embedded",
-    rationale="the client parses with JSON.parse: NaN, Infinity, a BOM or a syntax error stop it cold",
+    rationale="the client trims the text and parses it with JSON.parse: NaN, Infinity or a syntax error stop it",
     source='loader error "Embedded provider JSON is not valid JSON"',
 )
 def valid_json(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
@@ -30,6 +30,40 @@ def valid_json(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
             error.pointer or None,
             "strict JSON (RFC 8259)",
             fix="validate the text with a strict JSON parser before publishing it",
+        )
+
+
+@check(
+    "JSON-002",
+    SHOULD,
+    "The pasted JSON is plain JSON every reader takes",
+    scope="documents",
+    rationale="the client reads past a byte-order mark (it trims first), reads 1e400 as Infinity and any nesting "
+    "depth (JSON.parse); stricter readers refuse all three, and no catalog needs them",
+    source="RFC 8259 §8.1 (no BOM), §6 (numbers beyond a double's range); webviewMessageHandler.ts .trim() "
+    "and JSON.parse (PD:221)",
+)
+def plain_json(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
+    read = ctx.reading
+    if read is None:
+        return
+    if read.bom:
+        yield Finding(
+            "the text starts with a byte-order mark", "", "no BOM", fix="save the file as UTF-8 without a BOM"
+        )
+    for pointer in read.overflows:
+        yield Finding(
+            "this number is beyond a double's range: JSON.parse reads it as Infinity",
+            pointer,
+            "a finite number",
+            fix="write the real value, or leave the field out",
+        )
+    if read.depth > jsondoc.MAX_DEPTH:
+        yield Finding(
+            f"the JSON nests {read.depth} levels deep; no catalog needs more than {jsondoc.MAX_DEPTH}",
+            "",
+            f"at most {jsondoc.MAX_DEPTH} levels",
+            fix="flatten the document",
         )
 
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from conformance import jsondoc, loader
+from conformance import jsondoc, loader, schemas
 from conformance.catalogue import Observation, check
 from conformance.findings import ABSENT, Finding, Severity
 from conformance.target import CatalogContext, Subject
@@ -58,14 +58,29 @@ def models_object(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
     source='Provider Defined docs: "Models dropdown empty"',
 )
 def at_least_one_model(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
-    if not subject.value["models"]:
+    if subject.value.get("models"):
+        return
+    where = jsondoc.join(subject.pointer, "models")
+    what = loader.openai_list(subject.value)
+    if what:
         yield Finding(
-            "`models` is empty",
-            jsondoc.join(subject.pointer, "models"),
-            "at least one model",
-            {},
-            "list the models your API serves",
+            f"this is {what}, not an extended-models response: the client reads `models`, an object keyed by "
+            "model id with the catalog fields (limit, cost, modalities …), finds none, and shows no model "
+            "(PD:89: a missing `models` defaults to {})",
+            where,
+            'an object with a "models" object',
+            "{" + ", ".join(f'"{k}": …' for k in subject.value) + "}",
+            'serve {"models": {"<model id>": {...}}} at {baseUrl}/models?extended=true',
         )
+        return
+    missing = "models" not in subject.value
+    yield Finding(
+        "`models` is missing: the client takes the list as empty (PD:89)" if missing else "`models` is empty",
+        where,
+        "at least one model",
+        ABSENT if missing else {},
+        "list the models your API serves",
+    )
 
 
 @check(
@@ -78,6 +93,53 @@ def at_least_one_model(subject: Subject, ctx: CatalogContext) -> Iterator[Findin
 )
 def model_types(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
     yield from loader.model_problems(subject.name, subject.value, pointer=subject.pointer)
+
+
+@check(
+    "EXT-011",
+    SHOULD,
+    "Every model field has the type the published format gives it",
+    scope="model",
+    requires="EXT-003",
+    rationale="the client passes fields it does not read through unchecked, but other readers of the list do not",
+    source="schemas/extended-models.schema.json; models.dev schema",
+)
+def published_types(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
+    for error in schemas.validator("extended-models", "/definitions/model").iter_errors(subject.value):
+        path = [str(p) for p in error.absolute_path]
+        read = loader.MODEL_FIELDS.get(path[0]) if path else None
+        if isinstance(read, str) or (isinstance(read, dict) and len(path) > 1 and path[1] in read):
+            continue  # a field the client reads: EXT-003's
+        found = error.instance
+        yield Finding(
+            f"`{'.'.join(path)}` is {loader.json_type(found)}, not {error.validator_value}: the client passes it "
+            "through unread, other readers refuse it",
+            jsondoc.join(subject.pointer, *path),
+            str(error.validator_value),
+            found,
+            f"leave `{'.'.join(path)}` out instead of writing null" if found is None else "fix its type",
+        )
+
+
+@check(
+    "EXT-012",
+    SHOULD,
+    "No model's `name` is empty",
+    scope="model",
+    requires="EXT-003",
+    rationale="the client shows `name` as it is (`name ?? id`): an empty name is an empty line in the model picker",
+    source="provider-defined.ts PD:212 (displayName = name ?? display_name ?? id ?? key)",
+)
+def name_not_empty(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
+    name = subject.value.get("name")
+    if isinstance(name, str) and not name.strip():
+        yield Finding(
+            f"model {subject.name!r} has the name {name!r}; the client shows it as it is, not the id",
+            jsondoc.join(subject.pointer, "name"),
+            "a display name",
+            name,
+            f'give it a name, or leave `name` out to show "{subject.name}"',
+        )
 
 
 @check(
@@ -246,7 +308,7 @@ def dates(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
     for key in ("release_date", "last_updated"):
         value = subject.value.get(key)
         where = jsondoc.join(subject.pointer, key)
-        if value is None:
+        if not isinstance(value, str):  # absent, or of the wrong type (EXT-011)
             continue
         if not _DATE.fullmatch(value):
             yield Finding(

@@ -7,6 +7,7 @@ from urllib.parse import urljoin
 
 from conformance import jsondoc, loader, urls
 from conformance.catalogue import CheckFunc, check
+from conformance.errors import LoaderError
 from conformance.findings import Finding, Severity
 from conformance.target import CatalogContext, Subject
 
@@ -109,7 +110,8 @@ check(
 
 def _base_url(subject: Subject) -> str | None:
     value = subject.value.get("baseUrl") if isinstance(subject.value, dict) else None
-    return value if isinstance(value, str) and not urls.url_problem(value) else None
+    value = urls.js_trim(value) if isinstance(value, str) else None  # as the client's schema hands it on
+    return value if value and not urls.url_problem(value) else None
 
 
 @check(
@@ -228,4 +230,77 @@ def models_endpoint_keeps_path(subject: Subject, ctx: CatalogContext) -> Iterato
             "a URL under baseUrl",
             endpoint,
             "give an absolute URL, or end baseUrl with '/' so relative paths stay under it",
+        )
+
+
+@check(
+    "MAN-013",
+    SHOULD,
+    "`baseUrl` is written in full, with nothing around it",
+    scope="manifest",
+    requires="MAN-003",
+    rationale="the Provider Defined client trims baseUrl and reads https:host as https://host (new URL), but "
+    "clients that build URLs by concatenation keep a trailing space and the missing slashes",
+    source="provider-defined.ts PD:20-31 (z.string().trim(), new URL); Roo-Code builds URLs by concatenation",
+)
+def base_url_written_in_full(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
+    base = subject.value.get("baseUrl") if isinstance(subject.value, dict) else None
+    if not isinstance(base, str) or urls.whatwg_parse(urls.js_trim(base)) is None:
+        return
+    where = jsondoc.join(subject.pointer, "baseUrl")
+    if urls.js_trim(base) != base:
+        yield Finding(
+            f"`baseUrl` {base!r} has whitespace around it", where, "the URL alone", base, "remove the whitespace"
+        )
+    written = urls.js_trim(base)
+    scheme = written.split(":", 1)[0].lower()
+    if scheme in ("http", "https") and not written[len(scheme) + 1 :].startswith("//"):
+        yield Finding(
+            f"`baseUrl` {base!r} has no // after {scheme}:; the client reads it as "
+            f"{urls.whatwg_parse(written).href}, other clients as a relative path",
+            where,
+            f"{scheme}://host/…",
+            base,
+            f"write {urls.whatwg_parse(written).href}",
+        )
+
+
+CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key", "cookie")
+
+
+@check(
+    "MAN-014",
+    SHOULD,
+    "The manifest's `headers` carry no credential to another origin",
+    scope="manifest",
+    requires="MAN-007",
+    rationale="the client sends the manifest's headers with the model-list request; an Authorization there also "
+    "replaces the user's key (PD:146), so a credential published in the manifest goes to that origin for everyone",
+    source="provider-defined.ts PD:127-151, PD:252 (normalizeHeaders)",
+    applies=lambda ctx: ctx.manifest_url is not None,
+)
+def no_credential_in_manifest_headers(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
+    headers = subject.value.get("headers")
+    if not isinstance(headers, dict) or ctx.manifest_url is None:
+        return
+    found = [name for name in headers if name.lower() in CREDENTIAL_HEADERS]
+    if not found:
+        return
+    try:
+        manifest = loader.parse_manifest(subject.value)
+        target = manifest.extended_models_url
+    except (LoaderError, ValueError):
+        return
+    if subject.value.get("models_data_source") != "endpoint" or urls.origin(target) == urls.origin(ctx.manifest_url):
+        return
+    scheme, host, port = urls.origin(target)
+    for name in found:
+        replaces = " and it replaces the user's own key (PD:146)" if name.lower() == "authorization" else ""
+        yield Finding(
+            f"the manifest at {ctx.manifest_url} has a `{name}` header: the client sends it to another origin, "
+            f"{scheme}://{host}:{port}, with the model-list request{replaces}; whoever reads the manifest has it",
+            jsondoc.join(subject.pointer, "headers", name),
+            "no credential in a published manifest",
+            "<a credential>",
+            "leave credentials to the user's key; the client adds Authorization: Bearer <key> itself",
         )

@@ -15,9 +15,11 @@ extended    models_dev     the list as the provider ``acme`` of a models.dev cat
 A case lives in its own universe of URLs (``https://api.example/v1``); ``stage`` maps each origin it names onto
 a port of the loopback server, rewriting only the origin (scheme, host, port) of ``baseUrl``, an absolute or
 scheme-relative ``models_endpoint`` and the URLs requested, so paths, queries, trailing slashes and relative
-resolution mean what they meant. The requests a conforming client makes (``Exchange``) are the case's recorded
-``exchanges`` or, for cases without, derived by the reference rules; ``compare`` checks the loader's requests
-against them.
+resolution mean what they meant. Origins are read as ``new URL()`` reads them, so every http(s) URL a client
+would fetch (``https:host/v1`` without slashes, a host that is an unexpanded ``${placeholder}``) is on
+loopback too, and no case sends a loader anywhere else. The requests a conforming client makes (``Exchange``)
+are the case's recorded ``exchanges`` or, for cases without, derived by the reference rules; ``compare`` checks
+the loader's requests against them.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from conformance import corpus, loader, urls
+from conformance import corpus, kilo_code, loader, urls
 from conformance.errors import LoaderError
-from conformance.harness.exchanges import C0_AND_SPACE, HOST
+from conformance.harness.exchanges import HOST
+from conformance.harness.reference import extended_headers
 from conformance.settings import MODELS_DEV_URL
 
 API_KEY = "sk-loader-harness-5f1c"
@@ -52,18 +55,24 @@ STAND_IN_MODELS: dict[str, Any] = {
     }
 }
 """What a manifest case's manifest leads to: a clean list, so the manifest alone decides the outcome."""
-KINDS = ("embedded", "hosted", "manifest", "extended")
+KINDS = ("embedded", "hosted", "manifest", "extended", "discover", "catalog")
+STAGE_WORDS = {
+    "parse": "parse (JSON.parse)",
+    "schema": "schema (the document is read, and refused)",
+    "fetch": "fetch (the documents are accepted; a request cannot be made or fails)",
+}
 """The corpus input kinds the harness puts to loaders."""
 ROLE_WORDS = {
     "manifest": "the manifest URL",
-    "extended": "the extended-models URL (baseUrl with one trailing slash stripped, /models, its query kept and "
-    "extended=true added; or models_endpoint resolved against baseUrl)",
+    "extended": "the extended-models URL (baseUrl trimmed, up to two trailing slashes stripped, /models; or "
+    "models_endpoint resolved against baseUrl; its query kept and extended=true added, PD:153-174)",
     "models_dev": "the models.dev catalog",
+    "discover": "the model list shipping Kilo discovers (new URL('models', baseURL + '/'))",
 }
 _ABSOLUTE = re.compile(
-    r"(?P<lead>[\x00-\x20]*)(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#]*)(?P<rest>.*)", re.S
+    r"(?P<lead>\s*)(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):(?P<slashes>[/\\]*)(?P<authority>[^/\\?#]*)(?P<rest>.*)", re.S
 )
-_SCHEME_RELATIVE = re.compile(r"(?P<lead>[\x00-\x20]*)//(?P<authority>[^/?#]*)(?P<rest>.*)", re.S)
+_SCHEME_RELATIVE = re.compile(r"(?P<lead>\s*)//(?P<authority>[^/?#]*)(?P<rest>.*)", re.S)
 
 
 @dataclass(frozen=True)
@@ -95,17 +104,20 @@ class Expected:
     ok: bool
     code: str | None = None
     models: Mapping[str, Mapping[str, Any]] | None = None
+    stage: str | None = None
+    """Where the client gives up on a refused input: ``parse``, ``schema`` or ``fetch``."""
 
     @classmethod
     def from_response(cls, response: Mapping[str, Any]) -> Expected:
         """From a protocol response of the reference loader."""
         if response["ok"]:
             return cls(True, models=response["models"])
-        return cls(False, code=response.get("code"))
+        return cls(False, code=response.get("code"), stage=response.get("stage"))
 
     def describe(self) -> str:
         if not self.ok:
-            return f"refused ({self.code})" if self.code else "refused"
+            at = f" at the {STAGE_WORDS[self.stage]}" if self.stage else ""
+            return f"refused{at} ({self.code})" if self.code else f"refused{at}"
         ids = list(self.models or {})
         shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
         return f"accepted, {len(ids)} model(s)" + (f": {shown}" if ids else "")
@@ -134,6 +146,8 @@ class Plan:
     api_key: str = API_KEY
     headers: Mapping[str, str] = field(default_factory=dict)
     provider_id: str = PROVIDER_ID
+    base_url: str = ""
+    """The configured baseURL (``discover`` requests only)."""
 
     def url_of(self, role: str, default: str) -> str:
         return next((e.url for e in self.exchanges if e.response == role), default)
@@ -141,19 +155,21 @@ class Plan:
 
 def derive_exchanges(manifest: Any, manifest_url: str, api_key: str, headers: Mapping[str, str]) -> list[Exchange]:
     """The requests the reference client makes for a hosted manifest: the manifest with the user's headers and
-    no key; then, if the manifest loads, the extended list with the manifest's headers, the user's and the key,
-    or the models.dev catalog with no key."""
+    no key (PD:320); then, if the manifest loads, the extended list with the manifest's headers, the user's and
+    the key unless they set Authorization (PD:252), or the models.dev catalog with the user's headers and no
+    key (PD:285). An Authorization the user set goes wherever the user's headers go."""
     user = {name.lower(): value for name, value in headers.items()}
-    out = [Exchange(manifest_url, "manifest", user, ("authorization",))]
+    no_key = () if "authorization" in user else ("authorization",)
+    out = [Exchange(manifest_url, "manifest", user, no_key)]
     try:
         parsed = loader.parse_manifest(manifest)
     except LoaderError:
         return out
     if parsed.models_data_source == "models_dev":
-        return [*out, Exchange(MODELS_DEV_URL, "models_dev", {}, ("authorization",))]
-    sent = {name.lower(): value for name, value in parsed.headers.items()} | user
-    sent["authorization"] = f"Bearer {api_key}"
-    return [*out, Exchange(parsed.extended_models_url, "extended", sent)]
+        return [*out, Exchange(MODELS_DEV_URL, "models_dev", user, no_key)] if parsed.models_dev_provider_id else out
+    if next(loader.fetch_problems(manifest), None):
+        return out
+    return [*out, Exchange(parsed.extended_models_url, "extended", extended_headers(parsed.headers, user, api_key))]
 
 
 def from_input(
@@ -167,6 +183,13 @@ def from_input(
     if kind == "embedded":
         raw = case_input["raw"] if "raw" in case_input else json.dumps(case_input["json"])
         return Plan(case_id, description, "embedded", expected, raw=raw)
+    if kind == "discover":
+        return _discover_plan(case_id, description, case_input, expected)
+    if kind == "catalog":
+        exchange = Exchange(MODELS_DEV_URL, "models_dev", {}, ("authorization",))
+        documents = {"models_dev": case_input["json"]}
+        plan = Plan(case_id, description, "models_dev", expected, documents=documents, exchanges=(exchange,))
+        return replace(plan, provider_id=case_input["provider_id"])
     if kind == "extended":
         catalog = {PROVIDER_ID: case_input["json"]}
         exchange = Exchange(MODELS_DEV_URL, "models_dev", {}, ("authorization",))
@@ -211,11 +234,35 @@ def from_input(
     )
 
 
+def _discover_plan(case_id: str, description: str, case_input: Mapping[str, Any], expected: Expected) -> Plan:
+    """Shipping Kilo's model discovery: the list is served at the discovery URL (only when the case's answer is
+    2xx; any other status is served as a 404), and fetched with the headers and the key."""
+    api_key = case_input.get("api_key", API_KEY)
+    headers = case_input.get("headers", {})
+    url = kilo_code.discovery_url(case_input["base_url"])
+    sent = {name.lower(): value for name, value in kilo_code.discovery_headers(headers, api_key).items()}
+    exchanges = (Exchange(url, "discover", sent),) if url else ()
+    served = 200 <= case_input.get("status", 200) < 300
+    documents = {"discover": case_input["response"]} if served else {}
+    return Plan(
+        case_id,
+        description,
+        "discover",
+        expected,
+        documents=documents,
+        exchanges=exchanges,
+        api_key=api_key,
+        headers=headers,
+        base_url=case_input["base_url"],
+    )
+
+
 def plan(case: corpus.Case) -> Plan | None:
     """The plan for a corpus case, expected as the case says; ``None`` for an input kind a loader is not given."""
     if case.input["kind"] not in KINDS:
         return None
-    expected = Expected("error" not in case.expected, case.expected.get("error"), case.expected.get("models"))
+    found = case.expected
+    expected = Expected("error" not in found, found.get("error"), found.get("models"), found.get("stage"))
     return from_input(case.id, case.description, case.input, expected)
 
 
@@ -234,22 +281,25 @@ class _Loopback:
         return f"{HOST}:{self._ports[origin]}"
 
     def url(self, value: str) -> str:
-        """An absolute http(s) URL on loopback; anything a client would refuse is left as it is."""
+        """An http(s) URL, as ``new URL()`` reads it, on loopback, written as it was (its leading space, its
+        slashes or their absence); anything else is left as it is, since no client fetches it."""
         match = _ABSOLUTE.fullmatch(value)
-        if match is None or match["scheme"].lower() not in ("http", "https") or urls.url_problem(value):
+        parsed = urls.whatwg_parse(urls.js_trim(value))
+        if match is None or parsed is None or parsed.protocol not in ("http:", "https:"):
             return value
-        origin = urls.origin(value.lstrip(C0_AND_SPACE))
-        return f"{match['lead']}http://{self._authority(origin)}{match['rest']}"
+        origin = (parsed.protocol[:-1], parsed.hostname.lower(), int(parsed.port) if parsed.port else None)
+        return f"{match['lead']}http:{match['slashes']}{self._authority(origin)}{match['rest']}"
 
     def reference(self, value: str, base_url: str) -> str:
         """A ``models_endpoint``: an absolute or scheme-relative one on loopback, a relative one as it is."""
         match = _SCHEME_RELATIVE.fullmatch(value)
         if match is None:
             return self.url(value)
-        resolved, problem = urls.resolve(base_url.strip(C0_AND_SPACE), value)
-        if resolved is None or problem:
+        resolved = urls.whatwg_parse(value, urls.js_trim(base_url))
+        if resolved is None or resolved.protocol not in ("http:", "https:"):
             return value
-        return f"{match['lead']}//{self._authority(urls.origin(resolved))}{match['rest']}"
+        origin = (resolved.protocol[:-1], resolved.hostname.lower(), int(resolved.port) if resolved.port else None)
+        return f"{match['lead']}//{self._authority(origin)}{match['rest']}"
 
     def manifest(self, value: Any) -> Any:
         if not isinstance(value, dict) or not isinstance(value.get("baseUrl"), str):
@@ -262,7 +312,8 @@ class _Loopback:
 
 
 def _on_loopback(url: str) -> bool:
-    return url.lstrip(C0_AND_SPACE).startswith(f"http://{HOST}:")
+    parsed = urls.whatwg_parse(urls.js_trim(url))
+    return parsed is not None and parsed.protocol == "http:" and parsed.hostname == HOST
 
 
 @dataclass(frozen=True)
@@ -285,7 +336,7 @@ def _careless_guess(manifest: Any) -> str | None:
     endpoint = manifest.get("models_endpoint")
     try:
         guess = urls.extended_models_url(manifest["baseUrl"], endpoint if isinstance(endpoint, str) else None)
-    except ValueError:
+    except (ValueError, TypeError):
         return None
     return guess if _on_loopback(guess) else None
 
@@ -302,7 +353,10 @@ def stage(plan: Plan, ports: Sequence[int]) -> Staged:
     stray = [e.url for e in exchanges if not _on_loopback(e.url)]
     if stray:
         raise RuntimeError(f"{plan.id}: cannot serve {stray[0]!r} on loopback")
-    routes = {e.url: _body(documents[e.response]) for e in exchanges}
+    routes = {e.url: _body(documents[e.response]) for e in exchanges if e.response in documents}
+    if plan.kind == "discover":
+        request = {"kind": "discover", "base_url": loop.url(plan.base_url), "api_key": plan.api_key}
+        return Staged({**request, "headers": dict(plan.headers)}, routes, exchanges)
     catalog_url = loop.url(plan.url_of("models_dev", MODELS_DEV_URL))
     if "models_dev" in documents:
         routes.setdefault(catalog_url, _body(documents["models_dev"]))
@@ -310,7 +364,8 @@ def stage(plan: Plan, ports: Sequence[int]) -> Staged:
         request = {"kind": "models_dev", "catalog_url": catalog_url, "provider_id": plan.provider_id}
         return Staged(request, routes, exchanges)
     manifest = documents["manifest"]
-    guess = _careless_guess(manifest) if "extended" in documents else None
+    unfetchable = next(loader.fetch_problems(plan.documents["manifest"]), None)  # then nothing may answer there
+    guess = _careless_guess(manifest) if "extended" in documents and not unfetchable else None
     if guess:  # where a loader that skips a rule looks, so that it is caught accepting what it must refuse
         routes.setdefault(guess, _body(documents["extended"]))
     request = {

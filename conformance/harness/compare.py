@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.harness.cases import ROLE_WORDS, Exchange, Expected
+from conformance.harness.cases import ROLE_WORDS, STAGE_WORDS, Exchange, Expected
 from conformance.harness.exchanges import Recorded, route_key
 from conformance.harness.protocol import Reply
 
@@ -28,11 +28,22 @@ FIELDS = (
     "displayName",
 )
 PROFILES: dict[str, frozenset[str]] = {
-    "kilo": frozenset(FIELDS) | {"code", "requests"},
-    "portable": frozenset(FIELDS) - {"maxTokens", "supportsPromptCache"} | {"code", "requests"},
+    "kilo-provider-defined": frozenset(FIELDS) | {"code", "stage", "requests"},
+    "portable": frozenset(FIELDS) - {"maxTokens", "supportsPromptCache"} | {"code", "stage", "requests"},
 }
-"""What each profile compares: ``kilo`` is the reference client's documented behaviour; ``portable`` leaves out
-its two quirks (max_tokens falling back to the context window, prompt caching following ``attachment``)."""
+"""What each profile compares: ``kilo-provider-defined`` is the Provider Defined loader of Kilo Code PR #2670
+(unreleased); ``portable`` leaves out its two quirks (max_tokens falling back to the context window, prompt
+caching following ``attachment`` and cache prices)."""
+PROFILES["kilo-code"] = frozenset(FIELDS) - {"supportsPromptCache"} | {"requests"}
+"""``kilo-code`` is shipping Kilo Code v7: model discovery and the models.dev mapping (no prompt-caching flag)."""
+PROFILE_KINDS = {
+    "kilo-provider-defined": ("embedded", "hosted", "manifest", "extended"),
+    "portable": ("embedded", "hosted", "manifest", "extended"),
+    "kilo-code": ("discover", "catalog"),
+}
+"""The corpus input kinds each profile's client reads."""
+ALIASES = {"kilo": "kilo-provider-defined"}
+"""Older profile names, still accepted."""
 
 
 def same(a: Any, b: Any) -> bool:
@@ -126,7 +137,7 @@ def judge(
     recorded: Sequence[Recorded] = (),
     exchanges: Sequence[Exchange] = (),
     api_key: str | None = None,
-    compared: frozenset[str] = PROFILES["kilo"],
+    compared: frozenset[str] = PROFILES["kilo-provider-defined"],
 ) -> Judgement:
     """Everything in which ``reply`` differs from ``expected``, within what ``compared`` covers."""
     if reply.response is None:
@@ -139,19 +150,46 @@ def judge(
     elif not expected.ok and response["ok"]:
         count = len(response["models"])
         problems.append(f"it accepted the input ({count} model(s)); the reference refuses it ({expected.code})")
-    elif not expected.ok and "code" in compared and "code" in response and response["code"] != expected.code:
-        problems.append(f"it refused with code {response['code']!r}; the reference's code is {expected.code!r}")
+    elif not expected.ok:
+        if "stage" in compared and "stage" in response and expected.stage and response["stage"] != expected.stage:
+            problems.append(
+                f"it refused at the {STAGE_WORDS.get(response['stage'], response['stage'])}; the reference client "
+                f"refuses at the {STAGE_WORDS[expected.stage]}"
+            )
+        if "code" in compared and "code" in response and response["code"] != expected.code:
+            problems.append(f"it refused with code {response['code']!r}; the reference's code is {expected.code!r}")
     elif expected.ok and expected.models is not None:
         found, diff = _models(expected.models, response["models"], compared)
         problems += found
     if "requests" in compared:
-        problems += _requests(exchanges, recorded, api_key)
+        wrong = _requests(exchanges, recorded, api_key)
+        looked_elsewhere = any(r.status == 404 for r in recorded)
+        # a loader that fetched where nothing is served refused because of it: that is the cause, say it first
+        problems = [*wrong, *problems] if looked_elsewhere and not response["ok"] else [*problems, *wrong]
     return Judgement(tuple(problems), diff)
 
 
 def _short(value: Any, limit: int = 600) -> str:
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def shown_input(case_input: Mapping[str, Any], limit: int = 600) -> str:
+    """The part of a case's input a maintainer needs to see: the pasted text as written (a byte-order mark and
+    all), or the manifest and the model list."""
+    if "raw" in case_input:
+        text = case_input["raw"]
+        shown = json.dumps(text[:limit], ensure_ascii=True)
+        return shown + (f" … ({len(text)} characters)" if len(text) > limit else "")
+    if "manifest" not in case_input:
+        return _short(case_input.get("json"), limit)
+    shown = f"manifest {_short(case_input['manifest'], limit)}"
+    if case_input.get("headers"):
+        shown += f"; the user's headers {_short(case_input['headers'], 200)}"
+    for role, label in (("extended", "the model list"), ("models_dev", "the models.dev catalog")):
+        if role in case_input:
+            shown += f"; {label} {_short(case_input[role], 200)}"
+    return shown
 
 
 def render(
@@ -161,10 +199,15 @@ def render(
     reply: Reply,
     recorded: Sequence[Recorded],
     judgement: Judgement,
+    case_input: Mapping[str, Any] | None = None,
 ) -> str:
-    """A failed case as its maintainers need it: the case, what was sent, expected and returned, what the loader
-    fetched, each difference, and a diff of the mapped models."""
-    lines = [title, f"request:  {_short(request)}", f"expected: {expected.describe()} (the reference loader)"]
+    """A failed case as its maintainers need it: the case and the rule behind it, its input, what was sent,
+    expected and returned, what the loader fetched, each difference (the cause first), and a diff of the mapped
+    models."""
+    lines = [title]
+    if case_input is not None:
+        lines.append(f"input:    {shown_input(case_input)}")
+    lines += [f"request:  {_short(request)}", f"expected: {expected.describe()} (the reference loader)"]
     if reply.response is not None:
         lines.append(f"returned: {_short(reply.response)}")
     else:

@@ -25,7 +25,7 @@ from conformance import corpus
 
 _NUMBERS = st.one_of(st.integers(0, 2_000_000), st.sampled_from([0, 8192, 128000, 1e6, 0.5]))
 _PRICES = st.one_of(st.sampled_from([0, 0.15, 3, 15, 0.0000005, -1]), st.integers(0, 100))
-_WRONG = st.sampled_from(["128000", None, [], {}, True, "0.5", [1]])
+_WRONG = st.sampled_from(["128000", None, [], {}, True, "0.5", [1], ""])
 _IDS = st.one_of(
     st.sampled_from(["acme/coder", "acme/vision", "m", "Orbit/Pro/Max", "orbit:latest", "a~b@2", "hf:org/x"]),
     st.text(alphabet="abz/:@~._-", min_size=1, max_size=6),
@@ -47,19 +47,25 @@ _MODEL = st.fixed_dictionaries(
     {},
     optional={
         "name": st.sampled_from(["", "Acme Coder", "Trailing ", "Ünïcode"]),
+        "display_name": st.sampled_from(["Shown", ""]),
+        "id": _IDS,
         "attachment": st.booleans(),
         "reasoning": st.booleans(),
         "tool_call": st.booleans(),
+        "supports_prompt_cache": st.sampled_from([True, False, "yes"]),
         "modalities": st.fixed_dictionaries(
             {},
             optional={
-                "input": st.lists(st.sampled_from(["text", "image", "audio", "pdf"]), max_size=3, unique=True),
-                "output": st.lists(st.sampled_from(["text", "image", "embedding"]), max_size=2, unique=True),
+                "input": st.lists(st.sampled_from(["text", "image", "Image", "audio", "pdf"]), max_size=3, unique=True),
+                "output": st.lists(st.sampled_from(["text", "image", "IMAGE", "embedding"]), max_size=2, unique=True),
             },
         ),
-        "cost": st.fixed_dictionaries({}, optional={"input": _PRICES, "output": _PRICES, "cache_read": _PRICES}),
+        "cost": st.fixed_dictionaries(
+            {}, optional={"input": _PRICES, "output": _PRICES, "cache_read": _PRICES, "cache_write": _PRICES}
+        ),
         "limit": st.fixed_dictionaries({}, optional={"context": _NUMBERS, "output": _NUMBERS}),
-        "release_date": st.sampled_from(["2025-01-15", "2025-25-11"]),
+        "release_date": st.sampled_from(["2025-01-15", "2025-25-11", None]),
+        "extra": st.sampled_from([{"deep": [[[1]]]}, None, "passes through"]),
     },
 )
 _BASE_URLS = st.sampled_from(
@@ -72,6 +78,11 @@ _BASE_URLS = st.sampled_from(
         "https://api.acme.example",
         "api.acme.example/v1",
         "https://api.acme.example/v1 ",
+        "https://api.acme.example/v1//",
+        " https://api.acme.example/v1",
+        "https:api.acme.example/v1",
+        "ftp://api.acme.example/v1",
+        "https://${ACME_HOST}/v1",
     ]
 )
 _ENDPOINTS = st.sampled_from(
@@ -81,9 +92,13 @@ _ENDPOINTS = st.sampled_from(
         "https://catalog.acme.example/models.json",
         "//cdn.acme.example/m",
         "",
+        "https://[::1/m",
+        "ftp://catalog.acme.example/m",
     ]
 )
-_HEADERS = st.dictionaries(st.sampled_from(["X-Team", "X-Region", "Accept-Version"]), st.sampled_from(["red", "eu"]))
+_HEADERS = st.dictionaries(
+    st.sampled_from(["X-Team", "X-Region", "Accept-Version", "Authorization"]), st.sampled_from(["red", "eu"])
+)
 _TEXT_MUTATIONS: tuple[Callable[[str], str], ...] = (
     lambda text: "\ufeff" + text,
     lambda text: text[: len(text) // 2],
@@ -91,8 +106,11 @@ _TEXT_MUTATIONS: tuple[Callable[[str], str], ...] = (
     lambda text: text.replace("0", "NaN", 1) if "0" in text else "NaN",
     lambda text: text.replace("1", "1e999", 1) if "1" in text else "1e999",
     lambda text: "[" * 65 + "]" * 65,
+    lambda text: "[" * 300 + "]" * 300,
     lambda text: "  \n ",
     lambda text: text + " // pasted",
+    lambda text: "\u00a0\n" + text + "\ufeff ",
+    lambda text: text.replace("0", "1e400", 1) if "0" in text else "1e400",
 )
 
 
@@ -136,7 +154,9 @@ def manifests(draw: st.DrawFn, source: str) -> Any:
         "models_data_source": source,
     }
     if source == "models_dev":
-        manifest["models_dev_provider_id"] = draw(st.sampled_from(["acme", "acme.ai", "other"]))
+        manifest["models_dev_provider_id"] = draw(st.sampled_from(["acme", "acme.ai", "other", ""]))
+    elif draw(st.integers(0, 7)) == 7:
+        manifest["models_dev_provider_id"] = ""
     if draw(st.booleans()):
         manifest["headers"] = draw(_HEADERS)
     if draw(st.integers(0, 3)) == 3:

@@ -45,8 +45,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--loader-profile",
         dest="loader_profile",
         metavar="NAME",
-        help="what to compare: kilo (default, the reference client's documented behaviour) or portable "
-        "(without its maxTokens and prompt-caching quirks)",
+        help="what to compare: kilo-provider-defined (default: the Provider Defined loader of Kilo Code PR #2670, "
+        "never released; 'kilo' is an alias), portable (without its maxTokens and prompt-caching quirks) or "
+        "kilo-code (shipping Kilo Code v7: model discovery and models.dev)",
     )
     add(
         "--loader-expectations",

@@ -41,8 +41,8 @@ def accepted(models: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {"ok": True, "models": models}
 
 
-def refused(error: str, code: str | None = None) -> dict[str, Any]:
-    return {"ok": False, "error": error, **({"code": code} if code else {})}
+def refused(error: str, code: str | None = None, stage: str | None = None) -> dict[str, Any]:
+    return {"ok": False, "error": error, **({"code": code} if code else {}), **({"stage": stage} if stage else {})}
 
 
 def _reject_constant(literal: str) -> Any:

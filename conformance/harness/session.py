@@ -81,9 +81,14 @@ class LoaderOptions:
         targets = [option for dest, option in battery.items() if get(dest)]
         if targets:
             raise UsageError(f"--loader-cmd tests a client's loader and {targets[0]} a provider: run them separately")
-        profile = get("loader_profile") or "kilo"
+        profile = get("loader_profile") or "kilo-provider-defined"
+        profile = compare.ALIASES.get(profile, profile)
         if profile not in compare.PROFILES:
             raise UsageError(f"--loader-profile={profile}: the profiles are {', '.join(compare.PROFILES)}")
+        if profile == "kilo-code" and get("loader_fuzz"):
+            raise UsageError(
+                "--loader-fuzz generates Provider Defined inputs: it does not go with --loader-profile=kilo-code"
+            )
         path = Path(get("loader_expectations")) if get("loader_expectations") else None
         seed = get("hypothesis_seed")
         argv = protocol.command(value)
@@ -131,7 +136,8 @@ class LoaderRun(OwnItems):
     def __init__(self, config: pytest.Config, options: LoaderOptions, found: Sequence[corpus.Case]) -> None:
         self.config = config
         self.options = options
-        self.cases = [(case, cases.plan(case)) for case in found]
+        kinds = compare.PROFILE_KINDS[options.profile]
+        self.cases = [(case, cases.plan(case)) for case in found if case.input["kind"] in kinds]
         self.command = protocol.LoaderCommand(
             options.argv, timeout_s=options.timeout_s, lines=options.lines, cwd=config.invocation_params.dir
         )
@@ -171,8 +177,9 @@ class LoaderRun(OwnItems):
         )
         if not judgement.problems:
             return None
-        title = "the generated input (below as a corpus case)"
-        return compare.render(title, staged.request, expected, reply, recorded, judgement), reply
+        title = "the generated input (below as a corpus case, with the reference's expectation)"
+        rendered = compare.render(title, staged.request, expected, reply, recorded, judgement, case_input)
+        return rendered, reply
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
@@ -266,10 +273,11 @@ class CaseItem(_LoaderItem):
             compared=run.options.compared - ignored,
         )
         if judgement.problems:
-            title = f"{plan.id}: {plan.description}\ncase file: {_relative(self.case.file)}"
+            title = f"{plan.id}\nthe rule:  {plan.description}\ncase file: {_relative(self.case.file)}"
             if reasons:
                 title += f"\nnot compared here ({', '.join(sorted(ignored))}): {'; '.join(reasons)}"
-            raise LoaderFailure(compare.render(title, staged.request, plan.expected, reply, recorded, judgement))
+            rendered = compare.render(title, staged.request, plan.expected, reply, recorded, judgement, self.case.input)
+            raise LoaderFailure(rendered)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.case.file, None, f"loader::{self.case.id}"

@@ -53,7 +53,7 @@ FAULTS: dict[str, Fault] = _table(
         "models.dev source, but the provider's api is not the manifest's baseUrl",
     ),
     # the extended model list
-    ("models-as-list", ("EXT-001",), 'extended models are served as an OpenAI {"object": "list", "data": [...]}'),
+    ("models-as-list", ("EXT-002",), 'extended models are served as an OpenAI {"object": "list", "data": [...]}'),
     ("extended-models-500", ("EXT-001", "LAT-001"), "GET /v1/models?extended=true answers 500"),
     ("empty-models", ("EXT-002",), "extended models list no model at all"),
     ("null-cost", ("EXT-003",), "reference/mini has `cost: null`"),

@@ -5,7 +5,7 @@
 //      window (`||` where `??` or an `in` test belongs);
 //   2. supportsImages follows `attachment` instead of "image" in modalities.input;
 //   3. the extended-models URL is built by concatenation, `baseUrl` with every trailing slash stripped plus
-//      "/models?extended=true", which breaks a baseUrl that has a query or ends in two slashes.
+//      "/models?extended=true", which breaks a baseUrl that has a query.
 //
 //   pytest --loader-cmd="node examples/loaders/buggy-loader.js" --loader-jsonl
 "use strict";
@@ -23,8 +23,8 @@ function mapModel(id, entry) {
 }
 
 function extendedModelsUrl(manifest) {
-  if (manifest.models_endpoint !== undefined) return loader.extendedModelsUrl(manifest);
-  return manifest.baseUrl.trim().replace(/\/+$/, "") + "/models?extended=true"; // mistake 3
+  if (manifest.models_endpoint) return loader.extendedModelsUrl(manifest);
+  return manifest.baseUrl.replace(/\/+$/, "") + "/models?extended=true"; // mistake 3
 }
 
 loader.main({ mapModel, extendedModelsUrl });
