@@ -99,6 +99,7 @@ class ConformanceRun(OwnItems):
             run_settings.e2e_budget_ms,
             run_settings.fetch_budget_ms,
             run_settings.wire_apis,
+            run_settings.api_key_env,
         )
         self.resolved = resolve.build(sources, run_settings, options)
         self.redactor = Redactor([api_key, *run_settings.headers.values()])

@@ -56,6 +56,8 @@ class Finding:
     fix: str | None = None
     exchange: str | None = None
     """For a live check: what was sent and what came back, secrets masked."""
+    reproduce: str | None = None
+    """For a live check: the request as a command to run again (``curl``), the key as its variable."""
 
     @property
     def has_found(self) -> bool:
@@ -73,6 +75,8 @@ class Finding:
             out["fix"] = self.fix
         if self.exchange:
             out["exchange"] = self.exchange
+        if self.reproduce:
+            out["reproduce"] = self.reproduce
         return out
 
 

@@ -136,6 +136,8 @@ class LiveOptions:
     e2e_budget_ms: float | None = None
     fetch_budget_ms: float | None = None
     wire_apis: tuple[str, ...] = ("chat",)
+    api_key_env: str = "PROVIDER_API_KEY"
+    """The variable the key is read from: what findings tell the user to set, and reproduce lines use."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,8 @@ class LiveContext:
     http: Http
     metrics: dict[str, Any] = field(default_factory=dict)
     """Figures the latency checks measured, for the report."""
+    described: dict[str, Exchange] = field(default_factory=dict)
+    """Each exchange a finding shows, by its description, so the runner can add the request to run again."""
 
     def model(self, model_id: str) -> ModelInfo:
         return next(m for m in self.target.models if m.id == model_id)
@@ -191,8 +195,16 @@ class LiveContext:
             "GET", self.target.url(path), headers=self.http.headers(self.target.headers, auth=auth)
         )
 
-    def describe(self, exchange: Exchange) -> str:
-        return exchange.describe(self.redactor)
+    def describe(self, exchange: Exchange, *, at: int | None = None) -> str:
+        """What was sent and what came back; for a stream, ``at`` is the event the finding is about (negative
+        from the end)."""
+        text = exchange.describe(self.redactor, at=at)
+        self.described[text] = exchange
+        return text
+
+    def reproduce(self, exchange: Exchange) -> str:
+        """The exchange's request as a ``curl`` command, the key as ``$<--api-key-env>``, secrets masked."""
+        return self.redactor.text(exchange.curl(self.options.api_key_env))
 
 
 def provider_defined_request(model: ModelInfo) -> dict[str, Any]:
@@ -248,6 +260,32 @@ def image_request(model_id: str) -> dict[str, Any]:
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
     ]
     return {"model": model_id, "messages": [{"role": "user", "content": content}]}
+
+
+SERVER_MESSAGE_SHOWN = 200
+"""Characters of a server's own error message a finding quotes."""
+
+
+def server_message(exchange: Exchange) -> str | None:
+    """The error message the server sent, if any: an OpenAI or Anthropic error object, a bare ``message`` or
+    ``detail``, or an error event of a stream; shortened."""
+    bodies = [e.json for e in exchange.events or []] if exchange.events is not None else [exchange.json]
+    for body in bodies:
+        if not isinstance(body, dict):
+            continue
+        error = body.get(
+            "error", body.get("response", {}).get("error") if isinstance(body.get("response"), dict) else None
+        )
+        candidates = (
+            error.get("message") if isinstance(error, dict) else error,
+            body.get("message"),
+            body.get("detail"),
+        )
+        text = next((c for c in candidates if isinstance(c, str) and c.strip()), None)
+        if text:
+            text = " ".join(text.split())
+            return text[:SERVER_MESSAGE_SHOWN] + ("…" if len(text) > SERVER_MESSAGE_SHOWN else "")
+    return None
 
 
 def error_object_problems(exchange: Exchange) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from conformance.catalogue import Check, Observation, catalogue, get
@@ -123,7 +124,14 @@ async def _run_live(check: Check, subject: Subject, context: LiveContext, strict
                 f"the suite could not run this check ({type(exc).__name__}: {exc}); please report it"
             ),
         )
-    return _result(check, subject, said, strict)
+    return _result(check, subject, [_reproducible(x, context) for x in said], strict)
+
+
+def _reproducible(said: Any, context: LiveContext) -> Any:
+    """A finding that shows an exchange, with that exchange's request as a command to run again."""
+    if not isinstance(said, Finding) or said.reproduce or said.exchange not in context.described:
+        return said
+    return replace(said, reproduce=context.reproduce(context.described[said.exchange]))
 
 
 async def run_live(

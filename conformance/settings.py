@@ -51,6 +51,8 @@ class Settings:
     html_path: Path | None = None
     badge_path: Path | None = None
     api_key: str | None = field(default=None, repr=False)
+    api_key_env: str = DEFAULT_API_KEY_ENV
+    """``--api-key-env``: the variable the key is read from (named in findings, never its value)."""
     headers: Mapping[str, str] = field(default_factory=dict)
     models: tuple[str, ...] = ()
     all_models: bool = False
@@ -168,6 +170,7 @@ def from_options(get: Callable[[str], Any], *, strict: bool, environ: Mapping[st
         html_path=Path(get("conformance_html")) if get("conformance_html") else None,
         badge_path=Path(get("conformance_badge")) if get("conformance_badge") else None,
         api_key=environ.get(key_env) or None,
+        api_key_env=key_env,
         headers=dict(header(h) for h in get("provider_header") or ()),
         models=tuple(get("model") or ()),
         all_models=bool(get("all_models")),

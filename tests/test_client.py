@@ -221,7 +221,8 @@ def test_request_body_and_headers_as_sent(router: respx.MockRouter) -> None:
     assert sent.headers["x-provider"] == "acme"
     assert sent.headers["x-user"] == "u"
     assert exchange.request_body == payload
-    assert exchange.request_headers["authorization"] == "***"  # recorded masked; sent in full (see respx above)
+    assert exchange.request_headers["authorization"] == "Bearer ***"  # recorded masked; sent in full (see respx)
+    assert exchange.request_headers["x-user"] == "***"
     assert KEY not in repr(exchange)
     assert exchange.json == {"id": "c1"}
 

@@ -14,6 +14,7 @@ from conformance.live import (
     NotApplicable,
     minimal_request,
     provider_defined_request,
+    server_message,
 )
 from conformance.target import Subject
 
@@ -58,9 +59,12 @@ def completion_problems(body: Any) -> list[str]:
 
 
 def failed(ctx: LiveContext, exchange: Exchange, what: str, fix: str) -> Finding:
-    return Finding(
-        f"{what}: got {exchange.status or exchange.error}", expected="200", exchange=ctx.describe(exchange), fix=fix
-    )
+    """A request that did not get its 200: the status, and the server's own words where it sent any."""
+    message = f"{what}: got {exchange.status or exchange.error}"
+    said = server_message(exchange)
+    if said:
+        message += f' saying "{said}"'
+    return Finding(message, expected="200", exchange=ctx.describe(exchange), fix=fix)
 
 
 async def _minimal(subject: Subject, ctx: LiveContext) -> Exchange:
@@ -199,17 +203,29 @@ async def extra_fields(subject: Subject, ctx: LiveContext) -> Said:
         body.update(tools=[TOOL], tool_choice="auto", parallel_tool_calls=False)
     exchange = await ctx.chat(body)
     if exchange.status in (400, 422):
-        return [
-            failed(
-                ctx,
-                exchange,
-                "a request with the fields clients add was rejected",
-                "ignore fields you do not use instead of rejecting the request",
-            )
-        ]
+        return [failed(ctx, exchange, "a request with the fields clients add was rejected", _extra_field_fix(exchange))]
     if exchange.status != 200:
         return [failed(ctx, exchange, "a request with the fields clients add failed", "accept the request")]
     return []
+
+
+EXTRA_FIELDS = ("tool_choice", "parallel_tool_calls", "tools", "stream_options", "store", "user")
+
+
+def _extra_field_fix(exchange: Exchange) -> str:
+    """A fix for CC-006 that follows what the server said it refused, rather than contradicting it."""
+    said = server_message(exchange) or ""
+    error = exchange.json.get("error") if isinstance(exchange.json, dict) else None
+    param = error.get("param") if isinstance(error, dict) else None
+    field = next((f for f in EXTRA_FIELDS if f == param or f in said), None)
+    if field in ("tool_choice", "tools", "parallel_tool_calls"):
+        return (
+            f'accept {field} as clients send it with every tool list (tool_choice: "auto"); if the server needs '
+            "a setting for that, as its message says, turn it on, or set tool_call: false in the catalog"
+        )
+    if field:
+        return f"ignore {field} instead of rejecting the request"
+    return "ignore fields you do not use instead of rejecting the request"
 
 
 @check(
