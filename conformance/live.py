@@ -190,6 +190,25 @@ class LiveContext:
         model = self.target.models[0].id
         return await self.memo.get(("wrong-key",), lambda: self.chat(minimal_request(model), key=WRONG_KEY))
 
+    async def minimal(self, model_id: str) -> Exchange:
+        """The minimal request for a model (CC-001's), sent once per run."""
+        return await self.shared_chat("minimal", model_id, minimal_request(model_id))
+
+    async def model_list(self) -> Exchange:
+        """``GET {baseUrl}/models`` with the key (LST-001's), sent once per run."""
+        return await self.memo.get(("models",), lambda: self.get("models"))
+
+    async def require_baseline(self, why: str) -> None:
+        """Skip unless a well-formed request with the right key (CC-001's, for the first model) is answered: a
+        refusal of a bad request says something only when a good one is not refused too."""
+        if not self.target.models:
+            raise NotApplicable(f"there is no model to send a well-formed request for, so {why}")
+        exchange = await self.minimal(self.target.models[0].id)
+        if not exchange.ok:
+            raise NotApplicable(
+                f"a well-formed request got {exchange.status or exchange.error} too (see CC-001), so {why}"
+            )
+
     async def get(self, path: str, *, auth: bool = True) -> Exchange:
         return await self.http.request(
             "GET", self.target.url(path), headers=self.http.headers(self.target.headers, auth=auth)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from conformance import preflight
 from conformance.catalogue import Check, Observation, catalogue, get
 from conformance.client import Exchange, Http, HttpSettings
 from conformance.findings import Finding, Outcome, Result, Severity
@@ -152,12 +153,34 @@ async def run_live(
     results: dict[tuple[str, str], Result] = {}
     async with Http(settings, history=history) as http:
         context = LiveContext(setup.target, settings, setup.options, redactor, memo, http, metrics)
+        if any(not subject.blocked for _, subject in items):
+            found = await preflight.causes(context)
+            results.update(_said_once(items, found, context, strict))
+            items = [(c, s) for c, s in items if (c.id, s.name) not in results]
         for phase in (0, 1, 2):
             batch = [(c, s) for c, s in items if _phase(c) == phase]
             groups = [[item] for item in batch] if phase == 1 else [batch]
             for group in groups:
                 results.update(await _within(group, context, strict, deadline))
     return results
+
+
+def _said_once(
+    items: list[tuple[Check, Subject]], found: list[preflight.Cause], context: LiveContext, strict: bool
+) -> dict[tuple[str, str], Result]:
+    """The items a cause decides: its holder reports it, the items that depend on it skip naming it."""
+    decided = {}
+    for check, subject in items:
+        cause = next((c for c in found if c.covers(check.id, subject.name)), None)
+        if cause is None or subject.blocked:
+            continue
+        key = (check.id, subject.name)
+        if key == cause.holder:
+            finding = _reproducible(cause.finding, context)
+            decided[key] = Result(*key, outcome_for(check.severity, strict=strict), (finding,))
+        else:
+            decided[key] = Result(*key, Outcome.SKIPPED, note=context.redactor.text(cause.note))
+    return decided
 
 
 async def _within(

@@ -13,7 +13,6 @@ from conformance.live import (
     LiveContext,
     NotApplicable,
     image_request,
-    minimal_request,
     tool_followup_request,
     tool_request,
 )
@@ -234,7 +233,9 @@ async def reasoning_field(subject: Subject, ctx: LiveContext) -> Said:
 )
 async def template_tokens(subject: Subject, ctx: LiveContext) -> Said:
     streamed = await ctx.provider_defined(subject.name)
-    plain = await ctx.shared_chat("minimal", subject.name, minimal_request(subject.name))
+    plain = await ctx.minimal(subject.name)
+    if not (streamed.status == 200 and streamed.events) and not plain.ok:
+        raise NotApplicable("neither the streamed nor the plain request got a reply to look at (see CC-001, CC-005)")
     texts = [StreamView.of(streamed).text("content") if streamed.events else "", ""]
     if isinstance(plain.json, dict):
         message = ((plain.json.get("choices") or [{}])[0] or {}).get("message") or {}

@@ -35,6 +35,9 @@ _REFUSED_FIELDS = (
 )
 _TOOL_WORD = re.compile(r"\btools?\b", re.IGNORECASE)
 _WORD = re.compile(r"\S+\s*")
+_LONG = re.compile(r"\blong\b", re.IGNORECASE)
+LONG_REPEATS = 4
+"""A request for something long gets the reply text this many times over (36 words)."""
 
 Kind = Literal["reasoning", "content", "tool_name", "tool_args"]
 
@@ -241,6 +244,14 @@ def _refuse(
         raise APIError(400, "image_url content parts are not supported", param="messages")
 
 
+def _reply_text(messages: list[dict[str, Any]]) -> str:
+    """The reply: a longer one when the last user turn asks for something long, so that a token limit of the
+    size real APIs accept (16 and up) still cuts it."""
+    last = messages[-1]
+    asks_long = last["role"] == "user" and any(_LONG.search(t) for t in _texts(last))
+    return " ".join([REPLY_TEXT] * LONG_REPEATS) if asks_long else REPLY_TEXT
+
+
 def _pieces(text: str) -> list[str]:
     return [text[i : i + ARGUMENT_PIECE] for i in range(0, len(text), ARGUMENT_PIECE)]
 
@@ -284,7 +295,7 @@ def build_reply(body: Any, faults: frozenset[str]) -> Reply:
         planned += [Token("tool_name", call.name), *(Token("tool_args", p) for p in _pieces(call.arguments))]
     else:
         planned += [Token("content", TEMPLATE_LEAK)] if "template-token-leak" in faults else []
-        planned += [Token("content", w) for w in _words(REPLY_TEXT)]
+        planned += [Token("content", w) for w in _words(_reply_text(messages))]
     cut = limit is not None and limit < len(planned)
     return Reply(
         id=f"chatcmpl-ref-{digest[:24]}",
@@ -371,7 +382,10 @@ def stream_events(reply: Reply, faults: frozenset[str], created: int) -> list[Ev
         return {"id": reply.id if position < id_changes_at else f"{reply.id}-2", **head, "choices": choices}
 
     def choice_chunk(position: int, delta: dict[str, Any], finish_reason: str | None, emitted: int) -> dict[str, Any]:
-        data = chunk(position, [{"index": 0, "delta": delta, "finish_reason": finish_reason}])
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+        if finish_reason is None and "finish-reason-missing" in faults:
+            del choice["finish_reason"]
+        data = chunk(position, [choice])
         return data | {"usage": reply.usage(emitted)} if "usage-every-chunk" in faults else data
 
     unfinished = "" if "empty-finish-reason" in faults else None

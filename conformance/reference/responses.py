@@ -271,7 +271,8 @@ def stream_frames(plan: Plan, faults: frozenset[str], created: int) -> list[Fram
             ({"type": "response.content_part.done", **at, "part": part}, False),
         ]
     events.append(({"type": "response.output_item.done", "output_index": 0, "item": item}, False))
-    terminal = "response.incomplete" if plan.cut else "response.completed"
+    cut_and_said = plan.cut and "responses-completed-incomplete" not in faults
+    terminal = "response.incomplete" if cut_and_said else "response.completed"
     events.append(({"type": terminal, "response": _response(plan, faults, created, done=True)}, False))
     return _frames(events, faults)
 

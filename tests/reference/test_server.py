@@ -30,6 +30,7 @@ from conformance.runner import evaluate
 from conformance.target import CatalogContext, Part
 from tests.reference.test_wire_apis import (
     AN_TOOLS,
+    ANTHROPIC,
     PIECES,
     RS_FOLLOW_UP,
     RS_TOOLS,
@@ -636,6 +637,16 @@ def messages_tool_reply(c: httpx.Client) -> tuple[str, list[str]]:
     return body["stop_reason"], [block["type"] for block in body["content"]]
 
 
+def dropped_after_error(c: httpx.Client) -> str:
+    """Whether the request after a 404, on the same kept-alive connection, is answered or dropped."""
+    c.get("/v1/no-such-path")
+    try:
+        c.get("/v1/models")
+    except httpx.RemoteProtocolError:
+        return "dropped"
+    return "answered"
+
+
 Probe = Callable[[httpx.Client], Any]
 PROBES: dict[str, tuple[Probe, Any, Any]] = {
     # fault: (probe, what the clean server shows, what the faulty one shows)
@@ -860,6 +871,35 @@ PROBES: dict[str, tuple[Probe, Any, Any]] = {
         lambda c: sorted(message(c, headers={"x-api-key": "sk-wrong", "anthropic-version": "2023-06-01"}).json()),
         ["error", "type"],
         ["error"],
+    ),
+    "finish-reason-missing": (
+        lambda c: {"finish_reason" in x["choices"][0] for x in chunks(stream(c)[1])[:-1]},
+        {True},
+        {False},
+    ),
+    "responses-completed-incomplete": (
+        lambda c: [
+            (d["type"], d["response"]["status"])
+            for d in (respond_stream(c, input="Write a long paragraph.", max_output_tokens=16)[1][-1][1],)
+        ],
+        [("response.incomplete", "incomplete")],
+        [("response.completed", "incomplete")],
+    ),
+    "messages-bearer-only": (
+        lambda c: statuses(
+            message(c, headers={**ANTHROPIC, "Authorization": ""}),  # the key in x-api-key alone
+            message(c, headers={**AUTH, "anthropic-version": "2023-06-01"}),
+        ),
+        (200, 200),
+        (401, 200),
+    ),
+    "drop-after-error": (dropped_after_error, "answered", "dropped"),
+    "refuse-everything": (
+        lambda c: statuses(
+            c.get("/v1/models"), post(c), respond(c), message(c), c.get("/v1/models?provider=true"), c.get("/api.json")
+        ),
+        (200, 200, 200, 200, 200, 200),
+        (500, 400, 400, 400, 200, 200),
     ),
     "huge-body": (body_size, "small", "huge"),
     "gzip-bomb": (lambda c: c.get("/v1/models").headers.get("content-encoding"), None, "gzip"),

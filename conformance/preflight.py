@@ -1,0 +1,140 @@
+"""One cause, said once: what makes many live checks meaningless at once, found before they run.
+
+An endpoint that cannot be reached, one that wants a key the user did not set, or a model the endpoint does not
+know would otherwise fail every check that sends a request, each with a fix of its own and most of them wrong.
+``causes`` finds them from the requests the battery sends first anyway (LST-001's model list, CC-001's minimal
+request), so one item reports each cause and the items that depend on it skip, naming it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from conformance.client import Exchange
+from conformance.findings import Finding
+from conformance.live import LiveContext, server_message
+
+UNREACHABLE = ("could not connect", "the connection timed out")
+"""How the HTTP layer begins the error of a request that reached no server."""
+KEYLESS = frozenset({"LST-001", "LST-002", "LAT-001"})
+"""Checks that need no key: they still run when only the chat requests asked for one."""
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One reason a group of live items cannot say anything: ``holder`` reports it, the others skip."""
+
+    holder: tuple[str, str]
+    """(check ID, subject) of the item that reports the cause."""
+    finding: Finding
+    note: str
+    """Why the dependent items skip."""
+    subject: str | None = None
+    """Only items about this subject depend on it (a model); ``None``: every item."""
+    spares: frozenset[str] = frozenset()
+    """Checks that do not depend on it."""
+
+    def covers(self, check_id: str, subject: str) -> bool:
+        return check_id not in self.spares and self.subject in (None, subject)
+
+
+def _host(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.netloc or url
+
+
+async def causes(ctx: LiveContext) -> list[Cause]:
+    """The causes this run has, most basic first; empty when the endpoint answers as it should."""
+    if not ctx.target.base_url:
+        return []
+    listing = await ctx.model_list()
+    if listing.status is None and (listing.error or "").startswith(UNREACHABLE):
+        return [_unreachable(ctx, listing)]
+    models = [m.id for m in ctx.target.models]
+    chat = "chat" in ctx.options.wire_apis and bool(models)
+    first = await ctx.minimal(models[0]) if chat else None
+    if not ctx.settings.api_key:
+        refused = next((e for e in (listing, first) if e is not None and e.status in (401, 403)), None)
+        if refused is not None:
+            return [_no_key(ctx, refused, listing)]
+    if not chat:
+        return []
+    found = []
+    for model in models:
+        cause = _unknown_model(ctx, model, await ctx.minimal(model), listing)
+        if cause:
+            found.append(cause)
+    return found
+
+
+def _unreachable(ctx: LiveContext, listing: Exchange) -> Cause:
+    host = _host(ctx.target.base_url)
+    return Cause(
+        ("LST-001", "endpoint"),
+        Finding(
+            f"cannot connect to {host}: {listing.error}",
+            expected="a server answering at the base URL",
+            exchange=ctx.describe(listing),
+            fix=f"check that the base URL {ctx.target.base_url} is right and its server is up and reachable from "
+            "here (host, port, scheme, proxy, firewall)",
+        ),
+        f"not run: cannot connect to {host} (see LST-001)",
+    )
+
+
+def _no_key(ctx: LiveContext, refused: Exchange, listing: Exchange) -> Cause:
+    env = ctx.options.api_key_env
+    said = server_message(refused)
+    on_list = refused is listing
+    return Cause(
+        ("LST-001", "endpoint") if on_list else ("CC-001", ctx.target.models[0].id),
+        Finding(
+            f"the endpoint wants an API key and none was given: ${env} is not set (it answered {refused.status}"
+            + (f' saying "{said}")' if said else ")"),
+            expected=f"the key in ${env}",
+            exchange=ctx.describe(refused),
+            fix=f"export {env}=<your key> before the run (or name another variable with --api-key-env)",
+        ),
+        f"not run: the endpoint wants an API key and ${env} is not set (see {'LST-001' if on_list else 'CC-001'})",
+        spares=frozenset() if on_list else KEYLESS,
+    )
+
+
+def _listed(listing: Exchange) -> list[str] | None:
+    body = listing.json if listing.ok else None
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        return None
+    return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+
+
+def _unknown_model(ctx: LiveContext, model: str, exchange: Exchange, listing: Exchange) -> Cause | None:
+    """A model the endpoint does not know: it is not listed and its request is refused, or the refusal says so
+    (404, or the code model_not_found)."""
+    if exchange.ok or exchange.status is None:
+        return None
+    listed = _listed(listing)
+    error = exchange.json.get("error") if isinstance(exchange.json, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    unlisted = listed is not None and model not in listed
+    if not (code == "model_not_found" or (exchange.status in (400, 404) and unlisted)):
+        return None
+    said = server_message(exchange)
+    where = f"GET {ctx.target.url('models')} lists " + (", ".join(listed[:8]) or "none") if listed is not None else ""
+    in_catalog = model in ctx.target.catalog_ids
+    return Cause(
+        ("CC-001", model),
+        Finding(
+            f"the endpoint does not know the model {model!r}: a request for it got {exchange.status}"
+            + (f' saying "{said}"' if said else "")
+            + (f"; {where}" if where else ""),
+            expected="a model the endpoint serves",
+            exchange=ctx.describe(exchange),
+            fix=f"serve {model} under that id, or correct the id in the catalog"
+            if in_catalog
+            else "give --model one of the ids the endpoint lists",
+        ),
+        f"not run: the endpoint does not know the model {model!r} (see CC-001)",
+        subject=model,
+    )
