@@ -127,7 +127,7 @@ class Exchange:
             if self.events is None:
                 got += f": {cut(self.text)}" if self.text else ""
             elif at is None:
-                shown = "".join(f"data: {e.data}\n" for e in self.events[:8])
+                shown = "\n".join(f"data: {e.data}" for e in self.events[:8])
                 got += f": {cut(shown)}" if shown else ": no events"
             else:
                 got += f": {self._excerpt(at, lambda text: cut(text, EVENT_SHOWN))}"

@@ -94,6 +94,8 @@ class LiveTarget:
     """The URL as the user gave it, when it was a full endpoint URL rather than the API root."""
     registry: dict[str, str] = field(default_factory=dict)
     """For a models.dev catalog checked live: each provider's ``api`` base URL, by provider id."""
+    no_models: str = ""
+    """Why there is no model to try, naming the check that says so, when ``models`` is empty."""
 
     @classmethod
     def from_url(cls, url: str, models: tuple[ModelInfo, ...] = ()) -> LiveTarget:

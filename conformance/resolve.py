@@ -46,7 +46,7 @@ class Fetched:
     def part(self, what: str, max_bytes: int) -> Part:
         """The document as the catalog checks read it, or why it cannot be read."""
         if self.status is None or (self.error and self.status == 200):
-            return Part(error=LoaderError("http", f"the {what} request failed: {self.error}"))
+            return Part(error=LoaderError("http", f"GET {self.url} got no answer: {self.error}"))
         if self.status != 200:
             return Part(error=LoaderError("http", f"GET {self.url} answered {self.status}, not 200"))
         try:
@@ -226,8 +226,15 @@ def build(sources: Sources, settings: Settings, options: LiveOptions) -> Resolve
         body = jsondoc.read(listing.body).value if listing and listing.status == 200 and _is_json(listing) else None
         data = body.get("data") if isinstance(body, dict) else body
         ids = [m["id"] for m in data or [] if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        read = listing is not None and listing.status == 200 and body is not None
+        none = "GET {baseUrl}/models lists no model" if read else "the model list could not be read"
         live = LiveSetup(
-            LiveTarget(target.base_url, _select([ModelInfo(i) for i in ids], settings), given_url=target.given_url),
+            LiveTarget(
+                target.base_url,
+                _select([ModelInfo(i) for i in ids], settings),
+                given_url=target.given_url,
+                no_models=f"{none} (see LST-001), so there is no model to try; give --model to choose one",
+            ),
             options,
         )
         return Resolved(sources, None, live, secrets=secrets)
@@ -279,6 +286,11 @@ def build(sources: Sources, settings: Settings, options: LiveOptions) -> Resolve
             sources, catalog, None, "the manifest does not load, so there is no baseUrl (see MAN-*, EMB-*)", secrets
         )
     models = _catalog_models(extended_part.value if extended_part else None)
+    if manifest.models_data_source == "models_dev":
+        unread = sources.models_dev is None or sources.models_dev.status != 200
+        source = "the models.dev catalog could not be read: see MDV-001" if unread else "see MDV-001, MDV-002"
+    else:
+        source = "see EXT-001, EXT-002"
     target = LiveTarget(
         manifest.base_url,
         _select(models, settings),
@@ -286,6 +298,7 @@ def build(sources: Sources, settings: Settings, options: LiveOptions) -> Resolve
         dict(manifest.headers),
         fetch_ms,
         fetch_failed,
+        no_models=f"the catalog gives no model to try ({source}); give --model to try one anyway",
     )
     blocked = "--offline: nothing is sent over the network" if settings.offline else None
     return Resolved(sources, catalog, LiveSetup(target, options), blocked, secrets)

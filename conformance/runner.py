@@ -97,7 +97,8 @@ def live_plan(
         elif setup.target.models:
             names, reason = [model.id for model in setup.target.models], blocked
         else:
-            names, reason = ["models"], blocked or "there is no model to try (see LST-001, or give --model)"
+            names = ["models"]
+            reason = blocked or setup.target.no_models or "there is no model to try (see LST-001, or give --model)"
         items += [(check, Subject(name, blocked=reason)) for name in names]
     return items
 

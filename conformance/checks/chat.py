@@ -64,6 +64,13 @@ def failed(ctx: LiveContext, exchange: Exchange, what: str, fix: str) -> Finding
     said = server_message(exchange)
     if said:
         message += f' saying "{said}"'
+    field = refused_field(exchange) if exchange.status in (400, 422) else None
+    if field in TOOL_FIELDS:
+        fix = _tool_fix(field)
+    elif exchange.status in (401, 403):
+        fix = f"the key was refused: check the key in ${ctx.options.api_key_env} and what it may use; then {fix}"
+    elif exchange.status is not None and exchange.status >= 500:
+        fix = f"find why the server fails on this request (a {exchange.status} is its own error); then {fix}"
     return Finding(message, expected="200", exchange=ctx.describe(exchange), fix=fix)
 
 
@@ -210,19 +217,27 @@ async def extra_fields(subject: Subject, ctx: LiveContext) -> Said:
 
 
 EXTRA_FIELDS = ("tool_choice", "parallel_tool_calls", "tools", "stream_options", "store", "user")
+TOOL_FIELDS = ("tool_choice", "parallel_tool_calls", "tools")
+
+
+def refused_field(exchange: Exchange) -> str | None:
+    """The request field a refusal names, in its ``param`` or its message (``"auto" tool choice requires …``)."""
+    said = (server_message(exchange) or "").lower().replace("tool choice", "tool_choice")
+    error = exchange.json.get("error") if isinstance(exchange.json, dict) else None
+    param = error.get("param") if isinstance(error, dict) else None
+    return next((f for f in EXTRA_FIELDS if f == param or f in said), None)
+
+
+def _tool_fix(field: str) -> str:
+    return (
+        f'accept {field} as clients send it with every tool list (tool_choice "auto" when none is named); if the '
+        "server needs a setting for that, as its message says, turn it on, or set tool_call: false in the catalog"
+    )
 
 
 def _extra_field_fix(exchange: Exchange) -> str:
     """A fix for CC-006 that follows what the server said it refused, rather than contradicting it."""
-    said = server_message(exchange) or ""
-    error = exchange.json.get("error") if isinstance(exchange.json, dict) else None
-    param = error.get("param") if isinstance(error, dict) else None
-    field = next((f for f in EXTRA_FIELDS if f == param or f in said), None)
-    if field in ("tool_choice", "tools", "parallel_tool_calls"):
-        return (
-            f'accept {field} as clients send it with every tool list (tool_choice: "auto"); if the server needs '
-            "a setting for that, as its message says, turn it on, or set tool_call: false in the catalog"
-        )
+    field = refused_field(exchange)
     if field:
         return f"ignore {field} instead of rejecting the request"
     return "ignore fields you do not use instead of rejecting the request"

@@ -147,7 +147,13 @@ async def response_stream(subject: Subject, ctx: LiveContext) -> Said:
         if name != "message" and (not isinstance(data, dict) or data.get("type") != name)
     ]
     if mismatched:
-        findings.append(Finding(f"events {mismatched[:5]} have a data.type other than their event name", exchange=said))
+        findings.append(
+            Finding(
+                f"events {mismatched[:5]} have a data.type other than their event name",
+                exchange=ctx.describe(exchange, at=mismatched[0]),
+                fix="name each event after its data.type",
+            )
+        )
     numbers = [data.get("sequence_number") if isinstance(data, dict) else None for _, data in events]
     if not all(isinstance(n, int) for n in numbers) or numbers != sorted(set(numbers)):
         findings.append(
@@ -157,7 +163,8 @@ async def response_stream(subject: Subject, ctx: LiveContext) -> Said:
                 fix="number the events 0, 1, 2 … in sending order",
             )
         )
-    findings += [Finding(p, exchange=said) for p in _order_problems(events)]
+    order = "send response.created, output_item.added, the deltas, output_item.done, then a terminal event"
+    findings += [Finding(p, exchange=said, fix=order) for p in _order_problems(events)]
     return findings
 
 
@@ -197,7 +204,13 @@ async def response_function_call(subject: Subject, ctx: LiveContext) -> Said:
         if isinstance(item, dict) and item.get("type") == "function_call"
     ]
     if not items:
-        return [Finding("no function_call item although the tool was required", exchange=said)]
+        return [
+            Finding(
+                "no function_call item although the tool was required",
+                exchange=said,
+                fix='honour tool_choice: "required" with a function_call output item',
+            )
+        ]
     call = items[0]
     arguments = call.get("arguments")
     try:
@@ -250,7 +263,7 @@ async def response_terminal(subject: Subject, ctx: LiveContext) -> Said:
     )
     findings: Said = []
     ends = []
-    for exchange in (plain, limited):
+    for label, exchange in (("the stream", plain), (f"the stream cut at max_output_tokens {OUTPUT_LIMIT}", limited)):
         if exchange.events is None:
             continue  # no event stream came back at all: nothing to say how it ends
         events = [(i, data) for i, (_, data) in enumerate(_events(exchange)) if isinstance(data, dict)]
@@ -277,10 +290,10 @@ async def response_terminal(subject: Subject, ctx: LiveContext) -> Said:
                     "incomplete_details.reason max_output_tokens); send response.completed only when it completed",
                 )
             )
-        ends.append(data["type"])
+        ends.append(f"{label} ended with {data['type']}")
     if not ends and not findings:
         raise NotApplicable(f"there is no stream to read: the request got {plain.status or plain.error}")
-    return findings or [Observation(f"ended with {' and '.join(ends)} (max_output_tokens {OUTPUT_LIMIT})")]
+    return findings or [Observation("; ".join(ends))]
 
 
 # -- Anthropic Messages -----------------------------------------------------------------------------------------
@@ -459,7 +472,13 @@ async def message_tool_use(subject: Subject, ctx: LiveContext) -> Said:
     said, data = ctx.describe(exchange), [d for _, d in _events(exchange) if isinstance(d, dict)]
     starts = [d.get("content_block") for d in data if d.get("type") == "content_block_start"]
     if not any(isinstance(b, dict) and b.get("type") == "tool_use" for b in starts):
-        return [Finding("no tool_use block although a tool was required", exchange=said)]
+        return [
+            Finding(
+                "no tool_use block although a tool was required",
+                exchange=said,
+                fix='honour tool_choice {"type": "any"} with a tool_use block',
+            )
+        ]
     pieces = [
         d["delta"].get("partial_json")
         for d in data
@@ -483,7 +502,12 @@ async def message_tool_use(subject: Subject, ctx: LiveContext) -> Said:
     reasons = [(d.get("delta") or {}).get("stop_reason") for d in data if d.get("type") == "message_delta"]
     if "tool_use" not in reasons:
         findings.append(
-            Finding(f"stop_reason is {reasons[-1] if reasons else None!r}", expected='"tool_use"', exchange=said)
+            Finding(
+                f"stop_reason is {reasons[-1] if reasons else None!r}",
+                expected='"tool_use"',
+                exchange=said,
+                fix='end a message that uses a tool with stop_reason "tool_use"',
+            )
         )
     return findings
 

@@ -240,6 +240,9 @@ def _refuse(
         raise APIError(400, "messages with role 'tool' are not supported", param="messages")
     if "reject-strict-tools" in faults and any(f.get("strict") is True for f in functions):
         raise APIError(400, "'strict' tool definitions are not supported", param="tools")
+    if "reject-auto-tool-choice" in faults and functions and (body.get("tool_choice") or "auto") == "auto":
+        message = '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
+        raise APIError(400, message)
     if "reject-images" in faults and _has_image(messages):
         raise APIError(400, "image_url content parts are not supported", param="messages")
 

@@ -207,6 +207,18 @@ FAULTS: dict[str, Fault] = _table(
         "instead of response.incomplete",
     ),
     (
+        "responses-error-stream",
+        ("RS-002", "RS-003"),
+        "streamed Responses requests get 500 with an event stream of one error event (RS-004 reads it: it ends "
+        "with an error event, as it must)",
+    ),
+    (
+        "reject-auto-tool-choice",
+        ("CC-006", "CT-003"),
+        'tools with tool_choice "auto" (or none named) get 400 ""auto" tool choice requires '
+        '--enable-auto-tool-choice …", as vLLM answers when started without it',
+    ),
+    (
         "messages-bearer-only",
         ("AN-001",),
         "POST /v1/messages takes the key only as Authorization: Bearer and refuses x-api-key with 401",

@@ -277,6 +277,12 @@ def stream_frames(plan: Plan, faults: frozenset[str], created: int) -> list[Fram
     return _frames(events, faults)
 
 
+def error_stream() -> bytes:
+    """``responses-error-stream``: the whole body of a stream that failed before it began, one error event."""
+    error = {"type": "error", "code": "server_error", "message": "The model failed to start.", "sequence_number": 0}
+    return sse(error, "error")
+
+
 def _frames(events: list[tuple[dict[str, Any], bool]], faults: frozenset[str]) -> list[Frame]:
     """The events as SSE frames, after the faults that reorder, cut or strip them."""
     if "responses-silent-failure" in faults:

@@ -230,6 +230,8 @@ class _Provider:
         except chat.APIError as exc:
             return JSONResponse(exc.body(), exc.status)
         created = int(time.time())
+        if plan.stream and "responses-error-stream" in self.faults:
+            return Response(responses.error_stream(), 500, media_type="text/event-stream")
         if plan.stream:
             frames = responses.stream_frames(plan, self.faults, created)
             return StreamingResponse(self._clocked(frames, received), media_type="text/event-stream")

@@ -637,6 +637,11 @@ def messages_tool_reply(c: httpx.Client) -> tuple[str, list[str]]:
     return body["stop_reason"], [block["type"] for block in body["content"]]
 
 
+def responses_stream_status_and_end(c: httpx.Client) -> tuple[int, str]:
+    response, stream = respond_stream(c)
+    return response.status_code, types(stream)[-1]
+
+
 def dropped_after_error(c: httpx.Client) -> str:
     """Whether the request after a 404, on the same kept-alive connection, is answered or dropped."""
     c.get("/v1/no-such-path")
@@ -884,6 +889,16 @@ PROBES: dict[str, tuple[Probe, Any, Any]] = {
         ],
         [("response.incomplete", "incomplete")],
         [("response.completed", "incomplete")],
+    ),
+    "responses-error-stream": (
+        responses_stream_status_and_end,
+        (200, "response.completed"),
+        (500, "error"),
+    ),
+    "reject-auto-tool-choice": (
+        lambda c: statuses(post(c, tools=TOOLS), post(c, tools=TOOLS, tool_choice="required")),
+        (200, 200),
+        (400, 200),
     ),
     "messages-bearer-only": (
         lambda c: statuses(
