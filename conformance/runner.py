@@ -169,11 +169,12 @@ async def run_live(
 def _said_once(
     items: list[tuple[Check, Subject]], found: list[preflight.Cause], context: LiveContext, strict: bool
 ) -> dict[tuple[str, str], Result]:
-    """The items a cause decides: its holder reports it, the items that depend on it skip naming it."""
+    """The items a cause decides: its holder reports it, the items that depend on it skip naming it (also those
+    blocked for want of a model: the cause is the more basic reason)."""
     decided = {}
     for check, subject in items:
         cause = next((c for c in found if c.covers(check.id, subject.name)), None)
-        if cause is None or subject.blocked:
+        if cause is None:
             continue
         key = (check.id, subject.name)
         if key == cause.holder:
