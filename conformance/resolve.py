@@ -43,12 +43,14 @@ class Fetched:
     def from_json(cls, data: dict[str, Any]) -> Fetched:
         return cls(**{**data, "body": base64.b64decode(data["body"])})
 
-    def part(self, what: str, max_bytes: int) -> Part:
-        """The document as the catalog checks read it, or why it cannot be read."""
+    def part(self, what: str, max_bytes: int, *, unset_key: str | None = None) -> Part:
+        """The document as the catalog checks read it, or why it cannot be read; ``unset_key`` names the key's
+        variable when it was not set, for a refusal that asks for one."""
         if self.status is None or (self.error and self.status == 200):
             return Part(error=LoaderError("http", f"GET {self.url} got no answer: {self.error}"))
         if self.status != 200:
-            return Part(error=LoaderError("http", f"GET {self.url} answered {self.status}, not 200"))
+            hint = f" (no key was sent: ${unset_key} is not set)" if unset_key and self.status in (401, 403) else ""
+            return Part(error=LoaderError("http", f"GET {self.url} answered {self.status}, not 200{hint}"))
         try:
             document = jsondoc.read(self.body, max_bytes=max_bytes)
         except LoaderError as exc:
@@ -249,7 +251,12 @@ def build(sources: Sources, settings: Settings, options: LiveOptions) -> Resolve
         manifest_part, extended_part, fetch_ms, fetch_failed = catalog.manifest, catalog.extended, {}, {}
     else:
         manifest_part = sources.manifest.part("manifest", settings.max_body_bytes) if sources.manifest else None
-        extended_part = sources.extended.part("model list", settings.max_body_bytes) if sources.extended else None
+        unset_key = None if settings.api_key else settings.api_key_env
+        extended_part = (
+            sources.extended.part("model list", settings.max_body_bytes, unset_key=unset_key)
+            if sources.extended
+            else None
+        )
         models_dev = (
             sources.models_dev.part("models.dev catalog", settings.max_body_bytes) if sources.models_dev else None
         )

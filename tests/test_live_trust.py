@@ -207,3 +207,12 @@ def test_the_reproduce_line_is_a_curl_command_with_the_keys_variable(pytester: p
     assert '-H "authorization: Bearer $PROVIDER_API_KEY"' in command
     assert json.loads(command.split("--data-raw ", 1)[1].strip("'"))["temperature"] == 0.2
     assert f"reproduce: {command}" in result.stdout.str()
+
+
+def test_a_refused_model_list_names_the_unset_key_variable() -> None:
+    from conformance.resolve import Fetched
+
+    refused = Fetched("https://api.example/v1/models?extended=true", 401, "application/json", b"{}")
+    error = refused.part("model list", 1024, unset_key="ACME_KEY").error
+    assert error is not None and error.message.endswith("answered 401, not 200 (no key was sent: $ACME_KEY is not set)")
+    assert "ACME_KEY" not in str(refused.part("model list", 1024).error)
