@@ -13,6 +13,7 @@ import pytest
 
 from conformance.catalogue import catalogue
 from conformance.reference import catalog
+from conformance.reference import server as reference_server
 from conformance.reference.faults import FAULTS
 from conformance.reference.server import REFERENCE_KEY, ReferenceConfig, ReferenceServer
 from tests.conftest import embedded, outcomes, run, write_json
@@ -216,3 +217,25 @@ def test_a_refused_model_list_names_the_unset_key_variable() -> None:
     error = refused.part("model list", 1024, unset_key="ACME_KEY").error
     assert error is not None and error.message.endswith("answered 401, not 200 (no key was sent: $ACME_KEY is not set)")
     assert "ACME_KEY" not in str(refused.part("model list", 1024).error)
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["one-process", "xdist"])
+def test_the_hosted_flow_fetches_the_manifest_once(
+    pytester: pytest.Pytester, keyed: None, monkeypatch: pytest.MonkeyPatch, workers: tuple[str, ...]
+) -> None:
+    if workers:
+        pytest.importorskip("xdist")
+    queries: list[str] = []
+    models = reference_server._Provider.models
+
+    async def counted(self: Any, request: Any) -> Any:
+        queries.append(request.url.query)
+        return await models(self, request)
+
+    monkeypatch.setattr(reference_server._Provider, "models", counted)
+    with ReferenceServer() as hosted:
+        result = pytester.runpytest_subprocess(
+            f"--provider-url={hosted.manifest_url}", "-p", "no:cacheprovider", *workers
+        )
+    assert result.ret == 0, result.stdout.str()
+    assert queries.count("provider=true") == 1 and queries.count("extended=true") == 1
