@@ -192,6 +192,21 @@ class LiveContext:
         model = self.target.models[0].id
         return await self.memo.get(("wrong-key",), lambda: self.chat(minimal_request(model), key=WRONG_KEY))
 
+    async def responses(self, body: dict[str, Any], *, name: str | None = None) -> Exchange:
+        """``POST {baseUrl}/responses`` (streamed when the body says so); with ``name``, sent once per run."""
+        send = lambda: self.http.request(  # noqa: E731 - a thunk for the memo
+            "POST",
+            self.target.url("responses"),
+            json_body=body,
+            headers=self.http.headers(self.target.headers),
+            stream=bool(body.get("stream")),
+        )
+        return await (self.memo.get(("responses", name, body.get("model")), send) if name else send())
+
+    async def plain_response(self, model_id: str) -> Exchange:
+        """The minimal Responses request for a model (RS-001's), sent once per run."""
+        return await self.responses({"model": model_id, "input": USER_PROMPT}, name="plain")
+
     async def minimal(self, model_id: str) -> Exchange:
         """The minimal request for a model (CC-001's), sent once per run."""
         return await self.shared_chat("minimal", model_id, minimal_request(model_id))

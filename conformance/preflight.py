@@ -3,7 +3,8 @@
 An endpoint that cannot be reached, one that wants a key the user did not set, or a model the endpoint does not
 know would otherwise fail every check that sends a request, each with a fix of its own and most of them wrong.
 ``causes`` finds them from the requests the battery sends first anyway (LST-001's model list, CC-001's minimal
-request), so one item reports each cause and the items that depend on it skip, naming it.
+request, or RS-001's when the run speaks only Responses), so one item reports each cause and the items that
+depend on it skip, naming it.
 """
 
 from __future__ import annotations
@@ -53,11 +54,16 @@ async def causes(ctx: LiveContext) -> list[Cause]:
         return [_unreachable(ctx, listing)]
     models = [m.id for m in ctx.target.models]
     chat = "chat" in ctx.options.wire_apis and bool(models)
-    first = await ctx.minimal(models[0]) if chat else None
     if not ctx.settings.api_key:
-        refused = next((e for e in (listing, first) if e is not None and e.status in (401, 403)), None)
+        first: tuple[str, Exchange] | None = None
+        if chat:
+            first = "CC-001", await ctx.minimal(models[0])
+        elif "responses" in ctx.options.wire_apis and models:
+            first = "RS-001", await ctx.plain_response(models[0])
+        tried = [("LST-001", listing), *([first] if first else [])]
+        refused = next(((c, e) for c, e in tried if e.status in (401, 403)), None)
         if refused is not None:
-            return [_no_key(ctx, refused, listing)]
+            return [_no_key(ctx, *refused)]
     if not chat:
         return []
     found = []
@@ -83,12 +89,12 @@ def _unreachable(ctx: LiveContext, listing: Exchange) -> Cause:
     )
 
 
-def _no_key(ctx: LiveContext, refused: Exchange, listing: Exchange) -> Cause:
+def _no_key(ctx: LiveContext, holder: str, refused: Exchange) -> Cause:
     env = ctx.options.api_key_env
     said = server_message(refused)
-    on_list = refused is listing
+    on_list = holder == "LST-001"
     return Cause(
-        ("LST-001", "endpoint") if on_list else ("CC-001", ctx.target.models[0].id),
+        ("LST-001", "endpoint") if on_list else (holder, ctx.target.models[0].id),
         Finding(
             f"the endpoint wants an API key and none was given: ${env} is not set (it answered {refused.status}"
             + (f' saying "{said}")' if said else ")"),
@@ -96,7 +102,7 @@ def _no_key(ctx: LiveContext, refused: Exchange, listing: Exchange) -> Cause:
             exchange=ctx.describe(refused),
             fix=f"export {env}=<your key> before the run (or name another variable with --api-key-env)",
         ),
-        f"not run: the endpoint wants an API key and ${env} is not set (see {'LST-001' if on_list else 'CC-001'})",
+        f"not run: the endpoint wants an API key and ${env} is not set (see {holder})",
         spares=frozenset() if on_list else KEYLESS,
     )
 

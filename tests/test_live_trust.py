@@ -141,14 +141,21 @@ def test_a_request_dropped_on_a_reused_connection_is_sent_again_on_a_new_one(
     assert outcomes(data, "failed", "warned", "error") == set()
 
 
-def test_no_key_is_one_finding_naming_the_variable(pytester: pytest.Pytester, server: ReferenceServer) -> None:
-    result, data = run(pytester, f"--base-url={server.base_url}", "--api-key-env=ACME_KEY", *ALL_WIRE_APIS)
+@pytest.mark.parametrize(
+    ("wire_apis", "holder"),
+    [(ALL_WIRE_APIS, "CC-001"), (("--wire-api=responses",), "RS-001")],
+    ids=["all", "responses"],
+)
+def test_no_key_is_one_finding_naming_the_variable(
+    pytester: pytest.Pytester, server: ReferenceServer, wire_apis: tuple[str, ...], holder: str
+) -> None:
+    result, data = run(pytester, f"--base-url={server.base_url}", "--api-key-env=ACME_KEY", *wire_apis)
     assert result.ret == 1
-    assert outcomes(data, "failed", "warned") == {"CC-001"}
-    [finding] = _results(data, "CC-001")[0]["findings"]
+    assert outcomes(data, "failed", "warned") == {holder}
+    [finding] = _results(data, holder)[0]["findings"]
     assert "$ACME_KEY is not set" in finding["message"] and "export ACME_KEY=" in finding["fix"]
     skipped = [r for r in data["results"] if r["outcome"] == "skipped" and r["id"] not in ("CE-001", "CE-005")]
-    assert skipped and all("$ACME_KEY is not set (see CC-001)" in r["message"] for r in skipped)
+    assert skipped and all(f"$ACME_KEY is not set (see {holder})" in r["message"] for r in skipped)
     assert "ACME_KEY is not set" in result.stdout.str()
 
 

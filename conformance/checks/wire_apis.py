@@ -40,14 +40,7 @@ def _events(exchange: Exchange) -> list[tuple[str, Any]]:
 
 
 async def _responses(ctx: LiveContext, body: dict[str, Any], *, name: str | None = None) -> Exchange:
-    send = lambda: ctx.http.request(  # noqa: E731 - a thunk for the memo
-        "POST",
-        ctx.target.url("responses"),
-        json_body=body,
-        headers=ctx.http.headers(ctx.target.headers),
-        stream=bool(body.get("stream")),
-    )
-    return await (ctx.memo.get(("responses", name, body.get("model")), send) if name else send())
+    return await ctx.responses(body, name=name)
 
 
 def _function_tool() -> dict[str, Any]:
@@ -69,7 +62,7 @@ def _function_tool() -> dict[str, Any]:
     source="OpenAI Responses API reference",
 )
 async def response_object(subject: Subject, ctx: LiveContext) -> Said:
-    exchange = await _responses(ctx, {"model": subject.name, "input": USER_PROMPT}, name="plain")
+    exchange = await ctx.plain_response(subject.name)
     if not exchange.ok:
         return [failed(ctx, exchange, "{model, input} was refused", "serve POST {baseUrl}/responses")]
     body = exchange.json if isinstance(exchange.json, dict) else {}
