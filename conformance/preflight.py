@@ -54,16 +54,18 @@ async def causes(ctx: LiveContext) -> list[Cause]:
         return [_unreachable(ctx, listing)]
     models = [m.id for m in ctx.target.models]
     chat = "chat" in ctx.options.wire_apis and bool(models)
+    first: tuple[str, Exchange] | None = None
+    if chat:
+        first = "CC-001", await ctx.minimal(models[0])
+    elif "responses" in ctx.options.wire_apis and models:
+        first = "RS-001", await ctx.plain_response(models[0])
     if not ctx.settings.api_key:
-        first: tuple[str, Exchange] | None = None
-        if chat:
-            first = "CC-001", await ctx.minimal(models[0])
-        elif "responses" in ctx.options.wire_apis and models:
-            first = "RS-001", await ctx.plain_response(models[0])
         tried = [("LST-001", listing), *([first] if first else [])]
         refused = next(((c, e) for c, e in tried if e.status in (401, 403)), None)
         if refused is not None:
             return [_no_key(ctx, *refused)]
+    elif first is not None and first[1].status == 401 and not first[1].redirects:
+        return [_key_refused(ctx, *first)]
     if not chat:
         return []
     found = []
@@ -104,6 +106,24 @@ def _no_key(ctx: LiveContext, holder: str, refused: Exchange) -> Cause:
         ),
         f"not run: the endpoint wants an API key and ${env} is not set (see {holder})",
         spares=frozenset() if on_list else KEYLESS,
+    )
+
+
+def _key_refused(ctx: LiveContext, holder: str, refused: Exchange) -> Cause:
+    env = ctx.options.api_key_env
+    said = server_message(refused)
+    return Cause(
+        (holder, ctx.target.models[0].id),
+        Finding(
+            f"the endpoint refuses the key in ${env}: a well-formed request got 401"
+            + (f' saying "{said}"' if said else ""),
+            expected="the key accepted",
+            exchange=ctx.describe(refused),
+            fix=f"put a key this endpoint accepts in ${env}, sent as Authorization: Bearer <key>; if it wants the "
+            "key in another header, give it with --provider-header",
+        ),
+        f"not run: the endpoint refuses the key in ${env} (see {holder})",
+        spares=KEYLESS,
     )
 
 

@@ -246,3 +246,15 @@ def test_the_hosted_flow_fetches_the_manifest_once(
         )
     assert result.ret == 0, result.stdout.str()
     assert queries.count("provider=true") == 1 and queries.count("extended=true") == 1
+
+
+def test_a_refused_key_is_one_finding(
+    pytester: pytest.Pytester, server: ReferenceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROVIDER_API_KEY", "sk-not-this-one")
+    _, data = run(pytester, f"--base-url={server.base_url}")
+    assert outcomes(data, "failed", "warned") == {"CC-001"}
+    [finding] = _results(data, "CC-001")[0]["findings"]
+    assert finding["message"].startswith("the endpoint refuses the key in $PROVIDER_API_KEY: a well-formed request")
+    assert finding["message"].endswith('got 401 saying "Incorrect API key provided."')
+    assert "LST-001" in outcomes(data, "passed")
