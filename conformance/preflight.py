@@ -9,6 +9,7 @@ depend on it skip, naming it.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -68,12 +69,8 @@ async def causes(ctx: LiveContext) -> list[Cause]:
         return [_key_refused(ctx, *first)]
     if not chat:
         return []
-    found = []
-    for model in models:
-        cause = _unknown_model(ctx, model, await ctx.minimal(model), listing)
-        if cause:
-            found.append(cause)
-    return found
+    answers = await asyncio.gather(*(ctx.minimal(model) for model in models))
+    return [cause for m, e in zip(models, answers, strict=True) if (cause := _unknown_model(ctx, m, e, listing))]
 
 
 def _unreachable(ctx: LiveContext, listing: Exchange) -> Cause:
