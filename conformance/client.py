@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shlex
 import time
 import zlib
@@ -164,7 +165,11 @@ class Exchange:
         parts += ["-X", self.method, shlex.quote(self.url)]
         for name, value in self.request_headers.items():
             if name.lower() in SENSITIVE and MASK in value:
-                parts += ["-H", '"' + f"{name}: {value.replace(MASK, '$' + key_env)}" + '"']
+                pieces = [re.sub(r'(["\\$`])', r"\\\1", piece) for piece in f"{name}: {value}".split(MASK)]
+                joined = pieces[0]
+                for piece in pieces[1:]:  # $NAME, or ${NAME} where a name character follows
+                    joined += (f"${{{key_env}}}" if piece[:1].isalnum() or piece[:1] == "_" else f"${key_env}") + piece
+                parts += ["-H", f'"{joined}"']
             else:
                 parts += ["-H", shlex.quote(f"{name}: {value}")]
         if self.request_body is not None:

@@ -943,3 +943,9 @@ def test_a_reproduce_line_names_the_keys_variable_and_never_the_key(router: resp
     assert "-H 'content-type: application/json'" in command
     assert command.endswith("""--data-raw '{"q": "it'"'"'s"}'""")
     assert "-H 'authorization: Bearer sk-public-wrong-key'" in wrong.curl("ACME_KEY")
+
+
+def test_a_reproduce_line_quotes_what_surrounds_the_key_for_the_shell() -> None:
+    exchange = Exchange("GET", f"{API}/models", {"x-api-key": 'pre"$***_suffix'})
+    header = '"x-api-key: pre\\"\\$${ACME_KEY}_suffix"'
+    assert exchange.curl("ACME_KEY") == f"curl -sS -X GET {API}/models -H {header}"
