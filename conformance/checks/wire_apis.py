@@ -129,8 +129,8 @@ async def response_stream(subject: Subject, ctx: LiveContext) -> Said:
     if unnamed:
         findings.append(
             Finding(
-                f"{len(unnamed)} events have no event: line",
-                exchange=said,
+                f"{len(unnamed)} events have no event: line, the first at event {unnamed[0]}",
+                exchange=ctx.describe(exchange, at=unnamed[0]),
                 fix="send `event: <type>` before each data: line",
             )
         )
@@ -148,11 +148,19 @@ async def response_stream(subject: Subject, ctx: LiveContext) -> Said:
             )
         )
     numbers = [data.get("sequence_number") if isinstance(data, dict) else None for _, data in events]
-    if not all(isinstance(n, int) for n in numbers) or numbers != sorted(set(numbers)):
+    wrong = next(
+        (
+            i
+            for i, n in enumerate(numbers)
+            if not isinstance(n, int) or (i and numbers[i - 1] is not None and n <= numbers[i - 1])
+        ),
+        None,
+    )
+    if wrong is not None:
         findings.append(
             Finding(
-                "sequence_number is missing or does not increase",
-                exchange=said,
+                f"event {wrong}: sequence_number is missing or does not increase",
+                exchange=ctx.describe(exchange, at=wrong),
                 fix="number the events 0, 1, 2 … in sending order",
             )
         )
