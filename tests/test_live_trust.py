@@ -85,8 +85,9 @@ def test_a_completed_event_with_an_incomplete_status_fails_rs_004(pytester: pyte
 def test_rs_004_reads_an_error_answered_as_an_event_stream(pytester: pytest.Pytester) -> None:
     _, data = run(pytester, "--reference-provider=responses-error-stream", "--wire-api=responses")
     [rs_004] = _results(data, "RS-004")
-    assert rs_004["outcome"] == "passed"
-    assert "ended with error" in rs_004["message"]
+    [finding] = rs_004["findings"]  # both streams end the same way: said once
+    assert finding["message"].startswith('event 0: the failure comes as a Chat Completions error ("The model failed')
+    assert "> event 0 of 2" in finding["exchange"] and 'event: error` with {"type": "error"' in finding["fix"]
     assert 'got 500 saying "The model failed to start."' in _results(data, "RS-002")[0]["message"]
 
 

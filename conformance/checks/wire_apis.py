@@ -18,6 +18,7 @@ from conformance.live import (
     WRONG_KEY,
     LiveContext,
     NotApplicable,
+    server_message,
 )
 from conformance.target import Subject
 
@@ -270,13 +271,25 @@ async def response_terminal(subject: Subject, ctx: LiveContext) -> Said:
         events = [(i, data) for i, (_, data) in enumerate(_events(exchange)) if isinstance(data, dict)]
         last = events[-1] if events else None
         if last is None or last[1].get("type") not in TERMINAL:
-            findings.append(
-                Finding(
+            foreign = next((i for i, d in events if "error" in d and "type" not in d), None)
+            if foreign is not None:
+                said = server_message(exchange)
+                finding = Finding(
+                    f"event {foreign}: the failure comes as a Chat Completions error"
+                    + (f' ("{said}")' if said else "")
+                    + ", not as a Responses error event, and no terminal event follows",
+                    exchange=ctx.describe(exchange, at=foreign),
+                    fix='send a failure as `event: error` with {"type": "error", "code", "message"}, or as '
+                    "response.failed",
+                )
+            else:
+                finding = Finding(
                     "the stream ended without response.completed, response.failed or an error event",
                     exchange=ctx.describe(exchange, at=-1),
                     fix="end every stream with response.completed, or response.failed when it fails",
                 )
-            )
+            if all(f.message != finding.message for f in findings if isinstance(f, Finding)):
+                findings.append(finding)  # the same end of both streams is said once
             continue
         index, data = last
         response = data.get("response") if isinstance(data.get("response"), dict) else {}

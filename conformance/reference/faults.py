@@ -208,9 +208,9 @@ FAULTS: dict[str, Fault] = _table(
     ),
     (
         "responses-error-stream",
-        ("RS-002", "RS-003"),
-        "streamed Responses requests get 500 with an event stream of one error event (RS-004 reads it: it ends "
-        "with an error event, as it must)",
+        ("RS-002", "RS-003", "RS-004"),
+        'streamed Responses requests get 500 with an event stream holding a Chat Completions {"error": …} and '
+        "[DONE], no Responses error event (LiteLLM)",
     ),
     (
         "reject-auto-tool-choice",

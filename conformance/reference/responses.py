@@ -278,9 +278,10 @@ def stream_frames(plan: Plan, faults: frozenset[str], created: int) -> list[Fram
 
 
 def error_stream() -> bytes:
-    """``responses-error-stream``: the whole body of a stream that failed before it began, one error event."""
-    error = {"type": "error", "code": "server_error", "message": "The model failed to start.", "sequence_number": 0}
-    return sse(error, "error")
+    """``responses-error-stream``: the whole body of a stream that failed before it began, as LiteLLM's proxy
+    sends it: a Chat Completions error object and ``[DONE]``, with no ``event:`` line and no Responses type."""
+    error = {"message": "The model failed to start.", "type": "internal_server_error", "param": None, "code": "500"}
+    return sse({"error": error}, None) + sse("[DONE]", None)
 
 
 def _frames(events: list[tuple[dict[str, Any], bool]], faults: frozenset[str]) -> list[Frame]:

@@ -637,9 +637,11 @@ def messages_tool_reply(c: httpx.Client) -> tuple[str, list[str]]:
     return body["stop_reason"], [block["type"] for block in body["content"]]
 
 
-def responses_stream_status_and_end(c: httpx.Client) -> tuple[int, str]:
+def responses_stream_status_and_end(c: httpx.Client) -> tuple[int, Any]:
+    """The status of a streamed response and its last event's data: type (or the data itself, when untyped)."""
     response, stream = respond_stream(c)
-    return response.status_code, types(stream)[-1]
+    last = stream[-1][1]
+    return response.status_code, last.get("type", last) if isinstance(last, dict) else last
 
 
 def dropped_after_error(c: httpx.Client) -> str:
@@ -893,7 +895,7 @@ PROBES: dict[str, tuple[Probe, Any, Any]] = {
     "responses-error-stream": (
         responses_stream_status_and_end,
         (200, "response.completed"),
-        (500, "error"),
+        (500, "[DONE]"),
     ),
     "reject-auto-tool-choice": (
         lambda c: statuses(post(c, tools=TOOLS), post(c, tools=TOOLS, tool_choice="required")),
