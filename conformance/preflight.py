@@ -65,6 +65,8 @@ async def causes(ctx: LiveContext) -> list[Cause]:
         refused = next(((c, e) for c, e in tried if e.status in (401, 403)), None)
         if refused is not None:
             return [_no_key(ctx, *refused)]
+        if all(e.status is not None and not e.ok for _, e in tried):
+            return [_no_key(ctx, *tried[0], certain=False)]
     elif first is not None and first[1].status == 401 and not first[1].redirects:
         return [_key_refused(ctx, *first)]
     if not chat:
@@ -88,20 +90,25 @@ def _unreachable(ctx: LiveContext, listing: Exchange) -> Cause:
     )
 
 
-def _no_key(ctx: LiveContext, holder: str, refused: Exchange) -> Cause:
+def _no_key(ctx: LiveContext, holder: str, refused: Exchange, *, certain: bool = True) -> Cause:
+    """No key was set and the endpoint refused for want of one (401/403), or (not ``certain``) it failed every
+    request the suite sent first, which without a key is the first thing to rule out."""
     env = ctx.options.api_key_env
     said = server_message(refused)
+    answer = f"{refused.status}" + (f' saying "{said}"' if said else "")
     on_list = holder == "LST-001"
+    if certain:
+        message = f"the endpoint wants an API key and none was given: ${env} is not set (it answered {answer})"
+        note = f"not run: the endpoint wants an API key and ${env} is not set (see {holder})"
+        fix = f"export {env}=<your key> before the run (or name another variable with --api-key-env)"
+    else:
+        message = f"no API key was given (${env} is not set) and every request failed: the first got {answer}"
+        note = f"not run: every request failed, and ${env} is not set (see {holder})"
+        fix = f"export {env}=<your key> if the endpoint needs one; if not, fix the failure the server reports"
     return Cause(
         ("LST-001", "endpoint") if on_list else (holder, ctx.target.models[0].id),
-        Finding(
-            f"the endpoint wants an API key and none was given: ${env} is not set (it answered {refused.status}"
-            + (f' saying "{said}")' if said else ")"),
-            expected=f"the key in ${env}",
-            exchange=ctx.describe(refused),
-            fix=f"export {env}=<your key> before the run (or name another variable with --api-key-env)",
-        ),
-        f"not run: the endpoint wants an API key and ${env} is not set (see {holder})",
+        Finding(message, expected=f"the key in ${env}", exchange=ctx.describe(refused), fix=fix),
+        note,
         spares=frozenset() if on_list else KEYLESS,
     )
 

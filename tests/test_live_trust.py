@@ -259,3 +259,16 @@ def test_a_refused_key_is_one_finding(
     assert finding["message"].startswith("the endpoint refuses the key in $PROVIDER_API_KEY: a well-formed request")
     assert finding["message"].endswith('got 401 saying "Incorrect API key provided."')
     assert "LST-001" in outcomes(data, "passed")
+
+
+def test_without_a_key_an_endpoint_failing_everything_is_one_finding_naming_the_variable(
+    pytester: pytest.Pytester,
+) -> None:
+    with ReferenceServer(ReferenceConfig(faults=frozenset({"refuse-everything"}))) as refusing:
+        _, data = run(pytester, f"--base-url={refusing.base_url}", "--model=reference/coder")
+    assert outcomes(data, "failed", "warned") == {"LST-001"}
+    [finding] = _results(data, "LST-001")[0]["findings"]
+    assert finding["message"].startswith("no API key was given ($PROVIDER_API_KEY is not set) and every request failed")
+    assert all(
+        "$PROVIDER_API_KEY is not set (see LST-001)" in r["message"] for r in data["results"] if r["id"] != "LST-001"
+    )
