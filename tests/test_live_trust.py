@@ -26,6 +26,7 @@ REAL_SHAPES = (
     "responses-completed-incomplete",
     "responses-error-stream",
     "messages-bearer-only",
+    "messages-stream-as-json",
     "reject-auto-tool-choice",
     "drop-after-error",
     "refuse-everything",
@@ -272,3 +273,9 @@ def test_without_a_key_an_endpoint_failing_everything_is_one_finding_naming_the_
     assert all(
         "$PROVIDER_API_KEY is not set (see LST-001)" in r["message"] for r in data["results"] if r["id"] != "LST-001"
     )
+
+
+def test_a_message_stream_answered_as_json_says_so(pytester: pytest.Pytester) -> None:
+    _, data = run(pytester, "--reference-provider=messages-stream-as-json", "--wire-api=messages", "-k", "AN-002")
+    [finding] = _results(data, "AN-002")[0]["findings"]
+    assert finding["message"] == "stream: true got application/json with no server-sent event"

@@ -453,6 +453,15 @@ async def message_stream(subject: Subject, ctx: LiveContext) -> Said:
     exchange = await _messages(ctx, _plain(subject.name, stream=True), name="stream", bearer=bearer)
     if exchange.status != 200 or exchange.events is None:
         return [failed(ctx, exchange, "a streamed Messages request was refused", "accept stream: true")]
+    if not exchange.events:
+        return [
+            Finding(
+                f"stream: true got {exchange.content_type or 'no content type'} with no server-sent event",
+                expected="text/event-stream: message_start … message_stop",
+                exchange=ctx.describe(exchange),
+                fix="answer stream: true with the Messages API's events",
+            )
+        ]
     return [
         Finding(p, exchange=ctx.describe(exchange), fix="follow the Messages API's event sequence")
         for p in _stream_problems(_events(exchange))

@@ -213,6 +213,11 @@ FAULTS: dict[str, Fault] = _table(
         "[DONE], no Responses error event (LiteLLM)",
     ),
     (
+        "messages-stream-as-json",
+        ("AN-002", "AN-003"),
+        "streamed Messages requests are answered with the whole message as one JSON body, not events (LiteLLM)",
+    ),
+    (
         "reject-auto-tool-choice",
         ("CC-006", "CT-003"),
         'tools with tool_choice "auto" (or none named) get 400 ""auto" tool choice requires '

@@ -252,7 +252,7 @@ class _Provider:
             plan = messages.build_reply(await _json(request), self.faults, version=version)
         except chat.APIError as exc:
             return JSONResponse(messages.error_body(exc, self.faults), exc.status)
-        if plan.stream:
+        if plan.stream and "messages-stream-as-json" not in self.faults:
             frames = messages.stream_frames(plan, self.faults)
             return StreamingResponse(self._clocked(frames, received), media_type="text/event-stream")
         await _sleep_until(self._token_time(received, len(plan.tokens) - 1))

@@ -897,6 +897,11 @@ PROBES: dict[str, tuple[Probe, Any, Any]] = {
         (200, "response.completed"),
         (500, "[DONE]"),
     ),
+    "messages-stream-as-json": (
+        lambda c: media(message(c, stream=True)),
+        "text/event-stream",
+        "application/json",
+    ),
     "reject-auto-tool-choice": (
         lambda c: statuses(post(c, tools=TOOLS), post(c, tools=TOOLS, tool_choice="required")),
         (200, 200),
