@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conformance.catalogue import Observation, check
+from conformance.checks.chat import failed
 from conformance.findings import Finding, Severity
 from conformance.live import (
     UNKNOWN_MODEL,
@@ -29,14 +30,7 @@ async def model_list(subject: Subject, ctx: LiveContext) -> Said:
     exchange = await ctx.model_list()
     said = ctx.describe(exchange)
     if not exchange.ok:
-        return [
-            Finding(
-                "the model list request failed",
-                expected="200 with a JSON list",
-                exchange=said,
-                fix="serve GET {baseUrl}/models with the key the clients send",
-            )
-        ]
+        return [failed(ctx, exchange, "the model list request", "serve GET {baseUrl}/models with the key clients send")]
     body = exchange.json
     if isinstance(body, list):
         return [
