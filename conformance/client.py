@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import shlex
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -24,14 +26,16 @@ from httpx_sse import EventSource, ServerSentEvent
 from conformance import __version__, jsondoc, urls
 from conformance.errors import LoaderError
 from conformance.keycmd import KeySource
-from conformance.redact import Redactor
+from conformance.redact import MASK, Redactor
 
 USER_AGENT = f"provider-conformance/{__version__}"
 RETRY_AFTER_CAP_S = 5.0
+"""A 429 is retried once, after its Retry-After (or 1 s), never waiting longer than this."""
 MAX_REDIRECTS = 5
 SAFE_ACROSS_ORIGINS = frozenset({"accept", "content-type", "user-agent"})
 """The only request headers a redirect to another origin keeps: never a key, a cookie or the user's headers."""
-"""A 429 is retried once, after its Retry-After (or 1 s), never waiting longer than this."""
+EVENT_SHOWN = 200
+"""Characters of each event's data an excerpt shows."""
 
 
 @dataclass(frozen=True)
@@ -86,11 +90,13 @@ class Exchange:
     ended_cleanly: bool = False
     """The whole body arrived and the connection closed normally."""
     retried_after: list[dict[str, Any]] = field(default_factory=list)
+    """Earlier attempts answered 429: their status and Retry-After header."""
     redirects: list[str] = field(default_factory=list)
     """Where redirects led, in order."""
     retried_errors: list[str] = field(default_factory=list)
-    """Network errors of earlier attempts (``--retries``), oldest first."""
-    """Earlier attempts answered 429: their status and Retry-After header."""
+    """Network errors of earlier attempts (``--retries``, a dropped connection), oldest first."""
+    unanswered: bool = field(default=False, repr=False)
+    """The connection was dropped before any response (not refused, not timed out)."""
 
     @property
     def content_type(self) -> str:
@@ -109,12 +115,14 @@ class Exchange:
     def ok(self) -> bool:
         return self.error is None and self.status is not None and 200 <= self.status < 300
 
-    def describe(self, redactor: Redactor, *, limit: int = 300) -> str:
-        """``POST url {body} → 200 text/event-stream: <start of body>`` for a finding, masked before it is cut."""
+    def describe(self, redactor: Redactor, *, limit: int = 300, at: int | None = None) -> str:
+        """``POST url {body} → 200 text/event-stream: <events>`` for a finding, masked before it is cut. For a
+        stream, ``at`` points at the event the finding is about (negative: from the end, ``-1`` the last), which
+        is shown with its position and its neighbours instead of the first events."""
 
-        def cut(text: str) -> str:
+        def cut(text: str, size: int = limit) -> str:
             text = redactor.text(text)
-            return text[:limit] + ("…" if len(text) > limit else "")
+            return text[:size] + ("…" if len(text) > size else "")
 
         sent = redactor.text(f"{self.method} {self.url}")
         if self.request_body is not None:
@@ -124,9 +132,13 @@ class Exchange:
             got = f"no response: {redactor.text(self.error)}"
         else:
             got = f"{self.status} {self.content_type or '(no content type)'}"
-            shown = self.text if self.events is None else "".join(f"data: {e.data}\n" for e in self.events[:8])
-            if shown:
-                got += f": {cut(shown)}"
+            if self.events is None:
+                got += f": {cut(self.text)}" if self.text else ""
+            elif at is None:
+                shown = "\n".join(f"data: {e.data}" for e in self.events[:8])
+                got += f": {cut(shown)}" if shown else ": no events"
+            else:
+                got += f": {self._excerpt(at, lambda text: cut(text, EVENT_SHOWN))}"
             if self.error:
                 got += f" [{redactor.text(self.error)}]"
         if self.redirects:
@@ -135,6 +147,58 @@ class Exchange:
             errors = redactor.text("; ".join(self.retried_errors))
             got += f" (sent again {len(self.retried_errors)} time(s) after: {errors})"
         return f"sent {sent}\n        got  {got}"
+
+    def _excerpt(self, at: int, cut: Callable[[str], str]) -> str:
+        """Event ``at`` of the stream with the one before and after, each with its position; the end of the
+        stream is marked where it falls inside the excerpt."""
+        events = self.events or []
+        if not events:
+            return "no events"
+        index = min(max(at if at >= 0 else len(events) + at, 0), len(events) - 1)
+        window = range(max(index - 1, 0), min(index + 2, len(events)))
+        lines = [
+            f"{'>' if i == index else ' '} event {i} of {len(events)}: data: {cut(events[i].data)}" for i in window
+        ]
+        if window[-1] == len(events) - 1:
+            lines.append("  (the stream ends here" + (", the connection closed)" if self.ended_cleanly else ")"))
+        return "\n          " + "\n          ".join(lines)
+
+    def curl(self, key_env: str) -> str:
+        """The request as a ``curl`` command a provider engineer can run: the key as ``$KEY_ENV``, never itself
+        (credentials are recorded masked; other masked values stay ``***``)."""
+        parts = ["curl", "-sS"]
+        if self.events is not None:
+            parts.append("-N")
+        parts += ["-X", self.method, shlex.quote(self.url)]
+        for name, value in self.request_headers.items():
+            if name.lower() in SENSITIVE and MASK in value:
+                pieces = [re.sub(r'(["\\$`])', r"\\\1", piece) for piece in f"{name}: {value}".split(MASK)]
+                joined = pieces[0]
+                for piece in pieces[1:]:  # $NAME, or ${NAME} where a name character follows
+                    joined += (f"${{{key_env}}}" if piece[:1].isalnum() or piece[:1] == "_" else f"${key_env}") + piece
+                parts += ["-H", f'"{joined}"']
+            else:
+                parts += ["-H", shlex.quote(f"{name}: {value}")]
+        if self.request_body is not None:
+            if not isinstance(self.request_body, str):
+                if "content-type" not in self.request_headers:
+                    parts += ["-H", shlex.quote("content-type: application/json")]
+                body = json.dumps(self.request_body, ensure_ascii=False)
+            else:
+                body = self.request_body
+            parts += ["--data-raw", shlex.quote(body)]
+        return " ".join(parts)
+
+
+def _client(settings: HttpSettings, *, pooled: bool = True) -> httpx.AsyncClient:
+    """An HTTP client as the suite uses it; ``pooled=False`` keeps no connection open for a later request."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
+        follow_redirects=False,  # followed by hand in _exchange, which keeps credentials to their origin
+        headers={"user-agent": USER_AGENT, "accept-encoding": "gzip, deflate"},
+        trust_env=False,
+        limits=httpx.Limits() if pooled else httpx.Limits(max_keepalive_connections=0),
+    )
 
 
 class Http:
@@ -145,12 +209,7 @@ class Http:
         self.history: list[Exchange] = [] if history is None else history
         """Every exchange of the run (shared across event loops, so run-wide checks see them all)."""
         self._limit = asyncio.Semaphore(settings.concurrency)
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
-            follow_redirects=False,  # followed by hand in _exchange, which keeps credentials to their origin
-            headers={"user-agent": USER_AGENT, "accept-encoding": "gzip, deflate"},
-            trust_env=False,
-        )
+        self._client = _client(settings)
 
     async def __aenter__(self) -> Http:
         return self
@@ -177,12 +236,20 @@ class Http:
         stream: bool = False,
     ) -> Exchange:
         """Send once (again once after a 429, and up to ``retries`` times after a network error), read the body
-        within the caps, record the exchange."""
+        within the caps, record the exchange. A request the server dropped unanswered is sent once more on a new
+        connection: servers close a kept-alive connection after an error, and a pooled one may already be dead
+        when it is reused, which says nothing about the request."""
         exchange = await self._send(method, url, json_body, content, dict(headers or {}), stream)
         failures: list[str] = []
-        while exchange.status is None and exchange.error and len(failures) < self.settings.retries:
+        if exchange.unanswered:
+            failures.append(f"{exchange.error}, on a new connection")
+            async with _client(self.settings, pooled=False) as fresh:
+                exchange = await self._send(method, url, json_body, content, dict(headers or {}), stream, fresh)
+        tries = 0
+        while exchange.status is None and exchange.error and tries < self.settings.retries:
+            tries += 1
             failures.append(exchange.error)
-            await asyncio.sleep(0.5 * len(failures))
+            await asyncio.sleep(0.5 * tries)
             exchange = await self._send(method, url, json_body, content, dict(headers or {}), stream)
         exchange.retried_errors = failures
         if exchange.status == 429:
@@ -195,11 +262,18 @@ class Http:
         return exchange
 
     async def _send(
-        self, method: str, url: str, json_body: Any, content: bytes | None, headers: dict[str, str], stream: bool
+        self,
+        method: str,
+        url: str,
+        json_body: Any,
+        content: bytes | None,
+        headers: dict[str, str],
+        stream: bool,
+        client: httpx.AsyncClient | None = None,
     ) -> Exchange:
         body: Any = json_body if content is None else content.decode("utf-8", errors="replace")
         headers = {name.lower(): value for name, value in headers.items()}
-        exchange = Exchange(method, url, _masked(headers), body)
+        exchange = Exchange(method, url, _masked(headers, self.settings.api_key, self.settings.headers), body)
         if json_body is not None:
             content = json.dumps(json_body).encode()
             headers.setdefault("content-type", "application/json")
@@ -207,18 +281,21 @@ class Http:
             start = time.perf_counter()
             try:
                 await asyncio.wait_for(
-                    self._exchange(exchange, method, url, content, headers, stream, start), self.settings.timeout_s
+                    self._exchange(exchange, client or self._client, method, url, content, headers, stream, start),
+                    self.settings.timeout_s,
                 )
             except asyncio.TimeoutError:
                 exchange.error = f"the response did not finish within {self.settings.timeout_s:g} s"
             except httpx.HTTPError as exc:
                 exchange.error = _describe_error(exc)
+                exchange.unanswered = exchange.status is None and isinstance(exc, DROPPED)
             exchange.elapsed_ms = (time.perf_counter() - start) * 1000
         return exchange
 
     async def _exchange(
         self,
         exchange: Exchange,
+        client: httpx.AsyncClient,
         method: str,
         url: str,
         content: bytes | None,
@@ -228,8 +305,8 @@ class Http:
     ) -> None:
         """Send, following redirects by hand: credentials go to the origin they were meant for, never further."""
         for _ in range(MAX_REDIRECTS + 1):
-            request = self._client.build_request(method, url, content=content, headers=headers)
-            response = await self._client.send(request, stream=True)
+            request = client.build_request(method, url, content=content, headers=headers)
+            response = await client.send(request, stream=True)
             exchange.status = response.status_code
             exchange.response_headers = {k.lower(): v for k, v in response.headers.items()}
             exchange.url = str(response.url)
@@ -249,7 +326,8 @@ class Http:
             exchange.error = f"more than {MAX_REDIRECTS} redirects"
             return
         try:
-            if stream and response.status_code == 200:
+            # An error may come back as an event stream too (an error event): read as events, it can be shown
+            if stream and (response.status_code == 200 or exchange.content_type == "text/event-stream"):
                 await self._read_events(response, exchange, start)
             else:
                 await self._read_body(response, exchange)
@@ -304,12 +382,17 @@ def _decoder(encoding: str) -> Callable[[bytes, int], list[bytes]] | None:
     return decode
 
 
+DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+"""Errors of a connection the server closed under the request, before answering."""
 SENSITIVE = frozenset({"authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie"})
 
 
-def _masked(headers: Mapping[str, str]) -> dict[str, str]:
-    """Headers as an exchange records them: credentials never kept, so no repr or log can show them."""
-    return {k: ("***" if k.lower() in SENSITIVE else v) for k, v in headers.items()}
+def _masked(headers: Mapping[str, str], key: str | None, user: Mapping[str, str]) -> dict[str, str]:
+    """Headers as an exchange records them: the run's key and the user's header values never kept, so no repr
+    or log can show them. A credential header keeps its scheme (``Bearer ***``), so a reproduce line can put
+    the key's variable in its place; a value that holds no secret (the suite's own wrong key) stays readable."""
+    users = {name.lower(): value for name, value in user.items()}
+    return {k: MASK if users.get(k.lower()) == v else v.replace(key, MASK) if key else v for k, v in headers.items()}
 
 
 def _json_or_none(data: str | bytes) -> Any:

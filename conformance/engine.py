@@ -148,6 +148,7 @@ def prepare(
         run_settings.fetch_budget_ms,
         run_settings.wire_apis,
         run_settings.clients,
+        run_settings.api_key_env,
     )
     resolved = resolve.build(sources, run_settings, options)
     catalog = runner.plan(resolved.catalog) if resolved.catalog else []

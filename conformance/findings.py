@@ -62,6 +62,8 @@ class Finding:
     reactions by ``ID:deviation``, falling back to the bare ID."""
     clients: tuple[str, ...] = ()
     """The only clients this finding speaks about (one client's own request refused); empty: every client."""
+    reproduce: str | None = None
+    """For a live check: the request as a command to run again (``curl``), the key as its variable."""
 
     @property
     def has_found(self) -> bool:
@@ -81,6 +83,8 @@ class Finding:
             out["exchange"] = self.exchange
         if self.clients:
             out["clients"] = list(self.clients)
+        if self.reproduce:
+            out["reproduce"] = self.reproduce
         return out
 
 

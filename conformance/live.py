@@ -94,6 +94,8 @@ class LiveTarget:
     """The URL as the user gave it, when it was a full endpoint URL rather than the API root."""
     registry: dict[str, str] = field(default_factory=dict)
     """For a models.dev catalog checked live: each provider's ``api`` base URL, by provider id."""
+    no_models: str = ""
+    """Why there is no model to try, naming the check that says so, when ``models`` is empty."""
 
     @classmethod
     def from_url(cls, url: str, models: tuple[ModelInfo, ...] = ()) -> LiveTarget:
@@ -138,6 +140,8 @@ class LiveOptions:
     wire_apis: tuple[str, ...] = ("chat",)
     clients: tuple[str, ...] = ()
     """``--client``: the profiles whose own requests CC-008 sends (all when empty)."""
+    api_key_env: str = "PROVIDER_API_KEY"
+    """The variable the key is read from: what findings tell the user to set, and reproduce lines use."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,8 @@ class LiveContext:
     """Figures the latency checks measured, for the report."""
     progress: Callable[[str], None] = field(default=lambda _: None)
     """Says what is being sent or measured right now (``latency 3/5``), for a status line while a run waits."""
+    described: dict[str, Exchange] = field(default_factory=dict)
+    """Each exchange a finding shows, by its description, so the runner can add the request to run again."""
 
     def model(self, model_id: str) -> ModelInfo:
         return next(m for m in self.target.models if m.id == model_id)
@@ -190,13 +196,55 @@ class LiveContext:
         model = self.target.models[0].id
         return await self.memo.get(("wrong-key",), lambda: self.chat(minimal_request(model), key=WRONG_KEY))
 
+    async def responses(self, body: dict[str, Any], *, name: str | None = None) -> Exchange:
+        """``POST {baseUrl}/responses`` (streamed when the body says so); with ``name``, sent once per run."""
+        send = lambda: self.http.request(  # noqa: E731 - a thunk for the memo
+            "POST",
+            self.target.url("responses"),
+            json_body=body,
+            headers=self.http.headers(self.target.headers),
+            stream=bool(body.get("stream")),
+        )
+        return await (self.memo.get(("responses", name, body.get("model")), send) if name else send())
+
+    async def plain_response(self, model_id: str) -> Exchange:
+        """The minimal Responses request for a model (RS-001's), sent once per run."""
+        return await self.responses({"model": model_id, "input": USER_PROMPT}, name="plain")
+
+    async def minimal(self, model_id: str) -> Exchange:
+        """The minimal request for a model (CC-001's), sent once per run."""
+        return await self.shared_chat("minimal", model_id, minimal_request(model_id))
+
+    async def model_list(self) -> Exchange:
+        """``GET {baseUrl}/models`` with the key (LST-001's), sent once per run."""
+        return await self.memo.get(("models",), lambda: self.get("models"))
+
+    async def require_baseline(self, why: str) -> None:
+        """Skip unless a well-formed request with the right key (CC-001's, for the first model) is answered: a
+        refusal of a bad request says something only when a good one is not refused too."""
+        if not self.target.models:
+            raise NotApplicable(f"there is no model to send a well-formed request for, so {why}")
+        exchange = await self.minimal(self.target.models[0].id)
+        if not exchange.ok:
+            raise NotApplicable(
+                f"a well-formed request got {exchange.status or exchange.error} too (see CC-001), so {why}"
+            )
+
     async def get(self, path: str, *, auth: bool = True) -> Exchange:
         return await self.http.request(
             "GET", self.target.url(path), headers=self.http.headers(self.target.headers, auth=auth)
         )
 
-    def describe(self, exchange: Exchange) -> str:
-        return exchange.describe(self.redactor)
+    def describe(self, exchange: Exchange, *, at: int | None = None) -> str:
+        """What was sent and what came back; for a stream, ``at`` is the event the finding is about (negative
+        from the end)."""
+        text = exchange.describe(self.redactor, at=at)
+        self.described[text] = exchange
+        return text
+
+    def reproduce(self, exchange: Exchange) -> str:
+        """The exchange's request as a ``curl`` command, the key as ``$<--api-key-env>``, secrets masked."""
+        return self.redactor.text(exchange.curl(self.options.api_key_env))
 
 
 def provider_defined_request(model: ModelInfo) -> dict[str, Any]:
@@ -252,6 +300,32 @@ def image_request(model_id: str) -> dict[str, Any]:
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
     ]
     return {"model": model_id, "messages": [{"role": "user", "content": content}]}
+
+
+SERVER_MESSAGE_SHOWN = 200
+"""Characters of a server's own error message a finding quotes."""
+
+
+def server_message(exchange: Exchange) -> str | None:
+    """The error message the server sent, if any: an OpenAI or Anthropic error object, a bare ``message`` or
+    ``detail``, or an error event of a stream; shortened."""
+    bodies = [e.json for e in exchange.events or []] if exchange.events is not None else [exchange.json]
+    for body in bodies:
+        if not isinstance(body, dict):
+            continue
+        error = body.get(
+            "error", body.get("response", {}).get("error") if isinstance(body.get("response"), dict) else None
+        )
+        candidates = (
+            error.get("message") if isinstance(error, dict) else error,
+            body.get("message"),
+            body.get("detail"),
+        )
+        text = next((c for c in candidates if isinstance(c, str) and c.strip()), None)
+        if text:
+            text = " ".join(text.split())
+            return text[:SERVER_MESSAGE_SHOWN] + ("…" if len(text) > SERVER_MESSAGE_SHOWN else "")
+    return None
 
 
 def error_object_problems(exchange: Exchange) -> list[str]:

@@ -66,6 +66,8 @@ def render_item(check: Check, result: Result, *, input_label: str) -> str:
             lines.append(f"      found:    {show(finding.found)}")
         if finding.fix:
             lines.append(f"      fix:      {finding.fix}")
+        if finding.reproduce:
+            lines.append(f"      reproduce: {finding.reproduce}")
     if result.outcome is Outcome.ERROR:
         lines.append(f"  - {result.note}")
     lines.append(f"why: {check.rationale}")

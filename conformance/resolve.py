@@ -43,12 +43,14 @@ class Fetched:
     def from_json(cls, data: dict[str, Any]) -> Fetched:
         return cls(**{**data, "body": base64.b64decode(data["body"])})
 
-    def part(self, what: str, max_bytes: int) -> Part:
-        """The document as the catalog checks read it, or why it cannot be read."""
+    def part(self, what: str, max_bytes: int, *, unset_key: str | None = None) -> Part:
+        """The document as the catalog checks read it, or why it cannot be read; ``unset_key`` names the key's
+        variable when it was not set, for a refusal that asks for one."""
         if self.status is None or (self.error and self.status == 200):
-            return Part(error=LoaderError("http", f"the {what} request failed: {self.error}"))
+            return Part(error=LoaderError("http", f"GET {self.url} got no answer: {self.error}"))
         if self.status != 200:
-            return Part(error=LoaderError("http", f"GET {self.url} answered {self.status}, not 200"))
+            hint = f" (no key was sent: ${unset_key} is not set)" if unset_key and self.status in (401, 403) else ""
+            return Part(error=LoaderError("http", f"GET {self.url} answered {self.status}, not 200{hint}"))
         try:
             document = jsondoc.read(self.body, max_bytes=max_bytes)
         except LoaderError as exc:
@@ -246,8 +248,15 @@ def build(sources: Sources, settings: Settings, options: LiveOptions) -> Resolve
         listing = sources.model_list
         body = jsondoc.read(listing.body).value if listing and listing.status == 200 and _is_json(listing) else None
         ids = _listed_ids(body)
+        read = listing is not None and listing.status == 200 and body is not None
+        none = "GET {baseUrl}/models lists no model" if read else "the model list could not be read"
         live = LiveSetup(
-            LiveTarget(target.base_url, _select([ModelInfo(i) for i in ids], settings), given_url=target.given_url),
+            LiveTarget(
+                target.base_url,
+                _select([ModelInfo(i) for i in ids], settings),
+                given_url=target.given_url,
+                no_models=f"{none} (see LST-001), so there is no model to try; give --model to choose one",
+            ),
             options,
         )
         return Resolved(sources, None, live, secrets=secrets)
@@ -262,7 +271,12 @@ def build(sources: Sources, settings: Settings, options: LiveOptions) -> Resolve
         manifest_part, extended_part, fetch_ms, fetch_failed = catalog.manifest, catalog.extended, {}, {}
     else:
         manifest_part = sources.manifest.part("manifest", settings.max_body_bytes) if sources.manifest else None
-        extended_part = sources.extended.part("model list", settings.max_body_bytes) if sources.extended else None
+        unset_key = None if settings.api_key else settings.api_key_env
+        extended_part = (
+            sources.extended.part("model list", settings.max_body_bytes, unset_key=unset_key)
+            if sources.extended
+            else None
+        )
         models_dev = (
             sources.models_dev.part("models.dev catalog", settings.max_body_bytes) if sources.models_dev else None
         )
@@ -299,6 +313,11 @@ def build(sources: Sources, settings: Settings, options: LiveOptions) -> Resolve
             sources, catalog, None, "the manifest does not load, so there is no baseUrl (see MAN-*, EMB-*)", secrets
         )
     models = _catalog_models(extended_part.value if extended_part else None)
+    if manifest.models_data_source == "models_dev":
+        unread = sources.models_dev is None or sources.models_dev.status != 200
+        source = "the models.dev catalog could not be read: see MDV-001" if unread else "see MDV-001, MDV-002"
+    else:
+        source = "see EXT-001, EXT-002"
     target = LiveTarget(
         manifest.base_url,
         _select(models, settings),
@@ -306,6 +325,7 @@ def build(sources: Sources, settings: Settings, options: LiveOptions) -> Resolve
         dict(manifest.headers),
         fetch_ms,
         fetch_failed,
+        no_models=f"the catalog gives no model to try ({source}); give --model to try one anyway",
     )
     blocked = "--offline: nothing is sent over the network" if settings.offline else None
     return Resolved(sources, catalog, LiveSetup(target, options), blocked, secrets)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
+from conformance import preflight
 from conformance.catalogue import Check, Observation, catalogue, get
 from conformance.client import Exchange, Http, HttpSettings
 from conformance.findings import Finding, Outcome, Result, Severity
@@ -95,7 +97,8 @@ def live_plan(
         elif setup.target.models:
             names, reason = [model.id for model in setup.target.models], blocked
         else:
-            names, reason = ["models"], blocked or "there is no model to try (see LST-001, or give --model)"
+            names = ["models"]
+            reason = blocked or setup.target.no_models or "there is no model to try (see LST-001, or give --model)"
         items += [(check, Subject(name, blocked=reason)) for name in names]
     return items
 
@@ -123,7 +126,14 @@ async def _run_live(check: Check, subject: Subject, context: LiveContext, strict
                 f"the suite could not run this check ({type(exc).__name__}: {exc}); please report it"
             ),
         )
-    return _result(check, subject, said, strict)
+    return _result(check, subject, [_reproducible(x, context) for x in said], strict)
+
+
+def _reproducible(said: Any, context: LiveContext) -> Any:
+    """A finding that shows an exchange, with that exchange's request as a command to run again."""
+    if not isinstance(said, Finding) or said.reproduce or said.exchange not in context.described:
+        return said
+    return replace(said, reproduce=context.reproduce(context.described[said.exchange]))
 
 
 async def run_live(
@@ -148,6 +158,10 @@ async def run_live(
     say = progress or (lambda _: None)
     async with Http(settings, history=history) as http:
         context = LiveContext(setup.target, settings, setup.options, redactor, memo, http, metrics, say)
+        if any(not subject.blocked for _, subject in items):
+            found = await preflight.causes(context)
+            results.update(_said_once(items, found, context, strict))
+            items = [(c, s) for c, s in items if (c.id, s.name) not in results]
         for phase in (0, 1, 2):
             batch = [(c, s) for c, s in items if _phase(c) == phase]
             groups = [[item] for item in batch] if phase == 1 else [batch]
@@ -174,6 +188,25 @@ async def _timed(
         counter[0] += 1
         if counter[1] > 1:
             context.progress(f"live checks {counter[0]}/{counter[1]} done")
+
+
+def _said_once(
+    items: list[tuple[Check, Subject]], found: list[preflight.Cause], context: LiveContext, strict: bool
+) -> dict[tuple[str, str], Result]:
+    """The items a cause decides: its holder reports it, the items that depend on it skip naming it (also those
+    blocked for want of a model: the cause is the more basic reason)."""
+    decided = {}
+    for check, subject in items:
+        cause = next((c for c in found if c.covers(check.id, subject.name)), None)
+        if cause is None:
+            continue
+        key = (check.id, subject.name)
+        if key == cause.holder:
+            finding = _reproducible(cause.finding, context)
+            decided[key] = Result(*key, outcome_for(check.severity, strict=strict), (finding,))
+        else:
+            decided[key] = Result(*key, Outcome.SKIPPED, note=context.redactor.text(cause.note))
+    return decided
 
 
 async def _within(

@@ -56,6 +56,8 @@ class Settings:
     """``--api-key-cmd``: the command the key comes from (``api_key`` is then its first token)."""
     models_dev_key: str | None = field(default=None, repr=False)
     """``--models-dev-key-env``: the bearer token of a private registry, sent only to the registry's origin."""
+    api_key_env: str = DEFAULT_API_KEY_ENV
+    """``--api-key-env``: the variable the key is read from (named in findings, never its value)."""
     headers: Mapping[str, str] = field(default_factory=dict)
     models: tuple[str, ...] = ()
     all_models: bool = False
@@ -176,6 +178,7 @@ def from_options(get: Callable[[str], Any], *, strict: bool, environ: Mapping[st
         api_key=key_source.token() if key_source else environ.get(key_env) or None,
         key_source=key_source,
         models_dev_key=_models_dev_key(get, models_dev, environ),
+        api_key_env=key_env,
         headers=dict(header(h) for h in get("provider_header") or ()),
         models=tuple(get("model") or ()),
         all_models=bool(get("all_models")),

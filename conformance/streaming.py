@@ -67,6 +67,10 @@ class StreamView:
                 view.non_json.append(event)
         return view
 
+    def position(self, event: Event) -> int:
+        """Where ``event`` sits in the stream (0-based), for a finding to point at."""
+        return next(i for i, e in enumerate(self.exchange.events or []) if e is event)
+
     def text(self, key: str = "content") -> str:
         return "".join(c.delta_text(key) for c in self.chunks)
 

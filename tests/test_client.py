@@ -221,7 +221,8 @@ def test_request_body_and_headers_as_sent(router: respx.MockRouter) -> None:
     assert sent.headers["x-provider"] == "acme"
     assert sent.headers["x-user"] == "u"
     assert exchange.request_body == payload
-    assert exchange.request_headers["authorization"] == "***"  # recorded masked; sent in full (see respx above)
+    assert exchange.request_headers["authorization"] == "Bearer ***"  # recorded masked; sent in full (see respx)
+    assert exchange.request_headers["x-user"] == "***"
     assert KEY not in repr(exchange)
     assert exchange.json == {"id": "c1"}
 
@@ -681,7 +682,7 @@ def test_describe_a_stream_and_an_error() -> None:
     )
     shown = exchange.describe(Redactor())
     assert "got  200 text/event-stream: data: e0\ndata: e1\n" in shown
-    assert "data: e7\n" in shown
+    assert "data: e7 [" in shown
     assert "e8" not in shown
     assert shown.endswith("[the stream went on past the suite's caps on size and events]")
 
@@ -878,3 +879,73 @@ def test_mutated_valid_streams_never_escape_as_exceptions(router: respx.MockRout
     Sample.of(view)
     view.tool_fragments()
     assert exchange.events is not None or exchange.error is not None
+
+
+def test_a_request_dropped_unanswered_is_sent_once_more_on_a_new_connection(router: respx.MockRouter) -> None:
+    route = router.get(f"{API}/models").mock(
+        side_effect=[httpx.RemoteProtocolError("Server disconnected without sending a response."), httpx.Response(200)]
+    )
+    exchange = send(f"{API}/models")
+    assert exchange.ok and route.call_count == 2
+    assert exchange.retried_errors == [
+        "the connection broke off (Server disconnected without sending a response.), on a new connection"
+    ]
+    assert "sent again 1 time(s) after: the connection broke off" in exchange.describe(Redactor())
+
+
+def test_a_refused_connection_is_not_sent_again_without_retries(router: respx.MockRouter) -> None:
+    route = router.get(f"{API}/models").mock(side_effect=[httpx.ConnectError("refused"), httpx.Response(200)])
+    assert send(f"{API}/models").status is None and route.call_count == 1
+
+
+def test_an_error_answered_as_an_event_stream_is_read_as_events(router: respx.MockRouter) -> None:
+    body = b'event: error\ndata: {"type": "error", "message": "overloaded"}\n\n'
+    router.post(f"{API}/responses").mock(return_value=httpx.Response(500, content=body, headers=SSE))
+    exchange = send(f"{API}/responses", method="POST", json_body={}, stream=True)
+    assert exchange.status == 500
+    assert [(e.event, e.json) for e in exchange.events or []] == [("error", {"type": "error", "message": "overloaded"})]
+
+
+def _stream(count: int, *, clean: bool = True) -> Exchange:
+    events = [Event(float(i), f'{{"n": {i}}}') for i in range(count)]
+    return Exchange("POST", API, {}, {}, 200, SSE, events=events, ended_cleanly=clean)
+
+
+def test_describe_at_an_event_shows_it_with_its_position_and_neighbours() -> None:
+    shown = _stream(20).describe(Redactor(), at=9)
+    assert '> event 9 of 20: data: {"n": 9}' in shown
+    assert "  event 8 of 20" in shown and "  event 10 of 20" in shown
+    assert "event 7 " not in shown and "event 11 " not in shown and "the stream ends here" not in shown
+
+
+def test_describe_at_the_end_marks_how_the_stream_ended() -> None:
+    assert "> event 19 of 20" in _stream(20).describe(Redactor(), at=-1)
+    assert "(the stream ends here, the connection closed)" in _stream(20).describe(Redactor(), at=-1)
+    assert "(the stream ends here)" in _stream(3, clean=False).describe(Redactor(), at=-1)
+
+
+def test_a_reproduce_line_names_the_keys_variable_and_never_the_key(router: respx.MockRouter) -> None:
+    router.post(f"{API}/chat/completions").mock(return_value=httpx.Response(400))
+
+    async def go() -> tuple[Exchange, Exchange]:
+        async with Http(HttpSettings(api_key=KEY, headers={"X-Team": "secret-team-value"})) as http:
+            mine = await http.request(
+                "POST", f"{API}/chat/completions", json_body={"q": "it's"}, headers=http.headers()
+            )
+            wrong = http.headers(key="sk-public-wrong-key")
+            return mine, await http.request("POST", f"{API}/chat/completions", json_body={}, headers=wrong)
+
+    mine, wrong = asyncio.run(go())
+    command = mine.curl("ACME_KEY")
+    assert command.startswith(f"curl -sS -X POST {API}/chat/completions ")
+    assert '-H "authorization: Bearer $ACME_KEY"' in command and KEY not in command
+    assert "-H 'x-team: ***'" in command and "secret-team-value" not in command
+    assert "-H 'content-type: application/json'" in command
+    assert command.endswith("""--data-raw '{"q": "it'"'"'s"}'""")
+    assert "-H 'authorization: Bearer sk-public-wrong-key'" in wrong.curl("ACME_KEY")
+
+
+def test_a_reproduce_line_quotes_what_surrounds_the_key_for_the_shell() -> None:
+    exchange = Exchange("GET", f"{API}/models", {"x-api-key": 'pre"$***_suffix'})
+    header = '"x-api-key: pre\\"\\$${ACME_KEY}_suffix"'
+    assert exchange.curl("ACME_KEY") == f"curl -sS -X GET {API}/models -H {header}"

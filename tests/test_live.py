@@ -90,8 +90,13 @@ def test_a_failure_names_the_fault_and_shows_the_exchange(pytester: pytest.Pytes
             "subject: reference/coder    input: the reference provider with faults: missing-done",
             "  - the stream has no data: [[]DONE[]]",
             '      sent POST http://127.0.0.1:*/v1/chat/completions {*"stream": true*',
-            "        got  200 text/event-stream: data: {*",
+            "        got  200 text/event-stream: ",
+            "            event * of *: data: {*",
+            "          > event * of *: data: {*usage*",
+            "            (the stream ends here, the connection closed)",
             "*fix:*end every stream with data: [[]DONE[]]*",
+            "*reproduce: curl -sS -N -X POST http://127.0.0.1:*/v1/chat/completions "
+            '-H "authorization: Bearer $PROVIDER_API_KEY" *--data-raw *',
         ]
     )
 

@@ -14,6 +14,7 @@ from conformance.live import (
     NotApplicable,
     minimal_request,
     provider_defined_request,
+    server_message,
 )
 from conformance.target import Subject
 
@@ -58,8 +59,20 @@ def completion_problems(body: Any) -> list[str]:
 
 
 def failed(ctx: LiveContext, exchange: Exchange, what: str, fix: str) -> Finding:
+    """A request that did not get its 200: the status, and the server's own words where it sent any."""
+    message = f"{what}: got {exchange.status or exchange.error}"
+    said = server_message(exchange)
+    if said:
+        message += f' saying "{said}"'
+    field = refused_field(exchange) if exchange.status in (400, 422) else None
+    if field in TOOL_FIELDS:
+        fix = _tool_fix(field)
+    elif exchange.status in (401, 403):
+        fix = f"the key was refused: check the key in ${ctx.options.api_key_env} and what it may use; then {fix}"
+    elif exchange.status is not None and exchange.status >= 500:
+        fix = f"find why the server fails on this request (a {exchange.status} is its own error); then {fix}"
     return Finding(
-        f"{what}: got {exchange.status or exchange.error}",
+        message,
         expected="200",
         exchange=ctx.describe(exchange),
         fix=fix,
@@ -204,17 +217,37 @@ async def extra_fields(subject: Subject, ctx: LiveContext) -> Said:
         body.update(tools=[TOOL], tool_choice="auto", parallel_tool_calls=False)
     exchange = await ctx.chat(body)
     if exchange.status in (400, 422):
-        return [
-            failed(
-                ctx,
-                exchange,
-                "a request with the fields clients add was rejected",
-                "ignore fields you do not use instead of rejecting the request",
-            )
-        ]
+        return [failed(ctx, exchange, "a request with the fields clients add was rejected", _extra_field_fix(exchange))]
     if exchange.status != 200:
         return [failed(ctx, exchange, "a request with the fields clients add failed", "accept the request")]
     return []
+
+
+EXTRA_FIELDS = ("tool_choice", "parallel_tool_calls", "tools", "stream_options", "store", "user")
+TOOL_FIELDS = ("tool_choice", "parallel_tool_calls", "tools")
+
+
+def refused_field(exchange: Exchange) -> str | None:
+    """The request field a refusal names, in its ``param`` or its message (``"auto" tool choice requires …``)."""
+    said = (server_message(exchange) or "").lower().replace("tool choice", "tool_choice")
+    error = exchange.json.get("error") if isinstance(exchange.json, dict) else None
+    param = error.get("param") if isinstance(error, dict) else None
+    return next((f for f in EXTRA_FIELDS if f == param or f in said), None)
+
+
+def _tool_fix(field: str) -> str:
+    return (
+        f'accept {field} as clients send it with every tool list (tool_choice "auto" when none is named); if the '
+        "server needs a setting for that, as its message says, turn it on, or set tool_call: false in the catalog"
+    )
+
+
+def _extra_field_fix(exchange: Exchange) -> str:
+    """A fix for CC-006 that follows what the server said it refused, rather than contradicting it."""
+    field = refused_field(exchange)
+    if field:
+        return f"ignore {field} instead of rejecting the request"
+    return "ignore fields you do not use instead of rejecting the request"
 
 
 @check(

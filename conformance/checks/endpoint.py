@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conformance.catalogue import Observation, check
+from conformance.checks.chat import failed
 from conformance.findings import Finding, Severity
 from conformance.live import (
     UNKNOWN_MODEL,
@@ -17,10 +18,6 @@ MUST, SHOULD, INFO = Severity.MUST, Severity.SHOULD, Severity.INFO
 Said = list[Finding | Observation]
 
 
-async def _model_list(ctx: LiveContext):
-    return await ctx.memo.get(("models",), lambda: ctx.get("models"))
-
-
 @check(
     "LST-001",
     MUST,
@@ -30,17 +27,10 @@ async def _model_list(ctx: LiveContext):
     source="OpenAI API; one-api #128, exo #590",
 )
 async def model_list(subject: Subject, ctx: LiveContext) -> Said:
-    exchange = await _model_list(ctx)
+    exchange = await ctx.model_list()
     said = ctx.describe(exchange)
     if not exchange.ok:
-        return [
-            Finding(
-                "the model list request failed",
-                expected="200 with a JSON list",
-                exchange=said,
-                fix="serve GET {baseUrl}/models with the key the clients send",
-            )
-        ]
+        return [failed(ctx, exchange, "the model list request", "serve GET {baseUrl}/models with the key clients send")]
     body = exchange.json
     if isinstance(body, list):
         return [
@@ -93,7 +83,7 @@ def _listed_ids(exchange) -> set[str]:
     applies=lambda setup: bool(setup.target.catalog_ids),
 )
 async def catalog_models_listed(subject: Subject, ctx: LiveContext) -> Said:
-    exchange = await _model_list(ctx)
+    exchange = await ctx.model_list()
     if not exchange.ok:
         raise NotApplicable("the model list could not be read (see LST-001)")
     missing = sorted(set(ctx.target.catalog_ids) - _listed_ids(exchange))
@@ -119,17 +109,21 @@ async def catalog_models_listed(subject: Subject, ctx: LiveContext) -> Said:
 async def double_slash(subject: Subject, ctx: LiveContext) -> Said:
     findings: Said = []
     base = ctx.target.base_url.rstrip("/") + "/"
-    listing = await ctx.http.request("GET", base + "/models", headers=ctx.http.headers(ctx.target.headers))
-    if not listing.ok:
-        findings.append(
-            Finding(
-                "GET {baseUrl}//models fails",
-                exchange=ctx.describe(listing),
-                fix="collapse repeated slashes in request paths",
+    compared = 0
+    if (await ctx.model_list()).ok:
+        compared += 1
+        listing = await ctx.http.request("GET", base + "/models", headers=ctx.http.headers(ctx.target.headers))
+        if not listing.ok:
+            findings.append(
+                Finding(
+                    "GET {baseUrl}//models fails although GET {baseUrl}/models works",
+                    exchange=ctx.describe(listing),
+                    fix="collapse repeated slashes in request paths",
+                )
             )
-        )
     model = ctx.target.models[0].id if ctx.target.models else None
-    if model:
+    if model and (await ctx.minimal(model)).ok:
+        compared += 1
         chat = await ctx.http.request(
             "POST",
             base + "/chat/completions",
@@ -139,11 +133,13 @@ async def double_slash(subject: Subject, ctx: LiveContext) -> Said:
         if not chat.ok:
             findings.append(
                 Finding(
-                    "POST {baseUrl}//chat/completions fails",
+                    "POST {baseUrl}//chat/completions fails although POST {baseUrl}/chat/completions works",
                     exchange=ctx.describe(chat),
                     fix="collapse repeated slashes in request paths",
                 )
             )
+    if not compared:
+        raise NotApplicable("the base URL itself fails (see LST-001, CC-001), so another form of it says nothing")
     return findings
 
 
@@ -179,6 +175,8 @@ async def unknown_path(subject: Subject, ctx: LiveContext) -> Said:
     applies=lambda setup: setup.target.given_url is not None,
 )
 async def full_endpoint_url(subject: Subject, ctx: LiveContext) -> Said:
+    if not (await ctx.model_list()).ok and not (ctx.target.models and (await ctx.minimal(ctx.target.models[0].id)).ok):
+        raise NotApplicable("the base URL itself fails (see LST-001, CC-001), so its form says nothing")
     return [
         Finding(
             f"{ctx.target.given_url} is a full endpoint URL; the checks ran against {ctx.target.base_url}. "
@@ -201,6 +199,7 @@ async def full_endpoint_url(subject: Subject, ctx: LiveContext) -> Said:
 async def wrong_key(subject: Subject, ctx: LiveContext) -> Said:
     if not ctx.settings.api_key:
         raise NotApplicable("no API key was given, so a wrong one cannot be told from none")
+    await ctx.require_baseline("a refusal of a wrong key says nothing of the key")
     exchange = await ctx.wrong_key()
     said = ctx.describe(exchange)
     if exchange.status not in (401, 403):
@@ -213,7 +212,12 @@ async def wrong_key(subject: Subject, ctx: LiveContext) -> Said:
             )
         ]
     return [
-        Finding(p, expected='{"error": {"message", "type", "param", "code"}}', exchange=said)
+        Finding(
+            p,
+            expected='{"error": {"message", "type", "param", "code"}}',
+            exchange=said,
+            fix="answer errors with the OpenAI error object",
+        )
         for p in error_object_problems(exchange)
     ]
 
@@ -230,6 +234,7 @@ async def wrong_key(subject: Subject, ctx: LiveContext) -> Said:
 async def wrong_key_401(subject: Subject, ctx: LiveContext) -> Said:
     if not ctx.settings.api_key:
         raise NotApplicable("no API key was given, so a wrong one cannot be told from none")
+    await ctx.require_baseline("a refusal of a wrong key says nothing of the key")
     exchange = await ctx.wrong_key()
     if exchange.status == 403:
         return [
@@ -254,6 +259,7 @@ async def wrong_key_401(subject: Subject, ctx: LiveContext) -> Said:
     source='Provider Defined docs "Model Not Found" troubleshooting',
 )
 async def unknown_model(subject: Subject, ctx: LiveContext) -> Said:
+    await ctx.require_baseline("a refusal of an unknown model says nothing of the model")
     exchange = await ctx.memo.get(("unknown-model",), lambda: ctx.chat(minimal_request(UNKNOWN_MODEL)))
     said = ctx.describe(exchange)
     if exchange.status is None or 200 <= exchange.status < 300:
@@ -265,7 +271,10 @@ async def unknown_model(subject: Subject, ctx: LiveContext) -> Said:
                 fix='answer unknown models with 404 and code "model_not_found"',
             )
         ]
-    return [Finding(p, expected="an OpenAI error object", exchange=said) for p in error_object_problems(exchange)]
+    return [
+        Finding(p, expected="an OpenAI error object", exchange=said, fix="answer errors with the OpenAI error object")
+        for p in error_object_problems(exchange)
+    ]
 
 
 @check(
@@ -277,6 +286,7 @@ async def unknown_model(subject: Subject, ctx: LiveContext) -> Said:
     source='OpenAI API behaviour; Provider Defined docs "Model Not Found" troubleshooting',
 )
 async def unknown_model_404(subject: Subject, ctx: LiveContext) -> Said:
+    await ctx.require_baseline("a refusal of an unknown model says nothing of the model")
     exchange = await ctx.memo.get(("unknown-model",), lambda: ctx.chat(minimal_request(UNKNOWN_MODEL)))
     if exchange.status is None or 200 <= exchange.status < 300:
         raise NotApplicable(f"an unknown model got {exchange.status or exchange.error} (see CE-002)")
@@ -303,6 +313,7 @@ async def unknown_model_404(subject: Subject, ctx: LiveContext) -> Said:
     source="OpenAI API behaviour",
 )
 async def malformed_body(subject: Subject, ctx: LiveContext) -> Said:
+    await ctx.require_baseline("a refusal of a malformed body says nothing of the body")
     exchange = await ctx.http.request(
         "POST",
         ctx.target.url("chat/completions"),
@@ -319,7 +330,10 @@ async def malformed_body(subject: Subject, ctx: LiveContext) -> Said:
                 fix="validate the body and answer 400 with a JSON error object",
             )
         ]
-    return [Finding(p, expected="an OpenAI error object", exchange=said) for p in error_object_problems(exchange)]
+    return [
+        Finding(p, expected="an OpenAI error object", exchange=said, fix="answer errors with the OpenAI error object")
+        for p in error_object_problems(exchange)
+    ]
 
 
 @check(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conformance.catalogue import Observation, check
-from conformance.checks.chat import FINISH_REASONS
+from conformance.checks.chat import FINISH_REASONS, failed
 from conformance.findings import Finding, Severity
 from conformance.live import LiveContext, NotApplicable
 from conformance.streaming import StreamView
@@ -45,15 +45,7 @@ async def sse_framing(subject: Subject, ctx: LiveContext) -> Said:
     exchange = await ctx.provider_defined(subject.name)
     said = ctx.describe(exchange)
     if exchange.status != 200 or exchange.events is None:
-        return [
-            Finding(
-                f"the streamed request got {exchange.status or exchange.error}",
-                expected="200 event stream",
-                exchange=said,
-                fix="accept stream: true and answer with text/event-stream",
-                deviation="refused",
-            )
-        ]
+        return [failed(ctx, exchange, "the streamed request", "accept stream: true and answer with text/event-stream")]
     findings: Said = []
     if exchange.content_type != "text/event-stream":
         findings.append(
@@ -71,7 +63,7 @@ async def sse_framing(subject: Subject, ctx: LiveContext) -> Said:
             Finding(
                 f"{len(split)} events spread their data over several data: lines",
                 expected="one `data:` line per event",
-                exchange=said,
+                exchange=ctx.describe(exchange, at=exchange.events.index(split[0])),
                 fix="write each chunk as one line: data: <JSON>\\n\\n",
                 deviation="multiline-data",
             )
@@ -108,7 +100,7 @@ async def chunk_shape(subject: Subject, ctx: LiveContext) -> Said:
             findings.append(
                 Finding(
                     f"event {chunk.index}: {'; '.join(problems)}",
-                    exchange=ctx.describe(view.exchange),
+                    exchange=ctx.describe(view.exchange, at=chunk.index),
                     fix="give every chunk the same id and model, object and a choices array",
                     deviation=_chunk_deviation(problems),
                 )
@@ -129,15 +121,26 @@ async def finish_reason(subject: Subject, ctx: LiveContext) -> Said:
     reasons = [(c, choice.get("finish_reason")) for c in view.chunks for choice in c.choices]
     if not reasons:
         raise NotApplicable("no chunk carries choices (see CS-002)")
-    said = ctx.describe(view.exchange)
     findings: Said = []
-    final = [(c, r) for c, r in reasons if r is not None]
-    if any(r == "" for _, r in reasons):
+    keyless = [c for c in view.chunks for choice in c.choices if "finish_reason" not in choice]
+    if keyless:
         findings.append(
             Finding(
-                'finish_reason is "" on some chunks',
+                f"event {keyless[0].index}: the choice has no finish_reason key ({len(keyless)} chunks leave it out)",
+                expected="finish_reason: null until the last content chunk",
+                exchange=ctx.describe(view.exchange, at=keyless[0].index),
+                fix="send finish_reason: null on every chunk before the last; do not leave the key out",
+                deviation="missing-key",
+            )
+        )
+    final = [(c, r) for c, r in reasons if r is not None]
+    empty = [c for c, r in reasons if r == ""]
+    if empty:
+        findings.append(
+            Finding(
+                f'event {empty[0].index}: finish_reason is "" ({len(empty)} chunks)',
                 expected="null until the last content chunk",
-                exchange=said,
+                exchange=ctx.describe(view.exchange, at=empty[0].index),
                 fix="send null, not an empty string",
                 deviation="empty-string",
             )
@@ -146,7 +149,7 @@ async def finish_reason(subject: Subject, ctx: LiveContext) -> Said:
         findings.append(
             Finding(
                 "no chunk ever sets finish_reason",
-                exchange=said,
+                exchange=ctx.describe(view.exchange, at=-1),
                 fix="set finish_reason on the last content chunk",
                 deviation="no-finish-reason",
             )
@@ -156,19 +159,21 @@ async def finish_reason(subject: Subject, ctx: LiveContext) -> Said:
     if last not in FINISH_REASONS:
         findings.append(
             Finding(
-                f"the final finish_reason is {last!r}",
+                f"event {last_chunk.index}: the final finish_reason is {last!r}",
                 expected=" or ".join(FINISH_REASONS),
-                exchange=said,
+                exchange=ctx.describe(view.exchange, at=last_chunk.index),
+                fix=f"end with one of {', '.join(FINISH_REASONS)}",
                 deviation="invalid-value",
             )
         )
     early = [c for c, r in final if r and c.index < last_chunk.index]
     later_tokens = [c for c in view.token_chunks if c.index > final[0][0].index]
     if early or later_tokens:
+        first = (early or [final[0][0]])[0]
         findings.append(
             Finding(
-                "finish_reason is set before the last content chunk",
-                exchange=said,
+                f"event {first.index}: finish_reason is set before the last content chunk",
+                exchange=ctx.describe(view.exchange, at=first.index),
                 fix="set finish_reason once, on the last content chunk",
                 deviation="early",
             )
@@ -186,7 +191,7 @@ async def finish_reason(subject: Subject, ctx: LiveContext) -> Said:
 )
 async def done_marker(subject: Subject, ctx: LiveContext) -> Said:
     view = await provider_defined_stream(subject, ctx)
-    said = ctx.describe(view.exchange)
+    said = ctx.describe(view.exchange, at=-1)
     findings: Said = []
     if view.done_at is None:
         findings.append(
@@ -228,13 +233,12 @@ async def done_marker(subject: Subject, ctx: LiveContext) -> Said:
 )
 async def usage_chunk(subject: Subject, ctx: LiveContext) -> Said:
     view = await provider_defined_stream(subject, ctx)
-    said = ctx.describe(view.exchange)
     usage = view.usage_chunks
     if not usage:
         return [
             Finding(
                 "no chunk carries usage although stream_options.include_usage was sent",
-                exchange=said,
+                exchange=ctx.describe(view.exchange, at=-1),
                 fix="send one final chunk with choices: [] and usage",
                 deviation="no-usage",
             )
@@ -243,9 +247,9 @@ async def usage_chunk(subject: Subject, ctx: LiveContext) -> Said:
     if len(usage) > 1:
         findings.append(
             Finding(
-                f"{len(usage)} chunks carry usage",
+                f"{len(usage)} chunks carry usage: events {usage[0].index}, {usage[1].index} …",
                 expected="exactly one",
-                exchange=said,
+                exchange=ctx.describe(view.exchange, at=usage[1].index),
                 fix="send usage once, in a final chunk with choices: []",
                 deviation="repeated-usage",
             )
@@ -254,18 +258,21 @@ async def usage_chunk(subject: Subject, ctx: LiveContext) -> Said:
     if last.data.get("choices") != []:
         findings.append(
             Finding(
-                "the usage chunk has non-empty choices",
+                f"event {last.index}: the usage chunk has non-empty choices",
                 expected="choices: []",
-                exchange=said,
+                exchange=ctx.describe(view.exchange, at=last.index),
+                fix="send usage in a chunk of its own with choices: []",
                 deviation="usage-with-choices",
             )
         )
-    if view.done_at is not None and any(c.index > last.index for c in view.chunks):
+    after = [c for c in view.chunks if c.index > last.index]
+    if view.done_at is not None and after:
         findings.append(
             Finding(
-                "chunks follow the usage chunk",
+                f"event {after[0].index}: chunks follow the usage chunk",
                 expected="usage right before [DONE]",
-                exchange=said,
+                exchange=ctx.describe(view.exchange, at=after[0].index),
+                fix="send the usage chunk last, right before data: [DONE]",
                 deviation="after-usage",
             )
         )
@@ -284,10 +291,11 @@ async def only_json(subject: Subject, ctx: LiveContext) -> Said:
     view = await provider_defined_stream(subject, ctx)
     if view.non_json:
         shown = ", ".join(repr(e.data[:40]) for e in view.non_json[:3])
+        first = view.position(view.non_json[0])
         return [
             Finding(
-                f"{len(view.non_json)} data: payloads are not JSON: {shown}",
-                exchange=ctx.describe(view.exchange),
+                f"{len(view.non_json)} data: payloads are not JSON, the first at event {first}: {shown}",
+                exchange=ctx.describe(view.exchange, at=first),
                 fix="send keepalives as SSE comments (a line starting with ':'), never as data",
             )
         ]
@@ -311,7 +319,7 @@ async def error_event(subject: Subject, ctx: LiveContext) -> Said:
     return [
         Finding(
             'the stream stopped without [DONE] and without a data: {"error": …} event',
-            exchange=ctx.describe(view.exchange),
+            exchange=ctx.describe(view.exchange, at=-1),
             fix='when a stream fails after the 200, send data: {"error": {"message": …}} before closing',
         )
     ]
@@ -350,10 +358,11 @@ async def has_text(subject: Subject, ctx: LiveContext) -> Said:
 async def no_empty_data(subject: Subject, ctx: LiveContext) -> Said:
     view = await provider_defined_stream(subject, ctx)
     if view.empty:
+        first = view.position(view.empty[0])
         return [
             Finding(
-                f"{len(view.empty)} events have empty data",
-                exchange=ctx.describe(view.exchange),
+                f"{len(view.empty)} events have empty data, the first at event {first}",
+                exchange=ctx.describe(view.exchange, at=first),
                 fix="send keepalives as SSE comments (': keepalive')",
             )
         ]

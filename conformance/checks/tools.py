@@ -13,7 +13,6 @@ from conformance.live import (
     LiveContext,
     NotApplicable,
     image_request,
-    minimal_request,
     tool_followup_request,
     tool_request,
 )
@@ -68,15 +67,30 @@ async def tool_call(subject: Subject, ctx: LiveContext) -> Said:
     findings: Said = []
     if choice.get("finish_reason") != "tool_calls":
         findings.append(
-            Finding(f"finish_reason is {choice.get('finish_reason')!r}", expected='"tool_calls"', exchange=said)
+            Finding(
+                f"finish_reason is {choice.get('finish_reason')!r}",
+                expected='"tool_calls"',
+                exchange=said,
+                fix='end a reply that calls tools with finish_reason "tool_calls"',
+            )
         )
     ids = [c.get("id") for c in calls if isinstance(c, dict)]
     if len(set(ids)) != len(calls) or not all(isinstance(i, str) and i for i in ids):
-        findings.append(Finding("tool call ids are missing or not unique", exchange=said))
+        findings.append(
+            Finding(
+                "tool call ids are missing or not unique", exchange=said, fix="give every tool call a unique string id"
+            )
+        )
     for i, call in enumerate(calls):
         function = call.get("function") if isinstance(call, dict) else None
         if call.get("type") != "function" or not isinstance(function, dict) or not function.get("name"):
-            findings.append(Finding(f'tool_calls[{i}] lacks type "function" or function.name', exchange=said))
+            findings.append(
+                Finding(
+                    f'tool_calls[{i}] lacks type "function" or function.name',
+                    exchange=said,
+                    fix='give every tool call type "function" and function.name',
+                )
+            )
             continue
         problem = _arguments_problem(function.get("arguments"))
         if problem:
@@ -111,6 +125,7 @@ async def streamed_tool_call(subject: Subject, ctx: LiveContext) -> Said:
             Finding(
                 "no tool_calls fragments in the stream although the tool was required",
                 exchange=said,
+                fix="honour tool_choice: required in streams too, with delta.tool_calls fragments",
                 deviation="no-tool-call",
             )
         ]
@@ -152,13 +167,23 @@ async def streamed_tool_call(subject: Subject, ctx: LiveContext) -> Said:
         arguments = "".join(str((part.get("function") or {}).get("arguments") or "") for part in parts)
         if any(not isinstance((part.get("function") or {}).get("arguments", ""), str) for part in parts):
             findings.append(
-                Finding(f"call {index}: some argument pieces are not strings", exchange=said, deviation="args-object")
+                Finding(
+                    f"call {index}: some argument pieces are not strings",
+                    exchange=said,
+                    fix="stream function.arguments as pieces of one JSON string",
+                    deviation="args-object",
+                )
             )
         else:
             problem = _arguments_problem(arguments)
             if problem:
                 findings.append(
-                    Finding(f"call {index}: the joined pieces fail: {problem}", exchange=said, deviation="args-json")
+                    Finding(
+                        f"call {index}: the joined pieces fail: {problem}",
+                        exchange=said,
+                        fix="make the argument pieces join to the JSON text of an object",
+                        deviation="args-json",
+                    )
                 )
     return findings
 
@@ -248,7 +273,9 @@ async def reasoning_field(subject: Subject, ctx: LiveContext) -> Said:
 )
 async def template_tokens(subject: Subject, ctx: LiveContext) -> Said:
     streamed = await ctx.provider_defined(subject.name)
-    plain = await ctx.shared_chat("minimal", subject.name, minimal_request(subject.name))
+    plain = await ctx.minimal(subject.name)
+    if not (streamed.status == 200 and streamed.events) and not plain.ok:
+        raise NotApplicable("neither the streamed nor the plain request got a reply to look at (see CC-001, CC-005)")
     texts = [StreamView.of(streamed).text("content") if streamed.events else "", ""]
     if isinstance(plain.json, dict):
         message = ((plain.json.get("choices") or [{}])[0] or {}).get("message") or {}

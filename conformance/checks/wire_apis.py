@@ -10,12 +10,25 @@ from conformance.catalogue import Observation, check
 from conformance.checks.chat import failed
 from conformance.client import Exchange
 from conformance.findings import Finding, Severity
-from conformance.live import TOOL, TOOL_PROMPT, USER_PROMPT, WRONG_KEY, LiveContext, NotApplicable
+from conformance.live import (
+    LONG_PROMPT,
+    TOOL,
+    TOOL_PROMPT,
+    USER_PROMPT,
+    WRONG_KEY,
+    LiveContext,
+    NotApplicable,
+    server_message,
+)
 from conformance.target import Subject
 
 MUST = Severity.MUST
 ANTHROPIC_VERSION = "2023-06-01"
 TERMINAL = ("response.completed", "response.failed", "response.incomplete", "error")
+TERMINAL_STATUS = {"response.completed": "completed", "response.incomplete": "incomplete", "response.failed": "failed"}
+"""The status the response of each terminal event must carry."""
+OUTPUT_LIMIT = 16
+"""max_output_tokens for the stream that must end cut short: the smallest value the OpenAI API accepts."""
 Said = list[Finding | Observation]
 
 
@@ -28,14 +41,7 @@ def _events(exchange: Exchange) -> list[tuple[str, Any]]:
 
 
 async def _responses(ctx: LiveContext, body: dict[str, Any], *, name: str | None = None) -> Exchange:
-    send = lambda: ctx.http.request(  # noqa: E731 - a thunk for the memo
-        "POST",
-        ctx.target.url("responses"),
-        json_body=body,
-        headers=ctx.http.headers(ctx.target.headers),
-        stream=bool(body.get("stream")),
-    )
-    return await (ctx.memo.get(("responses", name, body.get("model")), send) if name else send())
+    return await ctx.responses(body, name=name)
 
 
 def _function_tool() -> dict[str, Any]:
@@ -57,7 +63,7 @@ def _function_tool() -> dict[str, Any]:
     source="OpenAI Responses API reference",
 )
 async def response_object(subject: Subject, ctx: LiveContext) -> Said:
-    exchange = await _responses(ctx, {"model": subject.name, "input": USER_PROMPT}, name="plain")
+    exchange = await ctx.plain_response(subject.name)
     if not exchange.ok:
         return [failed(ctx, exchange, "{model, input} was refused", "serve POST {baseUrl}/responses")]
     body = exchange.json if isinstance(exchange.json, dict) else {}
@@ -125,8 +131,8 @@ async def response_stream(subject: Subject, ctx: LiveContext) -> Said:
     if unnamed:
         findings.append(
             Finding(
-                f"{len(unnamed)} events have no event: line",
-                exchange=said,
+                f"{len(unnamed)} events have no event: line, the first at event {unnamed[0]}",
+                exchange=ctx.describe(exchange, at=unnamed[0]),
                 fix="send `event: <type>` before each data: line",
                 deviation="no-event-lines",
             )
@@ -140,22 +146,34 @@ async def response_stream(subject: Subject, ctx: LiveContext) -> Said:
         findings.append(
             Finding(
                 f"events {mismatched[:5]} have a data.type other than their event name",
-                exchange=said,
+                exchange=ctx.describe(exchange, at=mismatched[0]),
+                fix="name each event after its data.type",
                 deviation="event-mismatch",
             )
         )
     numbers = [data.get("sequence_number") if isinstance(data, dict) else None for _, data in events]
-    if not all(isinstance(n, int) for n in numbers) or numbers != sorted(set(numbers)):
+    wrong = next(
+        (
+            i
+            for i, n in enumerate(numbers)
+            if not isinstance(n, int) or (i and numbers[i - 1] is not None and n <= numbers[i - 1])
+        ),
+        None,
+    )
+    if wrong is not None:
         findings.append(
             Finding(
-                "sequence_number is missing or does not increase",
-                exchange=said,
+                f"event {wrong}: sequence_number is missing or does not increase",
+                exchange=ctx.describe(exchange, at=wrong),
                 fix="number the events 0, 1, 2 … in sending order",
                 deviation="no-sequence",
             )
         )
+    order = "send response.created, output_item.added, the deltas, output_item.done, then a terminal event"
     findings += [
-        Finding(p, exchange=said, deviation="no-completed" if p.startswith("the stream ends") else "bad-order")
+        Finding(
+            p, exchange=said, fix=order, deviation="no-completed" if p.startswith("the stream ends") else "bad-order"
+        )
         for p in _order_problems(events)
     ]
     return findings
@@ -198,7 +216,12 @@ async def response_function_call(subject: Subject, ctx: LiveContext) -> Said:
     ]
     if not items:
         return [
-            Finding("no function_call item although the tool was required", exchange=said, deviation="no-function-call")
+            Finding(
+                "no function_call item although the tool was required",
+                exchange=said,
+                fix='honour tool_choice: "required" with a function_call output item',
+                deviation="no-function-call",
+            )
         ]
     call = items[0]
     arguments = call.get("arguments")
@@ -247,20 +270,58 @@ async def response_function_call(subject: Subject, ctx: LiveContext) -> Said:
     source="OpenAI Responses API streaming events",
 )
 async def response_terminal(subject: Subject, ctx: LiveContext) -> Said:
-    exchange = await _responses(ctx, {"model": subject.name, "input": USER_PROMPT, "stream": True}, name="stream")
-    if exchange.status != 200 or exchange.events is None:
-        raise NotApplicable(f"there is no stream to read: the request got {exchange.status or exchange.error}")
-    types = [data.get("type") for _, data in _events(exchange) if isinstance(data, dict)]
-    if not types or types[-1] not in TERMINAL:
-        return [
-            Finding(
-                "the stream ended without response.completed, response.failed or an error event",
-                exchange=ctx.describe(exchange),
-                fix="end every stream with response.completed, or response.failed when it fails",
-                deviation="no-terminal",
+    plain = await _responses(ctx, {"model": subject.name, "input": USER_PROMPT, "stream": True}, name="stream")
+    limited = await _responses(
+        ctx, {"model": subject.name, "input": LONG_PROMPT, "stream": True, "max_output_tokens": OUTPUT_LIMIT}
+    )
+    findings: Said = []
+    ends = []
+    for label, exchange in (("the stream", plain), (f"the stream cut at max_output_tokens {OUTPUT_LIMIT}", limited)):
+        if exchange.events is None:
+            continue  # no event stream came back at all: nothing to say how it ends
+        events = [(i, data) for i, (_, data) in enumerate(_events(exchange)) if isinstance(data, dict)]
+        last = events[-1] if events else None
+        if last is None or last[1].get("type") not in TERMINAL:
+            foreign = next((i for i, d in events if "error" in d and "type" not in d), None)
+            if foreign is not None:
+                said = server_message(exchange)
+                finding = Finding(
+                    f"event {foreign}: the failure comes as a Chat Completions error"
+                    + (f' ("{said}")' if said else "")
+                    + ", not as a Responses error event, and no terminal event follows",
+                    exchange=ctx.describe(exchange, at=foreign),
+                    fix='send a failure as `event: error` with {"type": "error", "code", "message"}, or as '
+                    "response.failed",
+                    deviation="no-terminal",
+                )
+            else:
+                finding = Finding(
+                    "the stream ended without response.completed, response.failed or an error event",
+                    exchange=ctx.describe(exchange, at=-1),
+                    fix="end every stream with response.completed, or response.failed when it fails",
+                    deviation="no-terminal",
+                )
+            if all(f.message != finding.message for f in findings if isinstance(f, Finding)):
+                findings.append(finding)  # the same end of both streams is said once
+            continue
+        index, data = last
+        response = data.get("response") if isinstance(data.get("response"), dict) else {}
+        wanted = TERMINAL_STATUS.get(data["type"])
+        if wanted and response.get("status") != wanted:
+            findings.append(
+                Finding(
+                    f"event {index}: {data['type']} carries status {response.get('status')!r}",
+                    expected=f'status "{wanted}" on {data["type"]}',
+                    exchange=ctx.describe(exchange, at=index),
+                    fix="end a response cut at max_output_tokens with response.incomplete (status incomplete, "
+                    "incomplete_details.reason max_output_tokens); send response.completed only when it completed",
+                    deviation="status-mismatch",
+                )
             )
-        ]
-    return [Observation(f"ended with {types[-1]}")]
+        ends.append(f"{label} ended with {data['type']}")
+    if not ends and not findings:
+        raise NotApplicable(f"there is no stream to read: the request got {plain.status or plain.error}")
+    return findings or [Observation("; ".join(ends))]
 
 
 # -- Anthropic Messages -----------------------------------------------------------------------------------------
@@ -272,25 +333,42 @@ def _messages_url(ctx: LiveContext) -> str:
     return f"{root}/v1/messages"
 
 
-def _anthropic_headers(ctx: LiveContext, key: str | None = None) -> dict[str, str]:
+def _anthropic_headers(ctx: LiveContext, key: str | None = None, *, bearer: bool = False) -> dict[str, str]:
+    """Headers as Anthropic clients send them: the key in x-api-key (``bearer``: as Authorization: Bearer)."""
     headers = {**ctx.target.headers, **ctx.settings.headers, "anthropic-version": ANTHROPIC_VERSION}
     secret = key if key is not None else ctx.settings.key()
     if secret:
-        headers["x-api-key"] = secret
+        headers.update({"authorization": f"Bearer {secret}"} if bearer else {"x-api-key": secret})
     return headers
 
 
 async def _messages(
-    ctx: LiveContext, body: dict[str, Any], *, name: str | None = None, key: str | None = None
+    ctx: LiveContext, body: dict[str, Any], *, name: str | None = None, key: str | None = None, bearer: bool = False
 ) -> Exchange:
     send = lambda: ctx.http.request(  # noqa: E731 - a thunk for the memo
         "POST",
         _messages_url(ctx),
         json_body=body,
-        headers=_anthropic_headers(ctx, key),
+        headers=_anthropic_headers(ctx, key, bearer=bearer),
         stream=bool(body.get("stream")),
     )
-    return await (ctx.memo.get(("messages", name, body.get("model")), send) if name else send())
+    return await (ctx.memo.get(("messages", name, bearer, body.get("model")), send) if name else send())
+
+
+async def _plain_message(ctx: LiveContext, model: str) -> tuple[Exchange, Exchange | None]:
+    """AN-001's request with the key in x-api-key, as Anthropic clients send it; when that is refused as
+    unauthorised, the same request with Authorization: Bearer, which tells a key problem from a scheme problem."""
+    first = await _messages(ctx, _plain(model), name="plain")
+    if first.status in (401, 403) and ctx.settings.api_key:
+        return first, await _messages(ctx, _plain(model), name="plain", bearer=True)
+    return first, None
+
+
+async def _bearer_only(ctx: LiveContext, model: str) -> bool:
+    """Whether the endpoint takes the key only as a bearer token (AN-001 says so, once); the other AN checks
+    then send it that way, so one scheme problem does not become a failure of each."""
+    _, bearer = await _plain_message(ctx, model)
+    return bearer is not None and bearer.ok
 
 
 def _plain(model: str, **extra: Any) -> dict[str, Any]:
@@ -306,7 +384,20 @@ def _plain(model: str, **extra: Any) -> dict[str, Any]:
     source="Anthropic Messages API reference",
 )
 async def message_object(subject: Subject, ctx: LiveContext) -> Said:
-    exchange = await _messages(ctx, _plain(subject.name), name="plain")
+    first, bearer = await _plain_message(ctx, subject.name)
+    scheme: Said = []
+    if bearer is not None and bearer.ok:
+        scheme.append(
+            Finding(
+                f"the key was refused in x-api-key ({first.status}) and accepted as Authorization: Bearer",
+                expected="the key accepted in x-api-key",
+                exchange=ctx.describe(first),
+                fix="accept the key in the x-api-key header, as Anthropic SDKs and Claude Code send it "
+                "(Bearer may stay too); the other AN checks used Bearer",
+                deviation="unauthorized",
+            )
+        )
+    exchange = bearer if bearer is not None and bearer.ok else first
     if not exchange.ok:
         return [
             failed(
@@ -327,7 +418,7 @@ async def message_object(subject: Subject, ctx: LiveContext) -> Said:
     usage = body.get("usage")
     if not isinstance(usage, dict) or not all(isinstance(usage.get(k), int) for k in ("input_tokens", "output_tokens")):
         problems.append("usage lacks integer input_tokens and output_tokens")
-    return [
+    return scheme + [
         Finding(p, exchange=ctx.describe(exchange), fix="follow the Messages API's message object", deviation="shape")
         for p in problems
     ]
@@ -377,9 +468,20 @@ def _stream_problems(events: list[tuple[str, Any]]) -> list[tuple[str, str]]:
     source="Anthropic Messages API streaming",
 )
 async def message_stream(subject: Subject, ctx: LiveContext) -> Said:
-    exchange = await _messages(ctx, _plain(subject.name, stream=True), name="stream")
+    bearer = await _bearer_only(ctx, subject.name)
+    exchange = await _messages(ctx, _plain(subject.name, stream=True), name="stream", bearer=bearer)
     if exchange.status != 200 or exchange.events is None:
         return [failed(ctx, exchange, "a streamed Messages request was refused", "accept stream: true")]
+    if not exchange.events:
+        return [
+            Finding(
+                f"stream: true got {exchange.content_type or 'no content type'} with no server-sent event",
+                expected="text/event-stream: message_start … message_stop",
+                exchange=ctx.describe(exchange),
+                fix="answer stream: true with the Messages API's events",
+                deviation="not-a-stream",
+            )
+        ]
     return [
         Finding(p, exchange=ctx.describe(exchange), fix="follow the Messages API's event sequence", deviation=d)
         for d, p in _stream_problems(_events(exchange))
@@ -407,13 +509,20 @@ async def message_tool_use(subject: Subject, ctx: LiveContext) -> Said:
         "tool_choice": {"type": "any"},
         "messages": [{"role": "user", "content": TOOL_PROMPT}],
     }
-    exchange = await _messages(ctx, body)
+    exchange = await _messages(ctx, body, bearer=await _bearer_only(ctx, subject.name))
     if exchange.status != 200 or exchange.events is None:
         return [failed(ctx, exchange, "a streamed request with tools was refused", "accept tools")]
     said, data = ctx.describe(exchange), [d for _, d in _events(exchange) if isinstance(d, dict)]
     starts = [d.get("content_block") for d in data if d.get("type") == "content_block_start"]
     if not any(isinstance(b, dict) and b.get("type") == "tool_use" for b in starts):
-        return [Finding("no tool_use block although a tool was required", exchange=said, deviation="no-tool-use")]
+        return [
+            Finding(
+                "no tool_use block although a tool was required",
+                exchange=said,
+                fix='honour tool_choice {"type": "any"} with a tool_use block',
+                deviation="no-tool-use",
+            )
+        ]
     pieces = [
         d["delta"].get("partial_json")
         for d in data
@@ -442,6 +551,7 @@ async def message_tool_use(subject: Subject, ctx: LiveContext) -> Said:
                 f"stop_reason is {reasons[-1] if reasons else None!r}",
                 expected='"tool_use"',
                 exchange=said,
+                fix='end a message that uses a tool with stop_reason "tool_use"',
                 deviation="stop-reason",
             )
         )
@@ -457,13 +567,20 @@ async def message_tool_use(subject: Subject, ctx: LiveContext) -> Said:
     source="Anthropic Messages API errors",
 )
 async def message_errors(subject: Subject, ctx: LiveContext) -> Said:
-    exchange = await _messages(ctx, _plain(subject.name), key=WRONG_KEY)
+    first, bearer = await _plain_message(ctx, subject.name)
+    if not (first.ok or (bearer is not None and bearer.ok)):
+        raise NotApplicable(
+            "a request with the right key was refused too (see AN-001), so a refusal here says nothing of the "
+            "error shape"
+        )
+    exchange = await _messages(ctx, _plain(subject.name), key=WRONG_KEY, bearer=bearer is not None)
     if exchange.status is None or 200 <= exchange.status < 300:
         return [
             Finding(
-                f"a wrong x-api-key got {exchange.status or exchange.error}",
+                f"a wrong key got {exchange.status or exchange.error}",
                 expected="401",
                 exchange=ctx.describe(exchange),
+                fix="reject unknown keys with 401 and an Anthropic error object",
             )
         ]
     body = exchange.json if isinstance(exchange.json, dict) else {}

@@ -42,6 +42,9 @@ _SENTENCE = re.compile(r"[^.!?]+")
 _PLACE = re.compile(r"(?<!^)\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)")
 READBACK_LIMIT = 200
 """Characters of a tool result the reply quotes back."""
+_LONG = re.compile(r"\blong\b", re.IGNORECASE)
+LONG_REPEATS = 4
+"""A request for something long gets the reply text this many times over (36 words)."""
 
 Kind = Literal["reasoning", "content", "tool_name", "tool_args"]
 
@@ -290,7 +293,7 @@ def answer_text(messages: list[dict[str, Any]]) -> str:
     (so a client can see the result reached the answer)."""
     results = [" ".join(" ".join(texts(m)).split()) for m in messages if m["role"] == "tool"]
     if not results:
-        return REPLY_TEXT
+        return _reply_text(messages)
     quoted = results[-1][:READBACK_LIMIT]
     return f"The tool returned {quoted} {REPLY_TEXT}"
 
@@ -310,8 +313,19 @@ def _refuse(
         raise APIError(400, "messages with role 'tool' are not supported", param="messages")
     if "reject-strict-tools" in faults and any(f.get("strict") is True for f in functions):
         raise APIError(400, "'strict' tool definitions are not supported", param="tools")
+    if "reject-auto-tool-choice" in faults and functions and (body.get("tool_choice") or "auto") == "auto":
+        message = '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
+        raise APIError(400, message)
     if "reject-images" in faults and _has_image(messages):
         raise APIError(400, "image_url content parts are not supported", param="messages")
+
+
+def _reply_text(messages: list[dict[str, Any]]) -> str:
+    """The reply: a longer one when the last user turn asks for something long, so that a token limit of the
+    size real APIs accept (16 and up) still cuts it."""
+    last = messages[-1]
+    asks_long = last["role"] == "user" and any(_LONG.search(t) for t in texts(last))
+    return " ".join([REPLY_TEXT] * LONG_REPEATS) if asks_long else REPLY_TEXT
 
 
 def _pieces(text: str) -> list[str]:
@@ -444,7 +458,10 @@ def stream_events(reply: Reply, faults: frozenset[str], created: int) -> list[Ev
         return {"id": reply.id if position < id_changes_at else f"{reply.id}-2", **head, "choices": choices}
 
     def choice_chunk(position: int, delta: dict[str, Any], finish_reason: str | None, emitted: int) -> dict[str, Any]:
-        data = chunk(position, [{"index": 0, "delta": delta, "finish_reason": finish_reason}])
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+        if finish_reason is None and "finish-reason-missing" in faults:
+            del choice["finish_reason"]
+        data = chunk(position, [choice])
         return data | {"usage": reply.usage(emitted, faults)} if "usage-every-chunk" in faults else data
 
     unfinished = "" if "empty-finish-reason" in faults else None

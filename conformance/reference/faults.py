@@ -25,6 +25,32 @@ class Fault:
     """One line: what the server does wrong."""
 
 
+REFUSED = (
+    "LST-001",
+    "LST-004",
+    "CC-001",
+    "CC-003",
+    "CC-004",
+    "CC-005",
+    "CC-006",
+    "CC-007",
+    "CS-001",
+    "CT-001",
+    "CT-002",
+    "CT-003",
+    "CT-004",
+    "IM-001",
+    "LAT-002",
+    "RS-001",
+    "RS-002",
+    "RS-003",
+    "AN-001",
+    "AN-002",
+    "AN-003",
+)
+"""What ``refuse-everything`` fails or warns; every other live check skips, having nothing to look at."""
+
+
 def _table(*rows: tuple[str, tuple[str, ...], str]) -> dict[str, Fault]:
     return {name: Fault(name, breaks, description) for name, breaks, description in rows}
 
@@ -167,6 +193,52 @@ FAULTS: dict[str, Fault] = _table(
         "messages-openai-errors",
         ("AN-004",),
         'Messages errors are OpenAI {"error": {...}} objects, without "type": "error"',
+    ),
+    # shapes real servers were seen to have, where a finding must name the right cause and show it
+    (
+        "finish-reason-missing",
+        ("CS-003",),
+        "streamed chunks before the last leave the finish_reason key out instead of sending null",
+    ),
+    (
+        "responses-completed-incomplete",
+        ("RS-004",),
+        'a Responses stream cut at max_output_tokens ends in response.completed with status "incomplete" '
+        "instead of response.incomplete",
+    ),
+    (
+        "responses-error-stream",
+        ("RS-002", "RS-003", "RS-004"),
+        'streamed Responses requests get 500 with an event stream holding a Chat Completions {"error": …} and '
+        "[DONE], no Responses error event (LiteLLM)",
+    ),
+    (
+        "messages-stream-as-json",
+        ("AN-002", "AN-003"),
+        "streamed Messages requests are answered with the whole message as one JSON body, not events (LiteLLM)",
+    ),
+    (
+        "reject-auto-tool-choice",
+        ("CC-006", "CT-003"),
+        'tools with tool_choice "auto" (or none named) get 400 ""auto" tool choice requires '
+        '--enable-auto-tool-choice …", as vLLM answers when started without it',
+    ),
+    (
+        "messages-bearer-only",
+        ("AN-001",),
+        "POST /v1/messages takes the key only as Authorization: Bearer and refuses x-api-key with 401",
+    ),
+    (
+        "drop-after-error",
+        (),
+        "after an error response, the next request on that kept-alive connection is dropped unanswered (a "
+        "passing variant: the suite sends such a request again on a new connection)",
+    ),
+    (
+        "refuse-everything",
+        REFUSED,
+        "every API request is refused with an error body (500 for GET, 400 for POST); only the manifest, the "
+        "extended model list and /api.json are served",
     ),
     # hostile servers: each must end in a finding within the suite's bounds, with no key in any output
     ("huge-body", ("LST-001",), "GET /v1/models sends a body of a gigabyte"),

@@ -338,7 +338,8 @@ def stream_frames(plan: Plan, faults: frozenset[str], created: int) -> list[Fram
             ({"type": "response.content_part.done", **at, "part": part}, False),
         ]
     events.append(({"type": "response.output_item.done", "output_index": 0, "item": item}, False))
-    terminal = "response.incomplete" if plan.cut else "response.completed"
+    cut_and_said = plan.cut and "responses-completed-incomplete" not in faults
+    terminal = "response.incomplete" if cut_and_said else "response.completed"
     events.append(({"type": terminal, "response": _response(plan, faults, created, done=True)}, False))
     return _frames(events, faults)
 
@@ -348,6 +349,13 @@ def strip_locations(event: dict[str, Any]) -> dict[str, Any]:
     if not event["type"].startswith(("response.output_text.", "response.function_call_arguments.")):
         return event
     return {k: v for k, v in event.items() if k not in ("item_id", "output_index", "content_index")}
+
+
+def error_stream() -> bytes:
+    """``responses-error-stream``: the whole body of a stream that failed before it began, as LiteLLM's proxy
+    sends it: a Chat Completions error object and ``[DONE]``, with no ``event:`` line and no Responses type."""
+    error = {"message": "The model failed to start.", "type": "internal_server_error", "param": None, "code": "500"}
+    return sse({"error": error}, None) + sse("[DONE]", None)
 
 
 def _frames(events: list[tuple[dict[str, Any], bool]], faults: frozenset[str]) -> list[Frame]:

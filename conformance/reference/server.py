@@ -37,7 +37,7 @@ import http
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -127,6 +127,36 @@ class _NormalisePaths:
         await self.app(scope, receive, send)
 
 
+class _DropAfterError:
+    """``drop-after-error``: once a connection has carried an error response, the next request on it is dropped
+    unanswered (the connection aborted under it), as servers that close a kept-alive connection after an error
+    look to a client that reuses it. Outside Starlette, so ``send`` is the server's own (which holds the
+    connection's transport)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.marked: set[Any] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        peer = scope.get("client")
+        if scope["type"] != "http" or peer is None:
+            await self.app(scope, receive, send)
+            return
+        if peer in self.marked:
+            self.marked.discard(peer)
+            send.__self__.transport.abort()  # type: ignore[attr-defined]
+            while (await receive())["type"] != "http.disconnect":
+                pass  # the server then knows the client is gone, and sends nothing
+            return
+
+        async def watch(message: Any) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                self.marked.add(peer)
+            await send(message)
+
+        await self.app(scope, receive, watch)
+
+
 class _Provider:
     """The handlers of one app, and the state that lives as long as it does (whether it has rate-limited yet)."""
 
@@ -136,6 +166,8 @@ class _Provider:
         self.rate_limited = False
 
     async def index(self, request: Request) -> Response:
+        if refused := self._refused(request):
+            return refused
         endpoints = [
             "GET /v1/models",
             "POST /v1/chat/completions",
@@ -165,6 +197,8 @@ class _Provider:
                     duplicate_id="duplicate-keys" in self.faults,
                 )
             return JSONResponse(catalog.extended(self.faults))
+        if refused := self._refused(request):
+            return refused
         if "huge-body" in self.faults:
             return hostile.huge_body()
         if "gzip-bomb" in self.faults:
@@ -183,6 +217,8 @@ class _Provider:
         if "redirect-other-origin" in self.faults and request.url.hostname in catalog.LOOPBACK_TWIN:
             twin = request.url.replace(hostname=catalog.LOOPBACK_TWIN[request.url.hostname])
             return RedirectResponse(str(twin), 307)
+        if refused := self._refused(request):
+            return refused
         try:
             self._authorise(request.headers.get("authorization"))
             self._rate_limit()
@@ -199,6 +235,8 @@ class _Provider:
 
     async def responses(self, request: Request) -> Response:
         received = time.monotonic()
+        if refused := self._refused(request):
+            return refused
         try:
             if not self._has_key(_bearer(request)):
                 raise chat.APIError(401, "Incorrect API key provided.", code="invalid_api_key")
@@ -206,6 +244,8 @@ class _Provider:
         except chat.APIError as exc:
             return JSONResponse(exc.body(), exc.status)
         created = int(time.time())
+        if plan.stream and "responses-error-stream" in self.faults:
+            return Response(responses.error_stream(), 500, media_type="text/event-stream")
         if plan.stream:
             frames = responses.stream_frames(plan, self.faults, created)
             return StreamingResponse(self._clocked(frames, received), media_type="text/event-stream")
@@ -225,14 +265,19 @@ class _Provider:
 
     async def messages(self, request: Request) -> Response:
         received = time.monotonic()
+        if refused := self._refused(request, messages.error_body):
+            return refused
         try:
-            if not self._has_key(request.headers.get("x-api-key") or _bearer(request)):
+            if "messages-bearer-only" in self.faults:
+                if not self._has_key(_bearer(request)):
+                    raise chat.APIError(401, "Unauthorized: send the key as Authorization: Bearer <key>")
+            elif not self._has_key(request.headers.get("x-api-key") or _bearer(request)):
                 raise chat.APIError(401, "invalid x-api-key")
             version = request.headers.get("anthropic-version")
             plan = messages.build_reply(await _json(request), self.faults, version=version)
         except chat.APIError as exc:
             return JSONResponse(messages.error_body(exc, self.faults), exc.status)
-        if plan.stream:
+        if plan.stream and "messages-stream-as-json" not in self.faults:
             frames = messages.stream_frames(plan, self.faults)
             return StreamingResponse(self._clocked(frames, received), media_type="text/event-stream")
         await _sleep_until(self._token_time(received, len(plan.tokens) - 1))
@@ -277,12 +322,27 @@ class _Provider:
     async def http_error(self, request: Request, exc: Exception) -> Response:
         """Routing errors (unknown path, wrong method) as OpenAI error objects."""
         status = exc.status_code if isinstance(exc, HTTPException) else 500
+        if refused := self._refused(request):
+            return refused
         if status == 404 and "html-404" in self.faults:
             return HTMLResponse(_page("404 Not Found", f"Nothing is served at {request.url.path}."), 404)
         where = f"{request.method} {request.url.path}"
         message = f"Invalid URL ({where})" if status == 404 else f"Method not allowed ({where})"
         headers = exc.headers if isinstance(exc, HTTPException) else None
         return JSONResponse(chat.APIError(status, message).body(), status, headers=headers)
+
+    def _refused(
+        self, request: Request, body: Callable[[chat.APIError, frozenset[str]], Any] | None = None
+    ) -> Response | None:
+        """``refuse-everything``: an error for any API request (500 for a GET, 400 for a POST), in the shape of
+        the API asked (``body`` renders it), whatever the request."""
+        if "refuse-everything" not in self.faults:
+            return None
+        if request.method == "GET":
+            error = chat.APIError(500, "The server refuses every request.", type="server_error")
+        else:
+            error = chat.APIError(400, "The server refuses every request.", code="refused")
+        return JSONResponse(body(error, self.faults) if body else error.body(), error.status)
 
     def _authorise(self, header: str | None) -> None:
         if "no-auth-check" in self.faults:
@@ -370,7 +430,7 @@ class _Provider:
         return StreamingResponse(body, media_type=media_type, headers=headers)
 
 
-def create_app(config: ReferenceConfig) -> Starlette:
+def create_app(config: ReferenceConfig) -> ASGIApp:
     """The reference provider as an ASGI app; an unknown fault name is a usage error."""
     known_faults(config.faults)
     provider = _Provider(config)
@@ -395,7 +455,7 @@ def create_app(config: ReferenceConfig) -> Starlette:
         exception_handlers={HTTPException: provider.http_error},
     )
     app.router.redirect_slashes = False
-    return app
+    return _DropAfterError(app) if "drop-after-error" in config.faults else app
 
 
 def _origin(host: str, port: int) -> str:

@@ -32,6 +32,7 @@ from conformance.target import CatalogContext, Part
 from tests.reference.gemini_probes import GEMINI_PROBES
 from tests.reference.test_wire_apis import (
     AN_TOOLS,
+    ANTHROPIC,
     PIECES,
     RS_FOLLOW_UP,
     RS_TOOLS,
@@ -682,6 +683,25 @@ PHASED = [
     {"type": "message", "role": "assistant", "phase": "commentary", "content": "Checking."},
     {"type": "message", "role": "user", "content": "Say hello."},
 ]
+
+
+def responses_stream_status_and_end(c: httpx.Client) -> tuple[int, Any]:
+    """The status of a streamed response and its last event's data: type (or the data itself, when untyped)."""
+    response, stream = respond_stream(c)
+    last = stream[-1][1]
+    return response.status_code, last.get("type", last) if isinstance(last, dict) else last
+
+
+def dropped_after_error(c: httpx.Client) -> str:
+    """Whether the request after a 404, on the same kept-alive connection, is answered or dropped."""
+    c.get("/v1/no-such-path")
+    try:
+        c.get("/v1/models")
+    except httpx.RemoteProtocolError:
+        return "dropped"
+    return "answered"
+
+
 Probe = Callable[[httpx.Client], Any]
 PROBES: dict[str, tuple[Probe, Any, Any]] = {
     # fault: (probe, what the clean server shows, what the faulty one shows)
@@ -906,6 +926,50 @@ PROBES: dict[str, tuple[Probe, Any, Any]] = {
         lambda c: sorted(message(c, headers={"x-api-key": "sk-wrong", "anthropic-version": "2023-06-01"}).json()),
         ["error", "type"],
         ["error"],
+    ),
+    "finish-reason-missing": (
+        lambda c: {"finish_reason" in x["choices"][0] for x in chunks(stream(c)[1])[:-1]},
+        {True},
+        {False},
+    ),
+    "responses-completed-incomplete": (
+        lambda c: [
+            (d["type"], d["response"]["status"])
+            for d in (respond_stream(c, input="Write a long paragraph.", max_output_tokens=16)[1][-1][1],)
+        ],
+        [("response.incomplete", "incomplete")],
+        [("response.completed", "incomplete")],
+    ),
+    "responses-error-stream": (
+        responses_stream_status_and_end,
+        (200, "response.completed"),
+        (500, "[DONE]"),
+    ),
+    "messages-stream-as-json": (
+        lambda c: media(message(c, stream=True)),
+        "text/event-stream",
+        "application/json",
+    ),
+    "reject-auto-tool-choice": (
+        lambda c: statuses(post(c, tools=TOOLS), post(c, tools=TOOLS, tool_choice="required")),
+        (200, 200),
+        (400, 200),
+    ),
+    "messages-bearer-only": (
+        lambda c: statuses(
+            message(c, headers={**ANTHROPIC, "Authorization": ""}),  # the key in x-api-key alone
+            message(c, headers={**AUTH, "anthropic-version": "2023-06-01"}),
+        ),
+        (200, 200),
+        (401, 200),
+    ),
+    "drop-after-error": (dropped_after_error, "answered", "dropped"),
+    "refuse-everything": (
+        lambda c: statuses(
+            c.get("/v1/models"), post(c), respond(c), message(c), c.get("/v1/models?provider=true"), c.get("/api.json")
+        ),
+        (200, 200, 200, 200, 200, 200),
+        (500, 400, 400, 400, 200, 200),
     ),
     "huge-body": (body_size, "small", "huge"),
     "gzip-bomb": (lambda c: c.get("/v1/models").headers.get("content-encoding"), None, "gzip"),
