@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,23 +113,41 @@ class LiveTarget:
         return f"{self.base_url.rstrip('/')}/{path}"
 
 
+CHARGED: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("charged", default=None)
+"""The item running in this task collects here the time of shared requests it is the first to read although no
+item made them (the run's preflight did): so the request's time is charged to the item it belongs to."""
+
+
 class Memo:
     """Results of requests several checks share, sent once per run (per event loop while in flight)."""
 
     def __init__(self) -> None:
         self._done: dict[Any, Any] = {}
         self._pending: dict[Any, asyncio.Future[Any]] = {}
+        self._unclaimed: dict[Any, float] = {}
+        """Seconds each request made outside any item took, until an item reads it."""
 
     async def get(self, key: Any, make: Callable[[], Awaitable[Any]]) -> Any:
+        charged = CHARGED.get()
         if key in self._done:
+            if charged is not None and key in self._unclaimed:
+                charged.append(self._unclaimed.pop(key))
             return self._done[key]
         future = self._pending.get(key)
         if future is None or future.get_loop() is not asyncio.get_running_loop():
-            future = asyncio.ensure_future(make())
+            future = asyncio.ensure_future(self._timed(key, make, outside=charged is None))
             self._pending[key] = future
         result = await future
         self._done[key] = result
         return result
+
+    async def _timed(self, key: Any, make: Callable[[], Awaitable[Any]], *, outside: bool) -> Any:
+        start = time.monotonic()
+        try:
+            return await make()
+        finally:
+            if outside:
+                self._unclaimed[key] = time.monotonic() - start
 
 
 @dataclass(frozen=True)

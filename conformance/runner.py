@@ -12,7 +12,7 @@ from conformance import preflight
 from conformance.catalogue import Check, Observation, catalogue, get
 from conformance.client import Exchange, Http, HttpSettings
 from conformance.findings import Finding, Outcome, Result, Severity
-from conformance.live import LiveContext, LiveSetup, Memo, NotApplicable
+from conformance.live import CHARGED, LiveContext, LiveSetup, Memo, NotApplicable
 from conformance.redact import Redactor
 from conformance.target import CatalogContext, Subject
 
@@ -179,12 +179,13 @@ async def _timed(
     timings: dict[tuple[str, str], float] | None,
 ) -> Result:
     """One item, its own time taken (for the item's duration, not the batch's), its end counted aloud."""
-    start = time.monotonic()
+    start, charged = time.monotonic(), []
+    CHARGED.set(charged)  # this item's own task: what it reads first of the preflight's requests is charged to it
     try:
         return await _run_live(check, subject, context, strict)
     finally:
         if timings is not None:
-            timings[(check.id, subject.name)] = time.monotonic() - start
+            timings[(check.id, subject.name)] = time.monotonic() - start + sum(charged)
         counter[0] += 1
         if counter[1] > 1:
             context.progress(f"live checks {counter[0]}/{counter[1]} done")

@@ -56,7 +56,7 @@ def _suite_verdicts(server: ReferenceServer) -> dict[str, dict[str, Any]]:
         Target("provider-url", server.manifest_url),
         api_key=REFERENCE_KEY,
         models_dev=f"{server.origin}/api.json",
-        wire_apis=("chat", "responses", "messages"),
+        wire_apis=("chat", "responses", "messages", "gemini"),
         latency_samples=1,
         latency_warmup=0,
         request_timeout_s=30,

@@ -211,27 +211,37 @@ async def gemini_generate(subject: Subject, ctx: LiveContext) -> Said:
     ]
 
 
-def _stream_problems(exchange: Exchange) -> list[str]:
+def _stream_problems(exchange: Exchange) -> list[tuple[str, str]]:
+    """What is wrong with a stream, each with its deviation (kosong reads a stream it can parse, so where the usage
+    comes matters less to it than whether every line parses)."""
     events = exchange.events or []
     if exchange.content_type != "text/event-stream":
-        return [f"the stream is served as {exchange.content_type or 'no content type'}, not text/event-stream"]
+        return [
+            ("not-sse", f"the stream is served as {exchange.content_type or 'no content type'}, not text/event-stream")
+        ]
     chunks = [e.json for e in events]
     problems = []
     bad = [i for i, c in enumerate(chunks) if not isinstance(c, dict)]
     if bad:
-        problems.append(f"data: payloads {bad[:5]} are not JSON objects (a [DONE] marker?); the SDK parses each one")
+        problems.append(
+            ("not-json", f"data: payloads {bad[:5]} are not JSON objects (a [DONE] marker?); the SDK parses each one")
+        )
     chunks = [c for c in chunks if isinstance(c, dict)]
     if not chunks:
-        return [*problems, "the stream has no chunk"]
+        return [*problems, ("no-chunks", "the stream has no chunk")]
     text = "".join(p.get("text") or "" for c in chunks for p in _parts(c) if not p.get("thought"))
     if not text:
-        problems.append("the chunks carry no text")
+        problems.append(("no-text", "the chunks carry no text"))
     finishes = [i for i, c in enumerate(chunks) if _finish(c) is not None]
     if finishes != [len(chunks) - 1]:
-        problems.append(f"finishReason is on chunks {finishes[:5]}, not on the last one only")
+        problems.append(("finish-reason", f"finishReason is on chunks {finishes[:5]}, not on the last one only"))
     elif _finish(chunks[-1]) not in FINISH_REASONS:
-        problems.append(f"the last finishReason is {_finish(chunks[-1])!r}, not one of the API's values")
-    return problems + _usage_problems(chunks[-1], "the last chunk")
+        problems.append(
+            ("finish-reason", f"the last finishReason is {_finish(chunks[-1])!r}, not one of the API's values")
+        )
+    earlier = any(isinstance(c.get("usageMetadata"), dict) for c in chunks[:-1])
+    usage = "usage-not-last" if earlier else "no-usage"
+    return problems + [(usage, p) for p in _usage_problems(chunks[-1], "the last chunk")]
 
 
 @check(
@@ -252,8 +262,9 @@ async def gemini_stream(subject: Subject, ctx: LiveContext) -> Said:
             p,
             exchange=ctx.describe(exchange),
             fix="send one data: <GenerateContentResponse> per chunk, finishReason and usageMetadata on the last",
+            deviation=deviation,
         )
-        for p in _stream_problems(exchange)
+        for deviation, p in _stream_problems(exchange)
     ]
 
 
@@ -275,7 +286,14 @@ async def gemini_function_call(subject: Subject, ctx: LiveContext) -> Said:
     said = ctx.describe(exchange)
     calls = [p["functionCall"] for p in _parts(exchange.json) if isinstance(p.get("functionCall"), dict)]
     if not calls:
-        return [Finding("no functionCall part although toolConfig mode is ANY", exchange=said)]
+        return [
+            Finding(
+                "no functionCall part although toolConfig mode is ANY",
+                exchange=said,
+                fix="honour toolConfig mode ANY with a functionCall part",
+                deviation="no-function-call",
+            )
+        ]
     call = calls[0]
     if not isinstance(call.get("name"), str) or not isinstance(call.get("args", {}), dict):
         return [
@@ -284,6 +302,7 @@ async def gemini_function_call(subject: Subject, ctx: LiveContext) -> Said:
                 expected='{"name": "<function>", "args": {…}}',
                 exchange=said,
                 fix="send args as a JSON object, not a string",
+                deviation="args-not-object",
             )
         ]
     followup = {
@@ -343,11 +362,22 @@ async def gemini_thoughts(subject: Subject, ctx: LiveContext) -> Said:
     source="Gemini API troubleshooting (ai.google.dev/gemini-api/docs/troubleshooting); google-genai errors.py",
 )
 async def gemini_errors(subject: Subject, ctx: LiveContext) -> Said:
+    good = await _send(ctx, _generate(subject.name), PLAIN, name="plain")
+    if not good.ok:
+        raise NotApplicable(
+            f"a well-formed request got {good.status or good.error} (see GG-002), so an error for a wrong key says "
+            "nothing of the error shape"
+        )
     exchange = await _send(ctx, _generate(subject.name), PLAIN, key=WRONG_KEY)
     said = ctx.describe(exchange)
     if exchange.status is None or not 400 <= exchange.status < 500:
         return [
-            Finding(f"a wrong x-goog-api-key got {exchange.status or exchange.error}", expected="4xx", exchange=said)
+            Finding(
+                f"a wrong x-goog-api-key got {exchange.status or exchange.error}",
+                expected="4xx",
+                exchange=said,
+                fix="refuse a wrong key with 401, 403 or 400 and Google's error object",
+            )
         ]
     error = exchange.json.get("error") if isinstance(exchange.json, dict) else None
     if not isinstance(error, dict):
@@ -404,7 +434,10 @@ async def gemini_default_version(subject: Subject, ctx: LiveContext) -> Said:
         return [failed(ctx, exchange, "the v1 path was refused", "serve the Gemini API under /v1 as well as /v1beta")]
     return [
         Finding(
-            p, exchange=ctx.describe(exchange), fix="answer /v1 as /v1beta: the same GenerateContentResponse chunks"
+            p,
+            exchange=ctx.describe(exchange),
+            fix="answer /v1 as /v1beta: the same GenerateContentResponse chunks",
+            deviation=deviation,
         )
-        for p in _stream_problems(exchange)
+        for deviation, p in _stream_problems(exchange)
     ]

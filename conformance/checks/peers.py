@@ -16,7 +16,7 @@ from conformance.checks.chat import failed
 from conformance.checks.stream import provider_defined_stream
 from conformance.checks.wire_apis import _responses
 from conformance.findings import Finding, Severity
-from conformance.live import USER_PROMPT, LiveContext, error_object_problems, minimal_request
+from conformance.live import USER_PROMPT, LiveContext, NotApplicable, error_object_problems, minimal_request
 from conformance.responses_schema import compact_problems, event_definition, event_problems, response_problems
 from conformance.target import Subject
 
@@ -102,7 +102,14 @@ async def streamed_as_written(subject: Subject, ctx: LiveContext) -> Said:
     applies=lambda setup: bool(setup.target.models),
 )
 async def missing_messages(subject: Subject, ctx: LiveContext) -> Said:
-    exchange = await ctx.chat({"model": ctx.target.models[0].id})
+    model = ctx.target.models[0].id
+    good = await ctx.minimal(model)
+    if not good.ok:
+        raise NotApplicable(
+            f"a well-formed request got {good.status or good.error} (see CC-001), so refusing one without messages "
+            "says nothing"
+        )
+    exchange = await ctx.chat({"model": model})
     said = ctx.describe(exchange)
     if exchange.status is None or not 400 <= exchange.status < 500:
         return [

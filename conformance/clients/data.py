@@ -16,6 +16,7 @@ CLINE_LIB = "openai 6.49.0 (npm)"
 KIMI_LIB = "kosong 0.56.0 (PyPI)"
 CODEX_LIB = "openai 2.14.0 (PyPI, Responses stream)"
 CLAUDE_LIB = "anthropic 2.15.0 (PyPI)"
+KIMI_GEMINI_LIB = "kosong 0.56.0 GoogleGenAI + google-genai 3.6.1 (PyPI)"
 CLIENTS_MD = "../shared/spec/clients.md"
 TRUTH = "tests/test_client_truth.py"
 CHAT_CHECKS = ("LST-*", "CC-00[1-467]", "CS-*", "CT-*", "CX-*", "IM-*", "CE-*")
@@ -102,6 +103,19 @@ CLINE_REQUEST = Request(
     parallel_tool_calls=False,
     tool_choice="auto",
 )
+KIMI_GEMINI = (
+    "MoonshotAI/kimi-cli@4a550ef src/kimi_cli/llm.py, packages/kosong/src/kosong/contrib/chat_provider/google_genai.py"
+)
+GEMINI_STREAM: dict[str, tuple[str, str]] = {
+    # deviation of a stream, as GG-003 (v1beta) and GG-008 (the SDK's default v1, which Kimi uses) find it
+    "not-sse": (B, "gemini-no-alt-sse"),
+    "not-json": (B, "gemini-stream-done-marker"),
+    "finish-reason": (W, "gemini-finish-lowercase"),
+    "usage-not-last": (W, "gemini-stream-usage-first"),
+    "no-usage": (D, "gemini-no-usage"),
+}
+"""Measured: one agent turn through kosong's GoogleGenAI (Kimi Code CLI's gemini type) against each fault."""
+
 KIMI_REQUESTS = (
     Request(
         "agent turn",
@@ -241,6 +255,7 @@ CLIENTS: tuple[Client, ...] = (
             "AN-004": Reaction(W, _measured(CLAUDE_LIB, "messages-openai-errors")),
             "AN-001:shape": Reaction(W, _measured(CLAUDE_LIB, "messages-wrong-type and messages-no-usage")),
             "AN-002:bad-order": Reaction(W, _measured(CLAUDE_LIB, "messages-bad-order")),
+            "AN-002:not-a-stream": Reaction(B, _measured(CLAUDE_LIB, "messages-stream-as-json")),
             **{
                 f"{check_id}:refused": Reaction(
                     B, _measured(CLAUDE_LIB, "refuse-everything (from the live-trust branch)")
@@ -253,6 +268,36 @@ CLIENTS: tuple[Client, ...] = (
                 )
                 for check_id in ("AN-001", "AN-002", "AN-003")
             },
+        },
+    ),
+    Client(
+        "kimi-cli-gemini",
+        "Kimi Code CLI, provider type gemini (google_genai)",
+        KIMI_GEMINI_LIB,
+        "gemini",
+        True,
+        ("GG-001", "GG-003", "GG-004", "GG-005", "GG-006", "GG-008"),
+        (
+            Fact(
+                "streams {base_url}/v1/models/{model}:streamGenerateContent?alt=sse (the SDK's default version, no "
+                "api_version set) with the key in x-goog-api-key",
+                KIMI_GEMINI,
+            ),
+            Fact("tools as functionDeclarations with parameters_json_schema; results as functionResponse", KIMI_GEMINI),
+            Fact("a part with thought: true is thinking; the usage is the last usageMetadata seen", KIMI_GEMINI),
+        ),
+        {
+            **{
+                f"{check_id}:{deviation}": Reaction(effect, _measured(KIMI_GEMINI_LIB, fault))
+                for check_id in ("GG-003", "GG-008")
+                for deviation, (effect, fault) in GEMINI_STREAM.items()
+            },
+            "GG-008:refused": Reaction(B, _measured(KIMI_GEMINI_LIB, "gemini-v1beta-only")),
+            "GG-004:args-not-object": Reaction(B, _measured(KIMI_GEMINI_LIB, "gemini-args-string")),
+            "GG-004:refused": Reaction(B, _measured(KIMI_GEMINI_LIB, "gemini-reject-function-response")),
+            "GG-005": Reaction(D, _measured(KIMI_GEMINI_LIB, "gemini-thoughts-as-text")),
+            "GG-006": Reaction(W, _measured(KIMI_GEMINI_LIB, "gemini-openai-errors")),
+            "GG-001": Reaction(W, _measured(KIMI_GEMINI_LIB, "gemini-models-openai-list")),
         },
     ),
     Client(

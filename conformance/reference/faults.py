@@ -34,6 +34,7 @@ REFUSED = (
     "CC-005",
     "CC-006",
     "CC-007",
+    "CC-008",
     "CS-001",
     "CT-001",
     "CT-002",
@@ -44,9 +45,21 @@ REFUSED = (
     "RS-001",
     "RS-002",
     "RS-003",
+    "RS-005",
+    "RS-006",
+    "RS-007",
+    "RS-008",
+    "RS-009",
     "AN-001",
     "AN-002",
     "AN-003",
+    "GG-001",
+    "GG-002",
+    "GG-003",
+    "GG-004",
+    "GG-005",
+    "GG-007",
+    "GG-008",
 )
 """What ``refuse-everything`` fails or warns; every other live check skips, having nothing to look at."""
 
@@ -208,7 +221,7 @@ FAULTS: dict[str, Fault] = _table(
     ),
     (
         "responses-error-stream",
-        ("RS-002", "RS-003", "RS-004"),
+        ("RS-002", "RS-003", "RS-004", "RS-006", "RS-009"),
         'streamed Responses requests get 500 with an event stream holding a Chat Completions {"error": …} and '
         "[DONE], no Responses error event (LiteLLM)",
     ),
@@ -219,7 +232,7 @@ FAULTS: dict[str, Fault] = _table(
     ),
     (
         "reject-auto-tool-choice",
-        ("CC-006", "CT-003"),
+        ("CC-006", "CT-003", "CC-008"),
         'tools with tool_choice "auto" (or none named) get 400 ""auto" tool choice requires '
         '--enable-auto-tool-choice …", as vLLM answers when started without it',
     ),

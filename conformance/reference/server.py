@@ -254,6 +254,8 @@ class _Provider:
 
     async def compact(self, request: Request) -> Response:
         """``POST /v1/responses/compact``; ``responses-no-compact`` serves it as an unknown path."""
+        if refused := self._refused(request):
+            return refused
         if "responses-no-compact" in self.faults:
             raise HTTPException(404)
         try:
@@ -286,6 +288,8 @@ class _Provider:
     async def gemini(self, request: Request) -> Response:
         """The Gemini API (``reference.gemini``): the model list, a model, and its two generate methods."""
         received = time.monotonic()
+        if refused := self._refused(request, gemini.error_body):
+            return refused
         faults = self.faults
         path = request.scope["path"].split("/", 2)[2]  # below the version segment
         try:

@@ -72,11 +72,11 @@ def test_a_function_call_and_its_response_make_a_round_trip(server: ReferenceSer
     asked = types.Content(role="user", parts=[types.Part.from_text(text="Weather in Paris? Use the tool.")])
     first = sdk.models.generate_content(model="reference/mini", contents=[asked], config=config)
     (call,) = first.function_calls
-    assert (call.name, call.args) == ("get_weather", {"city": "example"})
+    assert (call.name, call.args) == ("get_weather", {"city": "Paris"})  # the place the question names
     result = types.Part(function_response=types.FunctionResponse(name=call.name, response={"output": "Sunny"}))
     history = [asked, first.candidates[0].content, types.Content(role="user", parts=[result])]
     second = sdk.models.generate_content(model="reference/mini", contents=history, config=config)
-    assert second.text == REPLY_TEXT
+    assert second.text == f'The tool returned {{"output": "Sunny"}} {REPLY_TEXT}'  # the result read back
 
 
 def test_the_sdk_lists_and_gets_the_models(server: ReferenceServer) -> None:

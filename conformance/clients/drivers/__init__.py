@@ -89,6 +89,7 @@ DRIVERS: dict[str, Driver] = {
     d.client: d
     for d in (
         Driver("kimi-cli", "python", "kimi_cli.py", ("kosong",), python=(3, 12)),
+        Driver("kimi-cli-gemini", "python", "kimi_cli_gemini.py", ("kosong", "google-genai"), python=(3, 12)),
         Driver("codex", "python", "codex.py", ("openai",)),
         Driver("claude-code", "python", "claude_code.py", ("anthropic",)),
         Driver("roo-code", "node", "roo-code.mjs", ("openai",)),
