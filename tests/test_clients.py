@@ -38,6 +38,7 @@ def test_every_profile_is_named_and_every_reaction_has_a_source() -> None:
         "kimi-cli",
         "codex",
         "claude-code",
+        "kimi-cli-gemini",
         "kilo-provider-defined",
     )
     for client in clients.CLIENTS:

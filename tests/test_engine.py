@@ -48,6 +48,7 @@ def test_the_engine_and_the_plugin_give_the_same_verdicts(pytester: pytest.Pytes
         "kimi-cli": "degraded",
         "codex": "not-applicable",
         "claude-code": "not-applicable",
+        "kimi-cli-gemini": "not-applicable",
         "kilo-provider-defined": "breaks",
     }
 

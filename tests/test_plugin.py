@@ -130,7 +130,7 @@ def test_with_a_target_a_projects_own_tests_run_only_when_named(pytester: pytest
         (
             [f"--provider-json={GOOD}", "--client=openai-compatible"],
             "ERROR: --client=openai-compatible: unknown client; known clients: kilo-code, roo-code, cline, kimi-cli, "
-            "codex, claude-code, kilo-provider-defined",
+            "codex, claude-code, kimi-cli-gemini, kilo-provider-defined",
         ),
         (
             [f"--provider-json={GOOD}", f"--provider-json={BROKEN}"],
