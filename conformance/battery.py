@@ -21,8 +21,8 @@ from conformance.redact import LogMasking
 from conformance.target import Subject
 
 PROPERTY = "conformance"
-"""The ``user_properties`` key an item's report entries travel under, as one JSON list (so they reach an xdist
-controller); also the ``workerinput`` key the controller's sources travel under."""
+"""The ``user_properties`` key an xdist worker's item sends its report entries under, as one JSON list; also
+the ``workerinput`` key the controller's sources travel under."""
 METRICS = "conformance-metrics"
 GROUP_ABOVE = 100
 """A catalog check with more subjects than this is one item carrying every subject's result (a catalog of 20,000
@@ -259,7 +259,8 @@ class ConformanceRun(OwnItems):
             return
         data = self.build_report()
         if self.settings.report_path:
-            self.settings.report_path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", "utf-8")
+            with self.settings.report_path.open("w", encoding="utf-8") as out:
+                out.writelines(report.json_lines(data))
         if self.settings.markdown_path:
             self.settings.markdown_path.write_text(report.markdown(data), "utf-8")
         if self.settings.html_path:
@@ -347,8 +348,11 @@ class ConformanceItem(pytest.Item):
     def runtest(self) -> None:
         run = self.run
         results = self._results()
-        entries = [report.entry(self.check, r) for r in results]
-        self.user_properties.append((PROPERTY, json.dumps(run.redactor.data(entries))))
+        entries = run.redactor.data([report.entry(self.check, r) for r in results])
+        if hasattr(self.config, "workerinput"):  # to the controller, in the item's report
+            self.user_properties.append((PROPERTY, json.dumps(entries)))
+        else:
+            run.entries.extend(entries)
         failed = [r for r in results if r.outcome in (Outcome.FAILED, Outcome.ERROR)]
         if failed:
             raise FindingFailure(self._said(failed))

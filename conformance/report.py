@@ -7,7 +7,8 @@ summary cannot disagree.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from conformance import __version__, clients, schemas
@@ -95,6 +96,22 @@ def build(
         "profiles": clients.verdicts(entries, chosen),
         "metrics": dict(metrics or {}),
     }
+
+
+def json_lines(report: Mapping[str, Any]) -> Iterator[str]:
+    """The JSON report as text, indented, with each result entry on one line: readable, and written by the C
+    encoder (``indent`` would take the pure-Python one, seconds for a catalog of 20,000 models)."""
+    fields = []
+    for key, value in report.items():
+        if key == "results" and value:
+            lines = ",\n".join(f"    {json.dumps(e, ensure_ascii=False)}" for e in value)
+            fields.append(f'  "results": [\n{lines}\n  ]')
+        else:
+            text = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+            fields.append(f"  {json.dumps(key)}: {text}")
+    yield "{\n"
+    yield ",\n".join(fields)
+    yield "\n}\n"
 
 
 def schema_errors(report: Mapping[str, Any]) -> list[str]:
