@@ -99,18 +99,17 @@ def build(
 
 
 def json_lines(report: Mapping[str, Any]) -> Iterator[str]:
-    """The JSON report as text, indented, with each result entry on one line: readable, and written by the C
-    encoder (``indent`` would take the pure-Python one, seconds for a catalog of 20,000 models)."""
-    fields = []
-    for key, value in report.items():
+    """The JSON report as text, a piece at a time, indented, each result entry on one line: readable, and written
+    by the C encoder (``indent`` would take the pure-Python one, seconds for a catalog of 20,000 models)."""
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    for n, (key, value) in enumerate(report.items()):
+        yield ("{\n" if n == 0 else ",\n") + f"  {encode(key)}: "
         if key == "results" and value:
-            lines = ",\n".join(f"    {json.dumps(e, ensure_ascii=False)}" for e in value)
-            fields.append(f'  "results": [\n{lines}\n  ]')
+            yield "[\n"
+            yield from (f"    {encode(e)}" + (",\n" if i < len(value) - 1 else "\n") for i, e in enumerate(value))
+            yield "  ]"
         else:
-            text = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
-            fields.append(f"  {json.dumps(key)}: {text}")
-    yield "{\n"
-    yield ",\n".join(fields)
+            yield json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
     yield "\n}\n"
 
 
