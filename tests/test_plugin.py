@@ -345,3 +345,20 @@ def test_lf_runs_a_large_catalogs_failing_check_again(pytester: pytest.Pytester)
     again.assert_outcomes(failed=2)  # the grouped EXT-003, and EMB-004 on the same model
     assert {r["id"] for r in data["results"]} == {"EXT-003", "EMB-004"}
     assert len(data["results"]) == GROUP_ABOVE + 51
+
+
+def test_a_large_catalog_under_xdist_reports_every_result_once(pytester: pytest.Pytester) -> None:
+    source = _large_catalog(pytester, GROUP_ABOVE + 50)
+    _, alone = run(pytester, "--offline", f"--provider-json={source}", "-k", "EXT-")
+    spread = pytester.runpytest_subprocess(
+        "--offline", f"--provider-json={source}", "-k", "EXT-", "-n", "2", "--conformance-report=spread.json"
+    )
+    assert spread.ret == 1
+    data = json.loads((pytester.path / "spread.json").read_text())
+
+    def key(r: dict[str, str]) -> tuple[str, str]:
+        return r["id"], r["subject"]
+
+    assert sorted(data["results"], key=key) == sorted(alone["results"], key=key)
+    assert len({key(r) for r in data["results"]}) == len(data["results"])
+    assert data["profiles"] == alone["profiles"]
