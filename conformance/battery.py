@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conformance import engine, html_report, report, runner, settings
+from conformance import engine, html_report, report, runner, selection, settings
 from conformance.catalogue import Check
 from conformance.collection import OwnItems
 from conformance.findings import Outcome, Result, Severity
@@ -21,9 +21,15 @@ from conformance.redact import LogMasking
 from conformance.target import Subject
 
 PROPERTY = "conformance"
-"""The ``user_properties`` key an item's report entry travels under (so it reaches an xdist controller); also
+"""The ``user_properties`` key an xdist worker's item sends its report entries under, as one JSON list; also
 the ``workerinput`` key the controller's sources travel under."""
 METRICS = "conformance-metrics"
+GROUP_ABOVE = 100
+"""A catalog check with more subjects than this is one item carrying every subject's result (a catalog of 20,000
+models is 8 items, not 160,000): pytest spends about half a millisecond on an item, the check a few microseconds on
+a subject. The report keeps one entry per (check, subject), and ``-k`` still selects subjects inside the item."""
+SHOWN = 10
+"""Findings a grouped item prints in full; the rest are counted, and every one is in the reports."""
 
 
 class ConformanceWarning(UserWarning):
@@ -115,6 +121,7 @@ class ConformanceRun(OwnItems):
         self.entries: list[dict[str, Any]] = []
         self.live_results: dict[tuple[str, str], Result] | None = None
         self.real_client_results: tuple[str | None, dict[str, Any]] | None = None
+        self.built: tuple[int, dict[str, Any]] | None = None
 
     @property
     def label(self) -> str:
@@ -140,7 +147,12 @@ class ConformanceRun(OwnItems):
             if hasattr(self.config, "workerinput"):
                 batch = [(check, subject)]
             else:
-                batch = [(i.check, i.subject) for i in session.items if isinstance(i, ConformanceItem) and i.check.live]
+                batch = [
+                    (i.check, s)
+                    for i in session.items
+                    if isinstance(i, ConformanceItem) and i.check.live
+                    for s in i.subjects
+                ]
             try:
                 done = self.prepared.run_live(
                     batch, progress=lambda text: self.status(self.redactor.text(text)), timings=self.timings
@@ -156,7 +168,7 @@ class ConformanceRun(OwnItems):
         so ``--durations`` and JUnit charge the latency samples to LAT-002, not to the first live item."""
         made: pytest.TestReport = yield
         if made.when == "call" and isinstance(item, ConformanceItem) and item.check.live:
-            made.duration = self.timings.get((item.check.id, item.subject.name), made.duration)
+            made.duration = self.timings.get((item.check.id, item.subjects[0].name), made.duration)
         return made
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -164,10 +176,30 @@ class ConformanceRun(OwnItems):
             return
         for key, value in report.user_properties:
             if key == PROPERTY:
-                self.entries.append(json.loads(value))
+                self.entries.extend(json.loads(value))
             elif key == METRICS:
                 for check_id, figures in json.loads(value).items():
                     self.metrics.setdefault(check_id, {}).update(figures)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item], config: pytest.Config) -> Any:
+        """``-k`` and ``-m`` choose subjects inside a grouped item as they would choose its subjects' own items;
+        the grouped items are held back from pytest's own selection, which sees one name per item."""
+        held = [i for i in items if isinstance(i, ConformanceItem) and i.grouped]
+        chosen = selection.Chooser.of(config) if held else None
+        if chosen is None:
+            return (yield)
+        items[:] = [i for i in items if not (isinstance(i, ConformanceItem) and i.grouped)]
+        out = yield
+        kept, dropped = [], []
+        for item in held:
+            item.subjects = tuple(s for s in item.subjects if chosen(item.single_name(s), item.marks))
+            (kept if item.subjects else dropped).append(item)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+        first = next((n for n, i in enumerate(items) if isinstance(i, ConformanceItem)), len(items))
+        items[first:first] = kept
+        return out
 
     def real_clients(self, profiles: dict[str, Any]) -> dict[str, Any]:
         """``--real-clients``: each installed driver over the live target's first model, once per run."""
@@ -194,10 +226,13 @@ class ConformanceRun(OwnItems):
         return self.redactor.data(measure.section(model_id, results, profiles))
 
     def build_report(self) -> dict[str, Any]:
-        data = self.prepared.report(self.entries)
-        if self.config.getoption("real_clients"):
-            data["real_clients"] = self.real_clients(data["profiles"])
-        return data
+        """The JSON report, built once for the summary and the files alike (its verdicts read every entry)."""
+        if self.built is None or self.built[0] != len(self.entries):
+            data = self.prepared.report(self.entries)
+            if self.config.getoption("real_clients"):
+                data["real_clients"] = self.real_clients(data["profiles"])
+            self.built = (len(self.entries), data)
+        return self.built[1]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if hasattr(self.config, "workerinput") or self.config.option.collectonly:
@@ -224,7 +259,8 @@ class ConformanceRun(OwnItems):
             return
         data = self.build_report()
         if self.settings.report_path:
-            self.settings.report_path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", "utf-8")
+            with self.settings.report_path.open("w", encoding="utf-8") as out:
+                out.writelines(report.json_lines(data))
         if self.settings.markdown_path:
             self.settings.markdown_path.write_text(report.markdown(data), "utf-8")
         if self.settings.html_path:
@@ -241,54 +277,92 @@ def _item_id(parent: pytest.Collector, check_id: str, subject: str) -> Any:
 
 
 class ConformanceCollector(pytest.Collector):
-    """The parent of every conformance item, so node IDs read ``conformance::EXT-003[acme/coder-1]``."""
+    """The parent of every conformance item, so node IDs read ``conformance::EXT-003[acme/coder-1]``, or
+    ``conformance::EXT-003[20000 subjects]`` for a check with more than ``GROUP_ABOVE`` subjects."""
 
     def collect(self) -> list[pytest.Item]:
         run: ConformanceRun = self.config.pluginmanager.get_plugin("conformance-run")  # type: ignore[assignment]
-        return [
-            ConformanceItem.from_parent(
-                self,
-                name=f"{check.id}[{subject.name}]",
-                check=check,
-                subject=subject,
-                nodeid=_item_id(self, check.id, subject.name),
-            )
-            for check, subject in run.plan
-        ]
+        by_check: dict[str, tuple[Check, list[Subject]]] = {}
+        for check, subject in run.plan:
+            by_check.setdefault(check.id, (check, []))[1].append(subject)
+        items: list[pytest.Item] = []
+        for check, subjects in by_check.values():
+            groups = [subjects] if len(subjects) > GROUP_ABOVE and not check.live else [[s] for s in subjects]
+            for group in groups:
+                params = group[0].name if len(group) == 1 else f"{len(group)} subjects"
+                items.append(
+                    ConformanceItem.from_parent(
+                        self,
+                        name=f"{check.id}[{params}]",
+                        check=check,
+                        subjects=tuple(group),
+                        nodeid=_item_id(self, check.id, params),
+                    )
+                )
+        return items
 
 
 class ConformanceItem(pytest.Item):
-    def __init__(self, *, check: Check, subject: Subject, **kwargs: Any) -> None:
+    """One check on one subject, or (``grouped``) on every subject of a large catalog."""
+
+    def __init__(self, *, check: Check, subjects: tuple[Subject, ...], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.check = check
-        self.subject = subject
-        self.add_marker(check.severity.value.lower())
-        self.add_marker("live" if check.live else "catalog")
+        self.subjects = subjects
+        self.grouped = len(subjects) > 1
+        self.marks = (check.severity.value.lower(), "live" if check.live else "catalog")
+        for mark in self.marks:
+            self.add_marker(mark)
+
+    def single_name(self, subject: Subject) -> str:
+        """The name this subject's own item would have: what ``-k`` is matched against inside a group."""
+        return f"{self.check.id}[{subject.name}]"
 
     @property
     def run(self) -> ConformanceRun:
         return self.config.pluginmanager.get_plugin("conformance-run")  # type: ignore[return-value]
 
+    def _results(self) -> list[Result]:
+        run = self.run
+        if not self.check.live:
+            assert run.resolved.catalog is not None
+            catalog = run.resolved.catalog
+            return [runner.run(self.check, s, catalog, strict=run.settings.strict) for s in self.subjects]
+        (subject,) = self.subjects
+        result = run.live_result(self.check, subject, self.session)
+        figures = run.metrics.get(self.check.id, {})
+        if self.check.scope == "live-model":  # keyed by model: this item's model only
+            figures = {k: v for k, v in figures.items() if k == subject.name}
+        if figures:
+            self.user_properties.append((METRICS, json.dumps({self.check.id: figures})))
+        return [result]
+
+    def _said(self, results: list[Result]) -> str:
+        """The findings of ``results`` as the item prints them: the first ``SHOWN`` in full, the rest counted."""
+        run = self.run
+        text = "\n\n".join(report.render_item(self.check, r, input_label=run.label) for r in results[:SHOWN])
+        if len(results) > SHOWN:
+            text += f"\n\n… and {len(results) - SHOWN} more subjects of {self.check.id} with findings (in the reports)"
+        return run.redactor.text(text)
+
     def runtest(self) -> None:
         run = self.run
-        if self.check.live:
-            result = run.live_result(self.check, self.subject, self.session)
-            figures = run.metrics.get(self.check.id, {})
-            if self.check.scope == "live-model":  # keyed by model: this item's model only
-                figures = {k: v for k, v in figures.items() if k == self.subject.name}
-            if figures:
-                self.user_properties.append((METRICS, json.dumps({self.check.id: figures})))
+        results = self._results()
+        entries = [report.entry(self.check, r) for r in results]
+        entries = run.redactor.data(entries) if run.redactor.masks else entries
+        if hasattr(self.config, "workerinput"):  # to the controller, in the item's report
+            self.user_properties.append((PROPERTY, json.dumps(entries)))
         else:
-            assert run.resolved.catalog is not None
-            result = runner.run(self.check, self.subject, run.resolved.catalog, strict=run.settings.strict)
-        self.user_properties.append((PROPERTY, json.dumps(run.redactor.data(report.entry(self.check, result)))))
-        text = run.redactor.text(report.render_item(self.check, result, input_label=run.label))
-        if result.outcome in (Outcome.FAILED, Outcome.ERROR):
-            raise FindingFailure(text)
-        if result.outcome is Outcome.WARNED and self.check.severity is not Severity.INFO:  # a note is no warning
-            warnings.warn_explicit(ConformanceWarning(text), ConformanceWarning, run.label, 0)
-        elif result.outcome is Outcome.SKIPPED:
-            pytest.skip(run.redactor.text(result.note))
+            run.entries.extend(entries)
+        failed = [r for r in results if r.outcome in (Outcome.FAILED, Outcome.ERROR)]
+        if failed:
+            raise FindingFailure(self._said(failed))
+        warned = [r for r in results if r.outcome is Outcome.WARNED]
+        if warned and self.check.severity is not Severity.INFO:  # a note is no warning
+            warnings.warn_explicit(ConformanceWarning(self._said(warned)), ConformanceWarning, run.label, 0)
+        elif all(r.outcome is Outcome.SKIPPED for r in results):
+            more = f" (and {len(results) - 1} more subjects)" if len(results) > 1 else ""
+            pytest.skip(run.redactor.text(results[0].note) + more)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, FindingFailure):
@@ -296,7 +370,7 @@ class ConformanceItem(pytest.Item):
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"{self.check.id}[{self.subject.name}]"
+        return self.path, None, self.name
 
 
 # The collector is defined after the run that adds it.

@@ -30,6 +30,11 @@ class Redactor:
         if secret and len(secret) >= 4:
             self._forms = sorted({*self._forms, *_forms(secret)}, key=len, reverse=True)
 
+    @property
+    def masks(self) -> bool:
+        """Whether there is anything to mask (a run without a key or header has nothing)."""
+        return bool(self._forms)
+
     def text(self, value: str) -> str:
         for form in self._forms:
             value = value.replace(form, MASK)

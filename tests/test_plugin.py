@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conformance import report
+from conformance.battery import GROUP_ABOVE
 from conformance.catalogue import catalogue
 from conformance.findings import Severity
 from conformance.resources import data_dir
@@ -284,3 +285,80 @@ def test_results_name_the_input_file_relative_as_given(pytester: pytest.Pytester
     _, data = run(pytester, "--offline", "--provider-json=mine.json")
     assert data["target"]["where"] == "mine.json"
     assert Path(pytester.path / "report.json").exists()
+
+
+def _large_catalog(pytester: pytest.Pytester, count: int) -> Path:
+    """An embedded catalog of ``count`` clean models but one, ``acme/coder-17``, whose context is a string."""
+    models = {f"acme/coder-{n}": {**GOOD_MODEL, "id": f"acme/coder-{n}"} for n in range(count)}
+    models["acme/coder-17"]["limit"] = {"context": "128000", "output": 8192}
+    return write_json(pytester.path / "large.json", embedded(models=models))
+
+
+def test_a_large_catalog_is_one_item_per_check_with_every_result_in_the_report(pytester: pytest.Pytester) -> None:
+    count = GROUP_ABOVE + 50
+    source = _large_catalog(pytester, count)
+    listed = pytester.runpytest("--offline", f"--provider-json={source}", "--collect-only", "-q")
+    ids = [line for line in listed.outlines if line.startswith("conformance::")]
+    assert f"conformance::EXT-003[{count} subjects]" in ids
+    assert len(ids) < count  # one item per check, not per (check, model)
+    result, data = run(pytester, "--offline", f"--provider-json={source}")
+    assert result.ret == 1
+    ext003 = {r["subject"]: r["outcome"] for r in data["results"] if r["id"] == "EXT-003"}
+    assert len(ext003) == count
+    assert {s for s, o in ext003.items() if o == "failed"} == {"acme/coder-17"}
+    assert data["profiles"]["kilo-provider-defined"]["breaks"] == ["EMB-004", "EXT-003"]
+    result.stdout.fnmatch_lines(
+        [
+            "EXT-003 [[]MUST[]]*",
+            "subject: acme/coder-17    input: *large.json",
+            f"FAILED conformance::EXT-003[[]{count} subjects[]]*",
+        ]
+    )
+
+
+def test_k_selects_checks_and_models_inside_a_large_catalogs_items(pytester: pytest.Pytester) -> None:
+    source = _large_catalog(pytester, GROUP_ABOVE + 50)
+    _, by_check = run(pytester, "--offline", f"--provider-json={source}", "-k", "EXT-003")
+    assert {r["id"] for r in by_check["results"]} == {"EXT-003"}
+    assert len(by_check["results"]) == GROUP_ABOVE + 50
+    result, by_model = run(pytester, "--offline", f"--provider-json={source}", "-k", "acme/coder-17")
+    assert {r["subject"] for r in by_model["results"]} == {"acme/coder-17"}
+    assert {r["id"] for r in by_model["results"] if r["outcome"] == "failed"} == {"EXT-003"}
+    assert len(by_model["results"]) > 1  # every check on that model
+    assert result.ret == 1
+    _, both = run(
+        pytester, "--offline", f"--provider-json={source}", "-k", "EXT-003 and not acme/coder-17", "-m", "must"
+    )
+    assert {r["id"] for r in both["results"]} == {"EXT-003"}
+    assert "acme/coder-17" not in {r["subject"] for r in both["results"]}
+    assert len(both["results"]) == GROUP_ABOVE + 49
+    none = pytester.runpytest("--offline", f"--provider-json={source}", "-k", "MAN- and acme/coder-17")
+    assert none.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def test_lf_runs_a_large_catalogs_failing_check_again(pytester: pytest.Pytester) -> None:
+    source = _large_catalog(pytester, GROUP_ABOVE + 50)
+    first = pytester.runpytest("--offline", f"--provider-json={source}")
+    assert first.ret == 1
+    again = pytester.runpytest("--offline", f"--provider-json={source}", "--lf", "--conformance-report=lf.json")
+    data = json.loads((pytester.path / "lf.json").read_text())
+    again.assert_outcomes(failed=2)  # the grouped EXT-003, and EMB-004 on the same model
+    assert {r["id"] for r in data["results"]} == {"EXT-003", "EMB-004"}
+    assert len(data["results"]) == GROUP_ABOVE + 51
+
+
+def test_a_large_catalog_under_xdist_reports_every_result_once(pytester: pytest.Pytester) -> None:
+    source = _large_catalog(pytester, GROUP_ABOVE + 50)
+    _, alone = run(pytester, "--offline", f"--provider-json={source}", "-k", "EXT-")
+    spread = pytester.runpytest_subprocess(
+        "--offline", f"--provider-json={source}", "-k", "EXT-", "-n", "2", "--conformance-report=spread.json"
+    )
+    assert spread.ret == 1
+    data = json.loads((pytester.path / "spread.json").read_text())
+
+    def key(r: dict[str, str]) -> tuple[str, str]:
+        return r["id"], r["subject"]
+
+    assert sorted(data["results"], key=key) == sorted(alone["results"], key=key)
+    assert len({key(r) for r in data["results"]}) == len(data["results"])
+    assert data["profiles"] == alone["profiles"]

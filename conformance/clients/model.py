@@ -10,12 +10,20 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 
 EFFECTS = ("breaks", "degraded", "unaffected")
 """How a client reacts to a deviation: it fails the turn, it silently loses text, usage, reasoning or a tool
 call, or it does not notice."""
 UNVERIFIED = "unverified"
 """The effect of a deviation no one has measured or read for this client: a warning, never works, never breaks."""
+
+
+@cache
+def matches(check_id: str, patterns: tuple[str, ...]) -> bool:
+    """Whether a check ID matches one of the ``fnmatch`` patterns: asked once per (check, subject) entry of a
+    report, so a catalog of 20,000 models asks it about a hundred thousand times, for a few distinct answers."""
+    return any(fnmatch.fnmatchcase(check_id, pattern) for pattern in patterns)
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,7 @@ class Client:
 
     def covers(self, check_id: str) -> bool:
         """Whether findings of this check can touch this client."""
-        return any(fnmatch.fnmatchcase(check_id, pattern) for pattern in self.looks_at)
+        return matches(check_id, self.looks_at)
 
     def reaction(self, key: str) -> Reaction | None:
         """The reaction to a deviation key: ``ID:deviation`` first, then the bare ``ID``; ``None`` if unknown."""

@@ -5,12 +5,11 @@ the JSON report, computes the same one): ``breaks`` if a finding breaks the clie
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.clients.model import UNVERIFIED, Client
+from conformance.clients.model import UNVERIFIED, Client, matches
 
 VERDICTS = ("works", "works-with-warnings", "degraded", "breaks", "not-applicable")
 _BY_EFFECT = {"breaks": "breaks", "degraded": "degraded", "unaffected": "tolerated", UNVERIFIED: "unverified"}
@@ -76,7 +75,7 @@ def verdict(client: Client, entries: Iterable[Mapping[str, Any]]) -> Verdict:
                 seen[_BY_EFFECT[client.effect(key)]].append(key)
                 spoken.setdefault(entry["outcome"], set()).add(entry["id"])
     keys = {name: tuple(sorted(set(found))) for name, found in seen.items()}
-    applies = any(fnmatch.fnmatchcase(e["id"], p) for e in ran for p in client.applies_when or client.looks_at)
+    applies = any(matches(i, client.applies_when or client.looks_at) for i in {e["id"] for e in ran})
     if not applies and not any(keys.values()):
         return Verdict("not-applicable")
     failed = tuple(sorted(spoken["failed"]))
