@@ -85,6 +85,7 @@ def _unreachable(ctx: LiveContext, listing: Exchange) -> Cause:
             exchange=ctx.describe(listing),
             fix=f"check that the base URL {ctx.target.base_url} is right and its server is up and reachable from "
             "here (host, port, scheme, proxy, firewall)",
+            deviation="unreachable",
         ),
         f"not run: cannot connect to {host} (see LST-001)",
     )
@@ -107,7 +108,7 @@ def _no_key(ctx: LiveContext, holder: str, refused: Exchange, *, certain: bool =
         fix = f"export {env}=<your key> if the endpoint needs one; if not, fix the failure the server reports"
     return Cause(
         ("LST-001", "endpoint") if on_list else (holder, ctx.target.models[0].id),
-        Finding(message, expected=f"the key in ${env}", exchange=ctx.describe(refused), fix=fix),
+        Finding(message, expected=f"the key in ${env}", exchange=ctx.describe(refused), fix=fix, deviation="no-key"),
         note,
         spares=frozenset() if on_list else KEYLESS,
     )
@@ -125,6 +126,7 @@ def _key_refused(ctx: LiveContext, holder: str, refused: Exchange) -> Cause:
             exchange=ctx.describe(refused),
             fix=f"put a key this endpoint accepts in ${env}, sent as Authorization: Bearer <key>; if it wants the "
             "key in another header, give it with --provider-header",
+            deviation="key-refused",
         ),
         f"not run: the endpoint refuses the key in ${env} (see {holder})",
         spares=KEYLESS,
@@ -164,6 +166,7 @@ def _unknown_model(ctx: LiveContext, model: str, exchange: Exchange, listing: Ex
             fix=f"serve {model} under that id, or correct the id in the catalog"
             if in_catalog
             else "give --model one of the ids the endpoint lists",
+            deviation="unknown-model",
         ),
         f"not run: the endpoint does not know the model {model!r} (see CC-001)",
         subject=model,

@@ -157,6 +157,9 @@ def test_no_key_is_one_finding_naming_the_variable(
     skipped = [r for r in data["results"] if r["outcome"] == "skipped" and r["id"] not in ("CE-001", "CE-005")]
     assert skipped and all(f"$ACME_KEY is not set (see {holder})" in r["message"] for r in skipped)
     assert "ACME_KEY is not set" in result.stdout.str()
+    # no client can send a turn without the key: the verdict says so, naming the cause, never "works"
+    driven = [name for name, p in data["profiles"].items() if p["verdict"] != "not-applicable"]
+    assert driven and all(data["profiles"][name]["breaks"] == [f"{holder}:no-key"] for name in driven), {n: data["profiles"][n] for n in driven}
 
 
 def _closed_port() -> int:
@@ -174,6 +177,8 @@ def test_a_dead_port_is_one_cannot_connect(pytester: pytest.Pytester, model: tup
     assert flagged[0]["message"].startswith(f"cannot connect to 127.0.0.1:{port}: could not connect")
     assert all(f"cannot connect to 127.0.0.1:{port}" in r["message"] for r in data["results"] if r["id"] != "LST-001")
     assert "Traceback" not in result.stdout.str()
+    assert {p["verdict"] for p in data["profiles"].values()} <= {"breaks", "not-applicable"}
+    assert all(p["breaks"] == ["LST-001:unreachable"] for p in data["profiles"].values() if p["verdict"] == "breaks")
 
 
 def test_a_mistyped_model_is_named_with_what_the_endpoint_lists(
@@ -258,6 +263,7 @@ def test_a_refused_key_is_one_finding(
     assert finding["message"].startswith("the endpoint refuses the key in $PROVIDER_API_KEY: a well-formed request")
     assert finding["message"].endswith('got 401 saying "Incorrect API key provided."')
     assert "LST-001" in outcomes(data, "passed")
+    assert data["profiles"]["roo-code"]["breaks"] == ["CC-001:key-refused"]
 
 
 def test_without_a_key_an_endpoint_failing_everything_is_one_finding_naming_the_variable(

@@ -19,6 +19,8 @@ CLAUDE_LIB = "anthropic 2.15.0 (PyPI)"
 KIMI_GEMINI_LIB = "kosong 0.56.0 GoogleGenAI + google-genai 3.6.1 (PyPI)"
 CLIENTS_MD = "../shared/spec/clients.md"
 TRUTH = "tests/test_client_truth.py"
+CHAT_RAN = ("CC-*", "CS-*", "CT-*")
+"""What must have run for a chat client's verdict to mean anything: a model list alone says nothing of a turn."""
 CHAT_CHECKS = ("LST-*", "CC-00[1-467]", "CS-*", "CT-*", "CX-*", "IM-*", "CE-*")
 """What a chat client's verdict looks at: the chat API as that client speaks it (CC-005 is the Provider Defined
 client's own request; the other clients' requests are CC-008)."""
@@ -67,8 +69,44 @@ produces that deviation alone. A deviation no fault produces alone (a refused st
 comes with the refusal of a field some clients send and others do not) is left unverified."""
 
 
+SETUP = {
+    f"{holder}:{cause}": Reaction(B, source)
+    for cause, holders, source in (
+        (
+            "key-refused",
+            ("CC-001", "RS-001"),
+            "measured: tests/test_real_clients.py (a refused key: each driver's turn fails with the 401)",
+        ),
+        (
+            "no-key",
+            ("LST-001", "CC-001", "RS-001"),
+            "measured: tests/test_real_clients.py (a refused key: each driver's turn fails with the 401); a turn "
+            "sent without the key the endpoint wants is refused the same way",
+        ),
+        (
+            "unreachable",
+            ("LST-001",),
+            "read: the clients' HTTP libraries raise on a connection they cannot open (openai npm and Python "
+            "APIConnectionError, the AI SDK's APICallError, anthropic APIConnectionError): no turn can be sent",
+        ),
+        (
+            "unknown-model",
+            ("CC-001",),
+            "read: a request for a model the endpoint refuses fails as any refused request does (CC-008's "
+            "measured reaction: every driven chat client breaks on a refusal)",
+        ),
+    )
+    for holder in holders
+}
+"""What the run's preflight finds before the battery (conformance/preflight.py): nothing can be sent as the
+client sends it, so no turn completes."""
+
+
 def _column(index: int, library: str) -> dict[str, Reaction]:
-    return {key: Reaction(row[index], _measured(library, row[0])) for key, row in CHAT_MEASURED.items()}
+    return {
+        **SETUP,
+        **{key: Reaction(row[index], _measured(library, row[0])) for key, row in CHAT_MEASURED.items()},
+    }
 
 
 OWN_REQUEST = Reaction(
@@ -168,6 +206,7 @@ CLIENTS: tuple[Client, ...] = (
         ),
         {**_column(1, KILO_LIB), "CC-008": OWN_REQUEST},
         (KILO_REQUEST,),
+        applies_when=CHAT_RAN,
     ),
     Client(
         "roo-code",
@@ -184,6 +223,7 @@ CLIENTS: tuple[Client, ...] = (
         ),
         {**_column(2, ROO_LIB), "CC-008": OWN_REQUEST},
         (ROO_REQUEST,),
+        applies_when=CHAT_RAN,
     ),
     Client(
         "cline",
@@ -199,6 +239,7 @@ CLIENTS: tuple[Client, ...] = (
         ),
         {**_column(3, CLINE_LIB), "CC-008": OWN_REQUEST},
         (CLINE_REQUEST,),
+        applies_when=CHAT_RAN,
     ),
     Client(
         "kimi-cli",
@@ -215,6 +256,7 @@ CLIENTS: tuple[Client, ...] = (
         ),
         {**_column(4, KIMI_LIB), "CC-008": OWN_REQUEST},
         KIMI_REQUESTS,
+        applies_when=CHAT_RAN,
     ),
     Client(
         "codex",
@@ -228,6 +270,7 @@ CLIENTS: tuple[Client, ...] = (
             Fact("the turn ends only at response.completed; response.failed is an error", "openai/codex codex-rs"),
         ),
         {
+            **{key: reaction for key, reaction in SETUP.items() if key.startswith("RS-")},
             "RS-002:no-completed": Reaction(B, _measured(CODEX_LIB, "responses-no-completed")),
             "RS-004:no-terminal": Reaction(B, _measured(CODEX_LIB, "responses-silent-failure")),
             "RS-003:refused": Reaction(B, _measured(CODEX_LIB, "responses-reject-function-output")),
@@ -257,15 +300,11 @@ CLIENTS: tuple[Client, ...] = (
             "AN-002:bad-order": Reaction(W, _measured(CLAUDE_LIB, "messages-bad-order")),
             "AN-002:not-a-stream": Reaction(B, _measured(CLAUDE_LIB, "messages-stream-as-json")),
             **{
-                f"{check_id}:refused": Reaction(
-                    B, _measured(CLAUDE_LIB, "refuse-everything (from the live-trust branch)")
-                )
+                f"{check_id}:refused": Reaction(B, _measured(CLAUDE_LIB, "refuse-everything"))
                 for check_id in ("AN-001", "AN-002", "AN-003")
             },
             **{
-                f"{check_id}:unauthorized": Reaction(
-                    W, _measured(CLAUDE_LIB, "messages-bearer-only (from the live-trust branch)")
-                )
+                f"{check_id}:unauthorized": Reaction(W, _measured(CLAUDE_LIB, "messages-bearer-only"))
                 for check_id in ("AN-001", "AN-002", "AN-003")
             },
         },
@@ -315,6 +354,7 @@ CLIENTS: tuple[Client, ...] = (
             Fact("chats with stream, include_usage and max_tokens = limit.output ?? limit.context", CLIENTS_MD),
         ),
         {
+            **SETUP,
             "CC-005:refused": OWN_REQUEST,
             "CT-003:refused": OWN_REQUEST,
             "CS-009": Reaction(
