@@ -244,6 +244,14 @@ def _stream_problems(exchange: Exchange) -> list[tuple[str, str]]:
     return problems + [(usage, p) for p in _usage_problems(chunks[-1], "the last chunk")]
 
 
+def _stream_findings(ctx: LiveContext, exchange: Exchange, fix: str) -> Said:
+    """A finding for each problem of a stream, keyed by its deviation (GG-003 and GG-008 read the same stream)."""
+    return [
+        Finding(p, exchange=ctx.describe(exchange), fix=fix, deviation=deviation)
+        for deviation, p in _stream_problems(exchange)
+    ]
+
+
 @check(
     "GG-003",
     MUST,
@@ -257,15 +265,9 @@ async def gemini_stream(subject: Subject, ctx: LiveContext) -> Said:
     exchange = await _send(ctx, _generate(subject.name, "streamGenerateContent"), PLAIN, stream=True)
     if exchange.status != 200 or exchange.events is None:
         return [failed(ctx, exchange, "a streamGenerateContent request was refused", "serve ?alt=sse streams")]
-    return [
-        Finding(
-            p,
-            exchange=ctx.describe(exchange),
-            fix="send one data: <GenerateContentResponse> per chunk, finishReason and usageMetadata on the last",
-            deviation=deviation,
-        )
-        for deviation, p in _stream_problems(exchange)
-    ]
+    return _stream_findings(
+        ctx, exchange, "send one data: <GenerateContentResponse> per chunk, finishReason and usageMetadata on the last"
+    )
 
 
 @check(
@@ -432,12 +434,4 @@ async def gemini_default_version(subject: Subject, ctx: LiveContext) -> Said:
     exchange = await _send(ctx, path, PLAIN, stream=True)
     if exchange.status != 200 or exchange.events is None:
         return [failed(ctx, exchange, "the v1 path was refused", "serve the Gemini API under /v1 as well as /v1beta")]
-    return [
-        Finding(
-            p,
-            exchange=ctx.describe(exchange),
-            fix="answer /v1 as /v1beta: the same GenerateContentResponse chunks",
-            deviation=deviation,
-        )
-        for deviation, p in _stream_problems(exchange)
-    ]
+    return _stream_findings(ctx, exchange, "answer /v1 as /v1beta: the same GenerateContentResponse chunks")
