@@ -133,7 +133,7 @@ async def finish_reason(subject: Subject, ctx: LiveContext) -> Said:
                 deviation="missing-key",
             )
         )
-    final = [(c, r) for c, r in reasons if r is not None]
+    final = [(c, r) for c, r in reasons if r not in (None, "")]  # "" is its own finding, not an early finish
     empty = [c for c, r in reasons if r == ""]
     if empty:
         findings.append(

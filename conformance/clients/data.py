@@ -44,7 +44,6 @@ CHAT_MEASURED: dict[str, tuple[str, str, str, str, str]] = {
     "CS-002:chunk-without-choices": ("chunk-without-choices", B, W, W, W),
     "CS-002:chunk-id-changes": ("chunk-id-changes", W, W, W, W),
     "CS-003:empty-string": ("empty-finish-reason", W, W, W, W),
-    "CS-003:early": ("empty-finish-reason", W, W, W, W),
     "CS-003:no-finish-reason": ("cut-mid-stream", D, D, D, B),
     "CS-004:no-done": ("missing-done", W, W, W, W),
     "CS-004:not-closed": ("reset-mid-stream", B, B, B, B),
