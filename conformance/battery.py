@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -98,6 +99,36 @@ class StatusLine:
             self.shown = 0
 
 
+class StartupLine:
+    """What the run fetches before pytest collects (the manifest, the model list, a catalog), shown on a line of
+    its own and erased once fetched: pytest's reporter does not exist yet, so this writes past its capture to the
+    terminal itself; never in a log, under ``-q``, or in an xdist worker (which fetches nothing)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.shown = 0
+
+    def _write(self, text: str) -> None:
+        capture = self.config.pluginmanager.getplugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+            if not sys.stdout.isatty():
+                return
+            sys.stdout.write("\r" + " " * self.shown + "\r" + text)
+            sys.stdout.flush()
+
+    def __call__(self, text: str) -> None:
+        if self.config.get_verbosity() < 0 or hasattr(self.config, "workerinput"):
+            return
+        shown = text[: max(shutil.get_terminal_size().columns - 1, 0)]
+        self._write(shown)
+        self.shown = len(shown)
+
+    def clear(self) -> None:
+        if self.shown:
+            self._write("")
+            self.shown = 0
+
+
 class ConformanceRun(OwnItems):
     """One run's state, registered as a plugin only when a target is given; the run itself is the engine's
     (``engine.prepare``), so the plugin and a pytest-free run plan and report alike."""
@@ -106,11 +137,16 @@ class ConformanceRun(OwnItems):
         assert run_settings.target is not None
         self.config = config
         self.settings = run_settings
-        self.prepared = engine.prepare(
-            run_settings,
-            shipped=getattr(config, "workerinput", {}).get(PROPERTY),
-            read_stdin=lambda: _read_stdin(config, run_settings.max_body_bytes),
-        )
+        startup = StartupLine(config)
+        try:
+            self.prepared = engine.prepare(
+                run_settings,
+                shipped=getattr(config, "workerinput", {}).get(PROPERTY),
+                read_stdin=lambda: _read_stdin(config, run_settings.max_body_bytes),
+                progress=startup,
+            )
+        finally:
+            startup.clear()
         self.resolved = self.prepared.resolved
         self.redactor = self.prepared.redactor
         self.plan: list[tuple[Check, Subject]] = self.prepared.plan

@@ -100,10 +100,15 @@ class Prepared:
 
 
 def prepare(
-    run_settings: Settings, *, shipped: dict[str, Any] | None = None, read_stdin: Callable[[], bytes] | None = None
+    run_settings: Settings,
+    *,
+    shipped: dict[str, Any] | None = None,
+    read_stdin: Callable[[], bytes] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Prepared:
     """Read what the target names (or take the ``shipped`` sources an xdist controller read) and plan the run.
-    For the reference provider target the server is started here, on the controller only."""
+    For the reference provider target the server is started here, on the controller only. ``progress`` hears
+    each fetch as it starts, its text already masked."""
     assert run_settings.target is not None
     api_key, manifest_url, models_dev, server = run_settings.api_key, None, run_settings.models_dev, None
     if run_settings.target.kind == "reference":
@@ -124,6 +129,10 @@ def prepare(
         retries=run_settings.retries,
         key_source=None if run_settings.target.kind == "reference" else run_settings.key_source,
     )
+    redactor = Redactor([api_key, run_settings.models_dev_key, *run_settings.headers.values()])
+    if http.key_source is not None:
+        http.key_source.listen(redactor.add)
+    say = progress or (lambda _: None)
     try:
         sources = (
             resolve.Sources.from_json(shipped)
@@ -134,6 +143,7 @@ def prepare(
                 manifest_url=manifest_url,
                 models_dev=models_dev,
                 read_stdin=read_stdin or (lambda: b""),
+                progress=lambda text: say(redactor.text(text)),
             )
         )
     except BaseException:
@@ -155,9 +165,6 @@ def prepare(
     live = runner.live_plan(resolved.live, blocked=resolved.live_blocked) if resolved.live else []
     chosen = clients.narrowed(run_settings.clients)
     plan = [(c, s) for c, s in catalog + live if not run_settings.clients or any(p.covers(c.id) for p in chosen)]
-    redactor = Redactor([api_key, run_settings.models_dev_key, *run_settings.headers.values()])
-    if http.key_source is not None:
-        http.key_source.listen(redactor.add)
     return Prepared(run_settings, http, resolved, redactor, plan, server)
 
 

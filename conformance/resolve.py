@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -131,43 +132,57 @@ def gather(
     read_stdin: Any,
     manifest_url: str | None = None,
     models_dev: str | None = None,
+    progress: Callable[[str], None] = lambda _: None,
 ) -> Sources:
     """Read what the target names: a file, stdin, or the hosted documents (user headers only for the
     manifest, as the reference client sends; manifest headers, user headers and the key for the model list).
     ``manifest_url`` overrides the target's (the reference provider's, once it listens); ``models_dev`` is the
-    catalog (path or URL) read when the manifest says ``models_dev``."""
+    catalog (path or URL) read when the manifest says ``models_dev``. ``progress`` hears each fetch as it
+    starts, so a slow server is seen waited on."""
     target = settings.target
     assert target is not None
     if target.kind == "provider-json":
         raw = read_stdin() if target.is_stdin else read_file("--provider-json", target.where, settings.max_body_bytes)
         return Sources(target.kind, "<stdin>" if target.is_stdin else target.where, raw=raw)
     if target.kind == "models-dev":
-        catalog = _read_catalog(target.where, http, settings.max_body_bytes, settings.models_dev_key)
+        catalog = _read_catalog(target.where, http, settings.max_body_bytes, settings.models_dev_key, progress)
         return Sources(target.kind, target.where, models_dev=catalog)
     if target.kind == "base-url":
         live = LiveTarget.from_url(target.where)
         headers = _bearer(http) | (_goog_key(http) if "gemini" in settings.wire_apis else {})
+        progress(f"fetching the model list {live.url('models')}")
         listing = asyncio.run(_get(http, live.url("models"), headers))
         return Sources(target.kind, target.where, model_list=Fetched.of(listing), base_url=target.where)
     manifest_url = manifest_url or target.where
+    progress(f"fetching the manifest {manifest_url}")
     manifest = Fetched.of(asyncio.run(_get(http, manifest_url, dict(http.headers))))
     extended = None
     parsed = _manifest(manifest, settings.max_body_bytes)
     catalog = None
     if parsed is not None and parsed.models_data_source == "endpoint":
         headers = {**parsed.headers, **_bearer(http)}
+        progress(f"fetching the model list {parsed.extended_models_url}")
         extended = Fetched.of(asyncio.run(_get(http, parsed.extended_models_url, headers)))
     elif parsed is not None and parsed.models_data_source == "models_dev":
-        catalog = _read_catalog(models_dev or MODELS_DEV_URL, http, settings.max_body_bytes, settings.models_dev_key)
+        catalog = _read_catalog(
+            models_dev or MODELS_DEV_URL, http, settings.max_body_bytes, settings.models_dev_key, progress
+        )
     return Sources(
         target.kind, target.where, manifest=manifest, extended=extended, models_dev=catalog, manifest_url=manifest_url
     )
 
 
-def _read_catalog(where: str, http: HttpSettings, max_bytes: int, token: str | None = None) -> Fetched:
+def _read_catalog(
+    where: str,
+    http: HttpSettings,
+    max_bytes: int,
+    token: str | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Fetched:
     """A models.dev catalog from a URL (fetched with the user's headers, and a private registry's own bearer
     ``token``, which the HTTP layer drops on a redirect to another origin) or a file."""
     if where.startswith(("http://", "https://")):
+        progress(f"fetching the models.dev catalog {where}")
         headers = dict(http.headers) | ({"authorization": f"Bearer {token}"} if token else {})
         return Fetched.of(asyncio.run(_get(http, where, headers)))
     return Fetched(where, 200, "application/json", read_file("--models-dev", where, max_bytes))

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from conformance.reference.server import ReferenceConfig, ReferenceServer
+
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -94,3 +96,19 @@ def test_each_live_item_is_charged_its_own_time(pytester: pytest.Pytester) -> No
     assert latency > 0 and listing > 0
     # twenty-one streamed requests take longer than one GET of the model list, on any machine
     assert latency > listing
+
+
+def test_the_fetches_before_collection_are_seen_and_leave_no_trace(tmp_path: Path) -> None:
+    """Before pytest collects, the run fetches the manifest and the model list: a user at a terminal sees which
+    one it waits on, and the line is gone once they are fetched."""
+    with ReferenceServer(ReferenceConfig(faults=frozenset())) as server:
+        raw = at_a_terminal(tmp_path, f"--provider-url={server.manifest_url}", "-m", "catalog")
+    assert f"fetching the manifest {server.manifest_url}" in raw
+    assert "fetching the model list" in raw
+    assert not any("fetching the" in line for line in screen(raw))
+
+
+def test_quiet_fetches_quietly(tmp_path: Path) -> None:
+    with ReferenceServer(ReferenceConfig(faults=frozenset())) as server:
+        raw = at_a_terminal(tmp_path, f"--provider-url={server.manifest_url}", "-m", "catalog", "-q")
+    assert "fetching the" not in raw
