@@ -1,4 +1,5 @@
-"""Shared test helpers: the real data beside the checkout, hypothesis profiles, small document builders."""
+"""Shared test helpers: the real data beside the checkout, hypothesis profiles (no deadlines: a loaded machine must
+not fail a test for being slow), small document builders."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 settings.register_profile(
     "ci", settings.get_profile("ci"), max_examples=200, suppress_health_check=[HealthCheck.too_slow]
 )
-settings.register_profile("dev", max_examples=100)
+settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 GOOD_MANIFEST: dict[str, Any] = {
