@@ -25,9 +25,9 @@
 //                                               [00e3a1a76ac2]; the same code: src/kilocode/provider/discover-models.ts
 //                                               [d22f4e4a344f]
 //   packages/opencode/src/kilocode/provider/provider.ts  buildTimeoutSignal: the discovery fetch, body included,
-//                                               is aborted after options.timeout, else REQUEST_TIMEOUT_MS (120 s)
+//                                               is aborted after options.timeout, else REQUEST_TIMEOUT_MS  [0dd53bc182a1]
 // Model discovery is a plain WHATWG fetch: Node's here, where Kilo's CLI runs on Bun's; the driver bounds it by
-// the request's timeout_s (Kilo: 120 s) and MAX_LIST_BYTES (Kilo: none).
+// the request's timeout_s (Kilo: REQUEST_TIMEOUT_MS, 120 s to 300 s across 7.x) and MAX_LIST_BYTES (Kilo: none).
 // The logic below restates that behaviour in this project's words; no Kilo code is copied.
 
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
