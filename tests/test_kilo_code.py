@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from conformance import corpus, kilo_code
+from conformance.errors import LoaderError
 
 pytest_plugins = ["pytester"]
 KILO_CODE_CASES = [c for c in corpus.cases() if c.input["kind"] in ("discover", "catalog")]
@@ -26,7 +27,11 @@ def answer(request):
     if request["kind"] == "models_dev":
         status, body = fetch.raw(request["catalog_url"], {})
         import json
-        return protocol.accepted(kilo_code.models_dev_models(json.loads(body), request["provider_id"]))
+        from conformance.errors import LoaderError
+        try:
+            return protocol.accepted(kilo_code.models_dev_models(json.loads(body), request["provider_id"]))
+        except LoaderError as exc:
+            return protocol.refused(str(exc), exc.code, exc.stage)
     return reference.answer(request, fetch)
 
 
@@ -71,6 +76,49 @@ def test_discovery_reads_only_string_ids_of_a_2xx_data_array(status: int, body: 
 
 def test_a_body_that_is_not_json_gives_no_model() -> None:
     assert kilo_code.discovered(200, b"<html>") == {}
+
+
+@pytest.mark.parametrize(
+    ("modalities", "images"),
+    [
+        ({"input": ["text", "image"]}, True),
+        ({"input": ["Image"]}, False),
+        ({"input": "text,image"}, True),
+        (None, False),
+    ],
+)
+def test_images_are_read_with_includes_as_kilo_reads_them(modalities: Any, images: bool) -> None:
+    entry = {"limit": {"context": 1, "output": 1}, "modalities": modalities}
+    assert kilo_code.map_models_dev_model(entry)["supportsImages"] is images
+
+
+@pytest.mark.parametrize(
+    ("entry", "code"),
+    [
+        (None, "model-not-object"),
+        ({"name": "no limit"}, "model-type"),
+        ({"limit": {"context": 1}, "modalities": {"input": {"image": True}}}, "model-type"),
+        ({"limit": {"context": 1}, "cost": {"tiers": {"a": 1}}}, "model-type"),
+    ],
+)
+def test_an_entry_kilos_mapping_throws_on_is_refused(entry: Any, code: str) -> None:
+    with pytest.raises(LoaderError) as raised:
+        kilo_code.models_dev_models({"p": {"id": "p", "name": "P", "env": [], "models": {"m": entry}}}, "p")
+    assert raised.value.code == code and raised.value.stage == "schema"
+
+
+def test_a_broken_provider_elsewhere_in_the_catalog_refuses_them_all() -> None:
+    catalog = {"p": {"models": {"m": {"limit": {"context": 1}}}}, "q": None}
+    with pytest.raises(LoaderError, match="a provider of the catalog is not an object"):
+        kilo_code.models_dev_models(catalog, "p")
+
+
+def test_each_experimental_mode_is_one_more_model() -> None:
+    entry = {"id": "m", "name": "M", "limit": {"context": 1}, "cost": {"input": 2, "output": 4}}
+    entry["experimental"] = {"modes": {"fast": {"cost": {"input": 5}}, "slow": {}}}
+    models = kilo_code.models_dev_models({"p": {"models": {"m": entry}}}, "p")
+    assert models["m-fast"] == {**models["m"], "displayName": "M Fast", "inputPrice": 5, "outputPrice": 0}
+    assert models["m-slow"] == {**models["m"], "displayName": "M Slow"}
 
 
 def test_the_models_dev_mapping_takes_limits_as_given_prices_default_zero_and_exact_image() -> None:

@@ -52,12 +52,39 @@ def test_each_driver_works_on_the_clean_reference(client: str, reference: Refere
     needs(client)
     result = turn(client, reference)
     assert result["outcome"] == "works", result
-    assert [s["name"] for s in result["steps"]] == ["text", "tool-call", "tool-result"]
+    discovers = ["discover"] if client == "kilo-code" else []
+    assert [s["name"] for s in result["steps"]] == [*discovers, "text", "tool-call", "tool-result"]
     assert all(s["outcome"] == "works" for s in result["steps"]), result
     assert result["lost"] == [] and result["error"] is None
     assert result["tag"] == "t1" and result["client"] == client
     assert result["library"].startswith(f"{drivers.DRIVERS[client].library}@")
-    assert "get_weather" in result["steps"][1]["detail"]
+    assert "get_weather" in result["steps"][len(discovers) + 1]["detail"]
+
+
+DISCOVERY = [
+    ("model-list-no-object", "works", '2 model(s) discovered: "reference/coder", "reference/mini"'),
+    ("model-entry-without-id", "works", '2 model(s) discovered: "reference/coder", "reference/mini"'),
+    ("bare-array-models", "degraded", "no model discovered: the body has no data array"),
+    ("invalid-utf8", "degraded", '1 model(s) discovered ("\ufffd\ufffd\ufffd"), "reference/coder" not among them'),
+    ("huge-body", "degraded", "no model discovered: the body is over 32 MiB: the driver stopped reading"),
+    ("gzip-bomb", "degraded", "no model discovered: the body is over 32 MiB: the driver stopped reading"),
+    ("refuse-everything", "degraded", "no model discovered: unexpected status 500"),
+]
+"""What shipping Kilo's model discovery makes of each model list (the kilo-code reactions to LST-001's deviations,
+conformance/clients/data.py KILO_DISCOVERY), measured in the driver's discover step."""
+
+
+@pytest.mark.parametrize(
+    ("reference", "outcome", "said"), [pytest.param([f], o, s, id=f) for f, o, s in DISCOVERY], indirect=["reference"]
+)
+def test_kilos_model_discovery_reads_each_model_list_as_kilo_does(
+    reference: ReferenceServer, outcome: str, said: str
+) -> None:
+    needs("kilo-code")
+    discover = turn("kilo-code", reference)["steps"][0]
+    assert discover["name"] == "discover"
+    assert discover["outcome"] == outcome, discover
+    assert discover["detail"].startswith(said), discover
 
 
 BREAKS = [

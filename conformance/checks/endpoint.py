@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from conformance.catalogue import Observation, check
 from conformance.checks.chat import failed
 from conformance.findings import Finding, Severity
@@ -29,9 +31,49 @@ Said = list[Finding | Observation]
 async def model_list(subject: Subject, ctx: LiveContext) -> Said:
     exchange = await ctx.model_list()
     said = ctx.describe(exchange)
+    if exchange.error is not None and exchange.status is not None and 200 <= exchange.status < 300:
+        return [
+            Finding(
+                f"the model list answered {exchange.status} but could not be read: {exchange.error}",
+                expected="a whole JSON model list within the suite's bounds",
+                exchange=said,
+                fix="send the model list whole, promptly and small: a few kilobytes per model",
+                deviation="unreadable",
+            )
+        ]
     if not exchange.ok:
-        return [failed(ctx, exchange, "the model list request", "serve GET {baseUrl}/models with the key clients send")]
-    body = exchange.json
+        finding = failed(
+            ctx, exchange, "the model list request", "serve GET {baseUrl}/models with the key clients send"
+        )
+        return [replace(finding, deviation="unreadable") if exchange.status is None else finding]
+    return _list_findings(exchange.body, exchange.json, said)
+
+
+def _list_findings(raw: bytes, body: object, said: str) -> Said:
+    """What is wrong with a 2xx model list, each deviation named apart, since clients read these differently
+    (shipping Kilo reads only ``data[].id``, and decodes the bytes as fetch does, replacing what is not UTF-8)."""
+    if body is None:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return [
+                Finding(
+                    f"the model list is not UTF-8 ({exc.reason} at byte {exc.start})",
+                    expected="a UTF-8 JSON model list",
+                    exchange=said,
+                    fix="encode the model list as UTF-8",
+                    deviation="not-utf8",
+                )
+            ]
+        return [
+            Finding(
+                "the model list is not JSON",
+                expected="an OpenAI model list",
+                exchange=said,
+                fix='serve {"object": "list", "data": [...]}',
+                deviation="not-json",
+            )
+        ]
     if isinstance(body, list):
         return [
             Finding(
@@ -39,32 +81,54 @@ async def model_list(subject: Subject, ctx: LiveContext) -> Said:
                 expected='{"object": "list", "data": [...]}',
                 exchange=said,
                 fix='wrap the array: {"object": "list", "data": [...]}',
+                deviation="bare-array",
             )
         ]
-    if not isinstance(body, dict) or body.get("object") != "list" or not isinstance(body.get("data"), list):
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         return [
             Finding(
-                'the body is not {"object": "list", "data": [...]}',
-                expected="an OpenAI model list",
+                "the body has no data array",
+                expected='{"object": "list", "data": [...]}',
                 exchange=said,
                 fix='serve {"object": "list", "data": [{"id": …, "object": "model"}]}',
+                deviation="no-data",
             )
         ]
-    bad = [
-        i
-        for i, m in enumerate(body["data"])
-        if not (isinstance(m, dict) and isinstance(m.get("id"), str) and m.get("object") == "model")
-    ]
-    if bad:
-        return [
+    findings: Said = []
+    if body.get("object") != "list":
+        findings.append(
             Finding(
-                f'entries {bad[:5]} of data lack a string id or object: "model"',
-                pointer=f"/data/{bad[0]}",
+                f'object is {body["object"]!r}, not "list"' if "object" in body else 'there is no "object": "list"',
+                pointer="/object",
+                exchange=said,
+                fix='set "object": "list"',
+                deviation="wrong-object",
+            )
+        )
+    entries = body["data"]
+    no_id = [i for i, m in enumerate(entries) if not (isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"])]
+    if no_id:
+        findings.append(
+            Finding(
+                f"entries {no_id[:5]} of data have no string id: clients cannot list them",
+                pointer=f"/data/{no_id[0]}",
                 exchange=said,
                 fix='give every entry {"id": "<model id>", "object": "model"}',
+                deviation="entry-without-id",
             )
-        ]
-    return [Observation(f"{len(body['data'])} models listed")]
+        )
+    not_model = [i for i, m in enumerate(entries) if i not in no_id and m.get("object") != "model"]
+    if not_model:
+        findings.append(
+            Finding(
+                f'entries {not_model[:5]} of data lack object: "model"',
+                pointer=f"/data/{not_model[0]}",
+                exchange=said,
+                fix='give every entry {"id": "<model id>", "object": "model"}',
+                deviation="entry-object",
+            )
+        )
+    return findings or [Observation(f"{len(entries)} models listed")]
 
 
 def _listed_ids(exchange) -> set[str]:

@@ -68,6 +68,26 @@ produces that deviation alone. A deviation no fault produces alone (a refused st
 comes with the refusal of a field some clients send and others do not) is left unverified."""
 
 
+DISCOVER_STEP = f"measured: {TRUTH} and tests/test_real_clients.py, the kilo-code driver's discover step"
+KILO_DISCOVERY: dict[str, tuple[str, str]] = {
+    # LST-001 deviation: (what shipping Kilo's model discovery makes of it, the reference fault that shows it alone)
+    "bare-array": (D, "bare-array-models"),
+    "not-utf8": (D, "invalid-utf8"),
+    "unreadable": (D, "huge-body, gzip-bomb"),
+    "refused": (D, "refuse-everything"),
+    "wrong-object": (W, "model-list-no-object"),
+    "entry-without-id": (W, "model-entry-without-id"),
+}
+"""Measured: the kilo-code driver's discover step (Kilo's GET new URL("models", baseURL + "/"), read as Kilo reads
+it) against each fault. Kilo catches every discovery failure and keeps the models the user configured, adding a
+discovered id only where no configured model has it (Kilo-Org/kilocode provider.ts @00e3a1a, discoveryLoaders):
+a list it cannot read loses the picker's models, never the turn, so it degrades Kilo and does not break it. (A
+user who configured no model at all and relied on discovery has no model then; the verdict speaks of the turn.)
+``unreadable`` is measured up to the driver's bound (32 MiB, the suite's default): Kilo reads a body whole, so
+past that bound whether it survives a gigabyte is unverified. ``refused`` shows alone in the discover step;
+refuse-everything refuses the turn too."""
+
+
 SETUP = {
     f"{holder}:{cause}": Reaction(B, source)
     for cause, holders, source in (
@@ -203,7 +223,14 @@ CLIENTS: tuple[Client, ...] = (
             Fact("max_tokens = min(limit.output, 32000)", "Kilo-Org/kilocode transform.ts"),
             Fact("tools as JSON Schema on agent turns", "Kilo-Org/kilocode transform.ts"),
         ),
-        {**_column(1, KILO_LIB), "CC-008": OWN_REQUEST},
+        {
+            **_column(1, KILO_LIB),
+            "CC-008": OWN_REQUEST,
+            **{
+                f"LST-001:{deviation}": Reaction(effect, f"{DISCOVER_STEP}, reference fault {fault}")
+                for deviation, (effect, fault) in KILO_DISCOVERY.items()
+            },
+        },
         (KILO_REQUEST,),
         applies_when=CHAT_RAN,
     ),

@@ -126,4 +126,8 @@ def model_list(faults: frozenset[str]) -> Any:
         for key, model in MODELS.items()
         if not (key == "reference/mini" and "missing-model-in-list" in faults)
     ]
-    return data if "bare-array-models" in faults else {"object": "list", "data": data}
+    if "model-entry-without-id" in faults:
+        data.append({"object": "model", "name": "Reference Nameless", "owned_by": OWNER})
+    if "bare-array-models" in faults:
+        return data
+    return {"data": data} if "model-list-no-object" in faults else {"object": "list", "data": data}

@@ -99,6 +99,8 @@ FAULTS: dict[str, Fault] = _table(
     ("string-numbers", ("EXT-003",), 'reference/coder has `limit.context: "128000"`, a string'),
     # the OpenAI model list and URL handling
     ("bare-array-models", ("LST-001",), "GET /v1/models returns a bare JSON array"),
+    ("model-list-no-object", ("LST-001",), 'GET /v1/models leaves out "object": "list" (its data array is intact)'),
+    ("model-entry-without-id", ("LST-001",), "GET /v1/models lists one more entry, which has a name and no id"),
     ("missing-model-in-list", ("LST-002",), "GET /v1/models omits reference/mini"),
     ("no-slash-tolerance", ("LST-003",), "paths with a trailing or doubled slash (/v1/, /v1//models) give 404"),
     ("html-404", ("LST-004",), "unknown paths give an HTML 404 page"),

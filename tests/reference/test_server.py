@@ -725,6 +725,12 @@ PROBES: dict[str, tuple[Probe, Any, Any]] = {
     "null-cost": (lambda c: extended(c)["models"]["reference/mini"]["cost"], {"input": 0.1, "output": 0.4}, None),
     "string-numbers": (lambda c: extended(c)["models"]["reference/coder"]["limit"]["context"], 128000, "128000"),
     "bare-array-models": (lambda c: type(c.get("/v1/models").json()).__name__, "dict", "list"),
+    "model-list-no-object": (lambda c: c.get("/v1/models").json().get("object"), "list", None),
+    "model-entry-without-id": (
+        lambda c: ["id" in m for m in c.get("/v1/models").json()["data"]],
+        [True] * len(MODELS),
+        [True] * len(MODELS) + [False],
+    ),
     "missing-model-in-list": (
         lambda c: [m["id"] for m in c.get("/v1/models").json()["data"]],
         list(MODELS),

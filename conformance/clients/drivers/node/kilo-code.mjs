@@ -16,6 +16,18 @@
 //   packages/opencode/src/session/retry.ts      which errors are retried and after how long  [6ebbf36d72d6]
 //   packages/opencode/src/kilocode/reasoning-token.ts  a leading </think> marker is dropped from text  [07e2e0bc99a9]
 //   packages/opencode/src/kilocode/const.ts     DEFAULT_HEADERS  [0f18f6788b84]
+//   packages/opencode/src/provider/provider.ts  discoveryLoaders of a config provider with discoverModels: GET
+//                                               new URL("models", baseURL + "/"), the configured headers plus
+//                                               Bearer <apiKey> unless they set Authorization or authorization,
+//                                               response.ok or nothing, response.json(), only data[].id read (a
+//                                               non-empty string); any error is caught and logged, giving no model;
+//                                               a discovered id is added only where no configured model has it
+//                                               [00e3a1a76ac2]; the same code: src/kilocode/provider/discover-models.ts
+//                                               [d22f4e4a344f]
+//   packages/opencode/src/kilocode/provider/provider.ts  buildTimeoutSignal: the discovery fetch, body included,
+//                                               is aborted after options.timeout, else REQUEST_TIMEOUT_MS  [0dd53bc182a1]
+// Model discovery is a plain WHATWG fetch: Node's here, where Kilo's CLI runs on Bun's; the driver bounds it by
+// the request's timeout_s (Kilo: REQUEST_TIMEOUT_MS, 120 s to 300 s across 7.x) and MAX_LIST_BYTES (Kilo: none).
 // The logic below restates that behaviour in this project's words; no Kilo code is copied.
 
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
@@ -27,6 +39,9 @@ const PROVIDER_ID = "provider";
 const OUTPUT_TOKEN_MAX = 32_000;
 const KILO_HEADERS = { "HTTP-Referer": "https://kilocode.ai", "X-Title": "Kilo Code", "User-Agent": "Kilo-Code/7.5.11" };
 const RETRY = { initialMs: 2_000, factor: 2, maxNoHeadersMs: 30_000 };
+/** The most of a model list the driver reads, the suite's own default body cap. Kilo reads the whole body; past
+ * this the driver stops and reports the list unread, so a hostile provider cannot hold its memory. */
+export const MAX_LIST_BYTES = 32 * 1024 * 1024;
 
 /** Kilo's tools: the agent's tool (JSON Schema input), plus the "invalid" tool that repaired calls are sent to. */
 function kiloTools() {
@@ -207,9 +222,48 @@ function describeCall(part) {
   return { id: part.toolCallId, name: part.toolName, arguments: part.input, input: part.input };
 }
 
+/** The body, read no further than `limit` decoded bytes (a gzip body counts as it inflates). */
+async function boundedBody(response, limit) {
+  const reader = response.body.getReader();
+  const parts = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return Buffer.concat(parts);
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      throw new Error(`the body is over ${limit / 1024 / 1024} MiB: the driver stopped reading (Kilo reads it whole)`);
+    }
+    parts.push(value);
+  }
+}
+
+/** provider.ts discoveryLoaders: the model ids Kilo adds from GET {baseURL}/models. A body Kilo's response.json()
+ * could not read throws here, as it does there; `why` says why a readable body gave no model. */
+export async function discoverModels(req, signal) {
+  const base = req.base_url;
+  const url = new URL("models", base.endsWith("/") ? base : `${base}/`).toString();
+  const headers = { ...(req.headers ?? {}) };
+  if (req.api_key && headers.Authorization === undefined && headers.authorization === undefined) {
+    headers.Authorization = `Bearer ${req.api_key}`;
+  }
+  const response = await fetch(url, { headers, signal });
+  if (!response.ok) {
+    await response.body?.cancel().catch(() => {});
+    throw new Error(`unexpected status ${response.status}`);
+  }
+  // The bytes read as fetch's own json() reads them (UTF-8 with replacement, a BOM dropped, then JSON.parse).
+  const body = await new Response(await boundedBody(response, MAX_LIST_BYTES)).json();
+  if (!Array.isArray(body.data)) return { models: [], why: "the body has no data array" };
+  const models = body.data.map((item) => (typeof item?.id === "string" ? item.id : "")).filter(Boolean);
+  return { models: [...new Set(models)], why: "no entry of data has a string id" };
+}
+
 export const driver = {
   client: "kilo-code",
   library: `${libraryVersion("ai")} + ${libraryVersion("@ai-sdk/openai-compatible")}`,
+  discover: discoverModels,
 
   /** processor.ts: a retryable failure is sent again after the SessionRetry delay; anything else ends the turn. */
   async request(req, convo, signal) {

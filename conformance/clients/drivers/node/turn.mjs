@@ -191,6 +191,38 @@ function judgeToolCall(reply) {
   };
 }
 
+/** Judge what model discovery found: models the client lists, one of them the model the turn uses. Discovery only
+ * adds models to those the user configured, and the client goes on without them when it fails, so a failure loses
+ * the picker's models (degraded) and never the turn. */
+function judgeDiscovery(found, model) {
+  if (found.error) {
+    return { outcome: "degraded", detail: `no model discovered: ${found.error}`, lost: ["models"] };
+  }
+  const ids = found.models;
+  const shown = ids.slice(0, 5).map((id) => JSON.stringify(id)).join(", ") + (ids.length > 5 ? ", ..." : "");
+  if (ids.length === 0) {
+    return { outcome: "degraded", detail: `no model discovered: ${found.why ?? "the list names none"}`, lost: ["models"] };
+  }
+  if (!ids.includes(model)) {
+    const detail = `${ids.length} model(s) discovered (${shown}), ${JSON.stringify(model)} not among them`;
+    return { outcome: "degraded", detail, lost: ["models"] };
+  }
+  return { outcome: "works", detail: `${ids.length} model(s) discovered: ${shown}`, lost: [] };
+}
+
+/** Run the driver's model discovery, when its client has one, within the step deadline. Whatever goes wrong there
+ * (a refusal, an unreadable body, the deadline) is what the discovery lost, never an error of the turn: the client
+ * catches it and carries on with the configured models. */
+async function discover(driver, req, seconds) {
+  let found;
+  try {
+    found = await withDeadline(seconds, (signal) => driver.discover(req, signal));
+  } catch (error) {
+    found = { error: describeError(error) };
+  }
+  return judgeDiscovery(found, req.model);
+}
+
 /** A stand-in call for the follow-up when the tool-call step assembled none, so the follow-up is still measured. */
 const STAND_IN = { id: "call_standin0", name: GET_WEATHER.name, input: { city: "Paris" } };
 
@@ -201,6 +233,8 @@ const STAND_IN = { id: "call_standin0", name: GET_WEATHER.name, input: { city: "
  * `parseError` says the arguments did not parse even where the client salvaged an object from them.
  * `convo` is `{system, user, call?, reasoning?, result?}`: the follow-up carries the assistant call (with the
  * reasoning that came with it, for clients that send it back) and the tool result.
+ * A client that discovers its models first has `driver.discover(req, signal)`, returning `{models: [ids]}` (with
+ * `why` when there are none) or throwing; that is the turn's first step, `discover`.
  */
 export async function runTurn(driver, req) {
   const mask = masker(req.api_key);
@@ -224,6 +258,11 @@ export async function runTurn(driver, req) {
     }
   }
 
+  if (driver.discover) {
+    const verdict = await discover(driver, req, seconds);
+    verdict.lost.forEach((l) => lost.add(l));
+    steps.push({ name: "discover", outcome: verdict.outcome, detail: mask(verdict.detail) });
+  }
   await step("text", { system: SYSTEM, user: HELLO }, (r) =>
     judgeText(r, { usage: true, reasoning: req.reasoning === true }),
   );

@@ -17,7 +17,9 @@ const DRIVERS = new URL("../", import.meta.url);
 // ---- a scripted provider -------------------------------------------------------------------------------------
 
 let script = defaultScript;
+let listing = defaultListing;
 const seen = [];
+const listed = [];
 let server;
 let baseUrl;
 
@@ -49,6 +51,10 @@ function defaultScript(body) {
   return { events: [...words, chunk({ content: " there." }), chunk({}, "stop"), USAGE] };
 }
 
+function defaultListing() {
+  return { status: 200, json: { object: "list", data: [{ id: "m", object: "model" }, { id: "other", object: "model" }] } };
+}
+
 function sse(res, events, { end = true } = {}) {
   res.writeHead(200, { "content-type": "text/event-stream" });
   for (const event of events) res.write(`data: ${JSON.stringify(event)}\n\n`);
@@ -57,6 +63,14 @@ function sse(res, events, { end = true } = {}) {
 
 before(async () => {
   server = createServer((req, res) => {
+    if (req.method === "GET") {
+      listed.push({ url: req.url, headers: req.headers });
+      const answer = listing(req);
+      if (answer.hang) return;
+      res.writeHead(answer.status, { "content-type": "application/json" });
+      res.end(answer.raw ?? JSON.stringify(answer.json));
+      return;
+    }
     let raw = "";
     req.on("data", (d) => (raw += d));
     req.on("end", () => {
@@ -117,7 +131,8 @@ describe("a well-behaved provider", () => {
       seen.length = 0;
       const result = await turn(client);
       assert.equal(result.outcome, "works", JSON.stringify(result));
-      assert.deepEqual(Object.keys(steps(result)), ["text", "tool-call", "tool-result"]);
+      const names = client === "kilo-code" ? ["discover", "text", "tool-call", "tool-result"] : ["text", "tool-call", "tool-result"];
+      assert.deepEqual(Object.keys(steps(result)), names);
       assert.equal(result.client, client);
       assert.equal(result.tag, "t");
       assert.match(result.library, /@\d+\.\d+\.\d+/);
@@ -191,7 +206,7 @@ describe("the same stream, read three ways", () => {
     for (const client of CLIENTS) {
       const result = await turn(client);
       assert.equal(steps(result).text, "degraded", client);
-      assert.match(result.steps[0].detail, /chat-template token/);
+      assert.match(result.steps.find((s) => s.name === "text").detail, /chat-template token/);
     }
   });
 });
@@ -217,7 +232,7 @@ describe("errors, deadlines and the key", () => {
     for (const client of CLIENTS) {
       const result = await turn(client, { timeout_s: 1 });
       assert.equal(result.outcome, "breaks", client);
-      assert.match(result.steps[0].detail, /timed out after 1 s/, client);
+      assert.match(result.steps.find((s) => s.name === "text").detail, /timed out after 1 s/, client);
     }
   });
 
@@ -229,6 +244,62 @@ describe("errors, deadlines and the key", () => {
     assert.equal(results[1].outcome, "breaks");
     assert.match(results[1].error, /bad request line/);
     assert.equal(results[2].outcome, "works");
+  });
+});
+
+describe("Kilo's model discovery", () => {
+  function discovery(result) {
+    return result.steps.find((s) => s.name === "discover");
+  }
+
+  test("GET {base_url}/models with the headers and the key as Bearer; the model in use is found", async () => {
+    script = defaultScript;
+    listing = defaultListing;
+    listed.length = 0;
+    const result = await turn("kilo-code", { headers: { "X-Team": "blue" } });
+    assert.equal(discovery(result).outcome, "works");
+    assert.match(discovery(result).detail, /2 model\(s\) discovered: "m", "other"/);
+    assert.equal(listed.length, 1);
+    assert.equal(listed[0].url, "/v1/models");
+    assert.equal(listed[0].headers.authorization, `Bearer ${KEY}`);
+    assert.equal(listed[0].headers["x-team"], "blue");
+  });
+
+  test("an Authorization header of the user's own replaces the key", async () => {
+    listing = defaultListing;
+    listed.length = 0;
+    await turn("kilo-code", { headers: { authorization: "Token abc" } });
+    assert.equal(listed[0].headers.authorization, "Token abc");
+  });
+
+  test("a list Kilo cannot read loses the models and not the turn", async () => {
+    script = defaultScript;
+    const cases = [
+      [() => ({ status: 404, json: { error: { message: "no" } } }), /no model discovered: unexpected status 404/],
+      [() => ({ status: 200, json: [{ id: "m" }] }), /no model discovered: the body has no data array/],
+      [() => ({ status: 200, raw: "{not json" }), /no model discovered: .*JSON/],
+      [() => ({ status: 200, json: { data: [{ name: "m" }] } }), /no entry of data has a string id/],
+      [() => ({ status: 200, json: { data: [{ id: "other" }] } }), /1 model\(s\) discovered \("other"\), "m" not among them/],
+    ];
+    for (const [answer, said] of cases) {
+      listing = answer;
+      const result = await turn("kilo-code");
+      assert.equal(discovery(result).outcome, "degraded");
+      assert.match(discovery(result).detail, said);
+      assert.equal(result.outcome, "degraded");
+      assert.deepEqual(result.lost, ["models"]);
+      assert.equal(result.error, null);
+      assert.equal(steps(result).text, "works");
+    }
+  });
+
+  test("a list that never comes is given up at the deadline, and the turn goes on", async () => {
+    script = defaultScript;
+    listing = () => ({ hang: true });
+    const result = await turn("kilo-code", { timeout_s: 1 });
+    assert.match(discovery(result).detail, /no model discovered: Timeout: timed out after 1 s/);
+    assert.equal(steps(result)["tool-result"], "works");
+    listing = defaultListing;
   });
 });
 
