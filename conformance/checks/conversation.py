@@ -289,14 +289,15 @@ async def parallel_accepted(subject: Subject, ctx: LiveContext) -> Said:
     scope="live-model",
     rationale="clients that ask for one call at a time (Cline tracks one) lose or mishandle the others",
     source="OpenAI Chat Completions reference (parallel_tool_calls); cline/cline tool-call-processor.ts",
-    requires="CV-006",
 )
 async def parallel_false_honoured(subject: Subject, ctx: LiveContext) -> Said:
     _tools(ctx, subject)
     exchange = await _parallel_false(ctx, subject)
+    if not exchange.ok:
+        raise NotApplicable(f"the request with parallel_tool_calls: false got no reply ({_said(exchange)}): see CV-006")
     calls, _ = cv.reply_calls(exchange)
     if len(calls) <= 1:
-        return []
+        return [Observation(f"{len(calls)} tool call(s) in the reply to a request with parallel_tool_calls: false")]
     return [
         Finding(
             f"parallel_tool_calls: false was sent, and the reply has {len(calls)} tool calls "

@@ -262,7 +262,7 @@ FAULTS: dict[str, Fault] = _table(
     ),
     (
         "reject-auto-tool-choice",
-        ("CC-006", "CT-003", "CC-008"),
+        ("CC-006", "CT-003", "CC-008", "CV-001", "CV-002", "CV-006"),
         'tools with tool_choice "auto" (or none named) get 400 ""auto" tool choice requires '
         '--enable-auto-tool-choice …", as vLLM answers when started without it',
     ),
