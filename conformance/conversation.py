@@ -29,7 +29,11 @@ SYSTEM = (
 
 
 def _tool(name: str, description: str, **properties: str) -> dict[str, Any]:
-    schema = {"type": "object", "properties": {k: {"type": "string", "description": v} for k, v in properties.items()}}
+    schema = {
+        "type": "object",
+        "properties": {k: {"type": "string", "description": v} for k, v in properties.items()},
+        "required": list(properties),
+    }
     return {"type": "function", "function": {"name": name, "description": description, "parameters": schema}}
 
 
@@ -44,8 +48,6 @@ TOOLS = [
     ),
 ]
 """The tools a coding agent offers (named as Roo and Cline name theirs), with small schemas."""
-for _t in TOOLS:
-    _t["function"]["parameters"]["required"] = list(_t["function"]["parameters"]["properties"])
 
 LOOP_PROMPT = (
     "First call list_files on src, then read_file on src/app.py, then write_to_file to save src/app.py with a "
