@@ -109,7 +109,8 @@ HISTORY = {
             [],
             False,
             "kosong 0.56.0 OpenAILegacy._convert_message: content [] beside tool_calls; a ThinkPart goes back only "
-            "under reasoning_key, which MoonshotAI/kimi-cli src/kimi_cli/llm.py@0109536 leaves unset",
+            "under reasoning_key, which MoonshotAI/kimi-cli src/kimi_cli/llm.py@0109536 leaves unset (later "
+            "releases default it to reasoning_content: tests/core/test_create_llm.py@c00ba99, unverified here)",
         ),
     )
 }
@@ -235,7 +236,7 @@ def broken_field(exchange: Exchange, sent: dict[str, Any]) -> str:
 
 def mentions_reasoning(exchange: Exchange) -> bool:
     """Whether a refusal is about reasoning carried back (or not): CV-003 and CV-004 speak of it, no other check."""
-    return "reasoning" in (server_message(exchange) or "").lower()
+    return "reasoning_content" in (server_message(exchange) or "").lower()
 
 
 def described_history(sent: dict[str, Any]) -> str:
