@@ -24,7 +24,7 @@ LIVE_SCOPES = ("endpoint", "live-model", "run", "registry")
 that look at every exchange, budgets); ``registry``: each provider of a models.dev catalog, at its own ``api``."""
 SCOPES = CATALOG_SCOPES + LIVE_SCOPES
 
-GROUPS = ("MAN", "EXT", "EMB", "JSON", "MDV", "LST", "CC", "CS", "CT", "CX", "IM", "CE", "LAT", "RS", "AN", "GG")
+GROUPS = ("MAN", "EXT", "EMB", "JSON", "MDV", "LST", "CC", "CS", "CT", "CX", "CV", "IM", "CE", "LAT", "RS", "AN", "GG")
 """Catalogue order: the order of ``checks.md``."""
 _CHECK_MODULES = (
     "conformance.checks.manifest",
@@ -36,6 +36,7 @@ _CHECK_MODULES = (
     "conformance.checks.clients",
     "conformance.checks.stream",
     "conformance.checks.tools",
+    "conformance.checks.conversation",
     "conformance.checks.latency",
     "conformance.checks.wire_apis",
     "conformance.checks.gemini",

@@ -8,6 +8,7 @@ from typing import Any
 
 from conformance.catalogue import Observation, check
 from conformance.checks.chat import failed
+from conformance.conversation import mentions_reasoning
 from conformance.findings import Finding, Severity
 from conformance.live import (
     LiveContext,
@@ -199,6 +200,8 @@ async def streamed_tool_call(subject: Subject, ctx: LiveContext) -> Said:
 async def tool_followup(subject: Subject, ctx: LiveContext) -> Said:
     _claims(ctx, subject, "tool_call", "tool calling")
     exchange = await ctx.chat(tool_followup_request(subject.name))
+    if not exchange.ok and mentions_reasoning(exchange):
+        raise NotApplicable("the follow-up was refused for want of reasoning_content: see CV-004")
     if not exchange.ok:
         return [
             failed(

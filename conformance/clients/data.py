@@ -21,7 +21,7 @@ CLIENTS_MD = "../shared/spec/clients.md"
 TRUTH = "tests/test_client_truth.py"
 CHAT_RAN = ("CC-*", "CS-*", "CT-*")
 """What must have run for a chat client's verdict to mean anything: a model list alone says nothing of a turn."""
-CHAT_CHECKS = ("LST-*", "CC-00[1-467]", "CS-*", "CT-*", "CX-*", "IM-*", "CE-*")
+CHAT_CHECKS = ("LST-*", "CC-00[1-467]", "CS-*", "CT-*", "CX-*", "CV-*", "IM-*", "CE-*")
 """What a chat client's verdict looks at: the chat API as that client speaks it (CC-005 is the Provider Defined
 client's own request; the other clients' requests are CC-008)."""
 PD = "mcowger/kilocode@abb5d48 src/api/providers/fetchers/provider-defined.ts"
@@ -62,6 +62,9 @@ CHAT_MEASURED: dict[str, tuple[str, str, str, str, str]] = {
     "CT-004:refused": ("reject-strict-tools", W, B, W, W),
     "CX-001": ("reasoning-field-only", W, D, D, W),
     "CX-002": ("template-token-leak", D, D, D, D),
+    "CV-003:refused": ("refuse-reasoning-history", B, W, W, W),
+    "CV-004:demanded": ("demand-reasoning-back", W, B, B, B),
+    "CV-006:refused": ("reject-unknown-fields", W, B, B, W),
 }
 """Measured: one agent turn through each chat client's real library against the reference fault named, which
 produces that deviation alone. A deviation no fault produces alone (a refused streamed request, CS-001:refused,

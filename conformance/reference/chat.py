@@ -45,6 +45,18 @@ READBACK_LIMIT = 200
 _LONG = re.compile(r"\blong\b", re.IGNORECASE)
 LONG_REPEATS = 4
 """A request for something long gets the reply text this many times over (36 words)."""
+_AT_ONCE = re.compile(r"\b(?:at once|in parallel)\b", re.IGNORECASE)
+"""Words of a user turn that ask for the tools it names in one turn."""
+REASONING_DEMANDED = "The reasoning_content in the thinking mode must be passed back to the API."
+"""DeepSeek's 400 for an assistant tool-call message without reasoning_content (anomalyco/opencode #25356)."""
+ROLES_ALTERNATE = "Conversation roles must alternate user/assistant/user/assistant/..."
+"""A chat template's error (Hugging Face templates raise it) for history it cannot render."""
+UNANSWERED_CALLS = (
+    "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. "
+    "The following tool_call_ids did not have response messages:"
+)
+"""OpenAI's 400 for a tool call no tool message answers."""
+_UNSAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
 
 Kind = Literal["reasoning", "content", "tool_name", "tool_args"]
 
@@ -80,6 +92,8 @@ class Token:
 
     kind: Kind
     text: str
+    call: int = 0
+    """For a tool token: which of the reply's calls it belongs to."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +118,12 @@ class Reply:
     prompt_tokens: int
     stream: bool
     include_usage: bool
+    more_calls: tuple[ToolCall, ...] = ()
+    """Calls made in the same turn after ``tool_call`` (parallel tool calls)."""
+
+    @property
+    def calls(self) -> tuple[ToolCall, ...]:
+        return (self.tool_call, *self.more_calls) if self.tool_call else ()
 
     def text(self, kind: Kind) -> str:
         return "".join(t.text for t in self.tokens if t.kind == kind)
@@ -240,11 +260,26 @@ def _answered(messages: list[dict[str, Any]]) -> frozenset[str]:
     )
 
 
+def named_functions(messages: list[dict[str, Any]], functions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The declared functions the last user turn names word for word (``read_file``), in the order it names them,
+    less those whose result the conversation already holds: the rest of the plan the user laid out."""
+    users = [m for m in messages if m["role"] == "user"]
+    text = " ".join(texts(users[-1])) if users else ""
+    answered = _answered(messages)
+    found = [(m.start(), f) for f in functions if (m := re.search(rf"\b{re.escape(f['name'])}\b", text))]
+    return [f for _, f in sorted(found, key=lambda pair: pair[0]) if f["name"] not in answered]
+
+
 def auto_function(messages: list[dict[str, Any]], functions: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The function ``tool_choice: auto`` calls, deterministically, as a model would: when the last turn is the
-    user's and names a declared tool's subject ("weather" for ``get_weather``), that tool; when it says "tool",
-    the first. Never one whose result the conversation already holds, so a client's tool loop ends."""
+    """The function ``tool_choice: auto`` calls, deterministically, as a model would: the next tool the last user
+    turn names word for word, after the user's turn or a tool result (so a loop of several rounds runs to its
+    end); else, when the last turn is the user's and names a declared tool's subject ("weather" for
+    ``get_weather``), that tool; when it says "tool", the first. Never one whose result the conversation already
+    holds, so a client's tool loop ends."""
     last = messages[-1]
+    named = named_functions(messages, functions)
+    if named and last["role"] in ("user", "tool"):
+        return named[0]
     if last["role"] != "user":
         return None
     text = " ".join(texts(last))
@@ -320,6 +355,58 @@ def _refuse(
         raise APIError(400, "image_url content parts are not supported", param="messages")
 
 
+def _user_text(messages: list[dict[str, Any]]) -> str:
+    users = [m for m in messages if m["role"] == "user"]
+    return " ".join(texts(users[-1])) if users else ""
+
+
+def parallel_functions(
+    body: dict[str, Any], functions: list[dict[str, Any]], first: dict[str, Any] | None, faults: frozenset[str]
+) -> list[dict[str, Any]]:
+    """The functions called in the same turn beside ``first``: the others the user names, when the user asks for
+    them at once and ``parallel_tool_calls`` is not false (``ignore-parallel-false`` calls them even then)."""
+    if first is None or (body.get("tool_choice") or "auto") != "auto":
+        return []
+    if not _AT_ONCE.search(_user_text(body["messages"])):
+        return []
+    if body.get("parallel_tool_calls") is False and "ignore-parallel-false" not in faults:
+        return []
+    return [f for f in named_functions(body["messages"], functions) if f["name"] != first["name"]]
+
+
+def _following_tool_ids(messages: list[dict[str, Any]], index: int) -> set[Any]:
+    """The tool_call_id of each tool message right after ``messages[index]``."""
+    ids = set()
+    for message in messages[index + 1 :]:
+        if message["role"] != "tool":
+            break
+        ids.add(message.get("tool_call_id"))
+    return ids
+
+
+def _refuse_history(model: dict[str, Any], messages: list[dict[str, Any]], faults: frozenset[str]) -> None:
+    """The refusals of a conversation's history the faults add: reasoning sent back, reasoning not sent back,
+    a second tool round, and ids a sloppy proxy rewrote."""
+    for index, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        calls = message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else []
+        if "refuse-reasoning-history" in faults and "reasoning_content" in message:
+            where = f"messages.{index}.assistant.reasoning_content"
+            raise APIError(
+                400, f"{where}: property '{where}' is unsupported", param="validation_error", code="wrong_api_format"
+            )
+        if "demand-reasoning-back" in faults and model["reasoning"] and calls and "reasoning_content" not in message:
+            raise APIError(400, REASONING_DEMANDED)
+        if "refuse-second-tool-round" in faults and index and messages[index - 1]["role"] == "tool":
+            raise APIError(400, ROLES_ALTERNATE)
+        if "mangle-tool-ids" in faults and calls:
+            ids = [_UNSAFE_ID.sub("_", str(c.get("id"))) for c in calls if isinstance(c, dict)]
+            missing = [i for i in ids if i not in _following_tool_ids(messages, index)]
+            if missing:
+                raise APIError(400, f"{UNANSWERED_CALLS} {', '.join(missing)}", param="messages")
+
+
 def _reply_text(messages: list[dict[str, Any]]) -> str:
     """The reply: a longer one when the last user turn asks for something long, so that a token limit of the
     size real APIs accept (16 and up) still cuts it."""
@@ -357,18 +444,21 @@ def build_reply(body: Any, faults: frozenset[str]) -> Reply:
     functions = _functions(body)
     limit = _token_limit(body, faults)
     _refuse(body, messages, functions, faults)
+    _refuse_history(model, messages, faults)
     if _has_image(messages) and "image" not in model["modalities"]["input"]:
         raise APIError(400, f"{model_id} does not accept image input", param="messages", code="invalid_value")
     function = _chosen_function(body, functions)
 
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
     planned = [Token("reasoning", w) for w in _words(REASONING_TEXT)] if model["reasoning"] else []
-    call = None
+    calls: list[ToolCall] = []
     if function:
-        example_arguments = example(function.get("parameters"), place(messages) or "example")
-        arguments = json.dumps(example_arguments if isinstance(example_arguments, dict) else {})
-        call = ToolCall(f"call_{digest[24:48]}", function["name"], arguments)
-        planned += [Token("tool_name", call.name), *(Token("tool_args", p) for p in _pieces(call.arguments))]
+        for n, chosen in enumerate([function, *parallel_functions(body, functions, function, faults)]):
+            example_arguments = example(chosen.get("parameters"), place(messages) or "example")
+            arguments = json.dumps(example_arguments if isinstance(example_arguments, dict) else {})
+            call = ToolCall(f"call_{digest[24:48]}" + (f"_{n}" if n else ""), chosen["name"], arguments)
+            calls.append(call)
+            planned += [Token("tool_name", call.name, n), *(Token("tool_args", p, n) for p in _pieces(call.arguments))]
     else:
         planned += [Token("content", TEMPLATE_LEAK)] if "template-token-leak" in faults else []
         planned += [Token("content", w) for w in _words(answer_text(messages))]
@@ -378,11 +468,12 @@ def build_reply(body: Any, faults: frozenset[str]) -> Reply:
         model=model_id,
         reasoning=model["reasoning"],
         tokens=tuple(planned[:limit] if cut else planned),
-        tool_call=call,
-        finish_reason="length" if cut else "tool_calls" if call else "stop",
+        tool_call=calls[0] if calls else None,
+        finish_reason="length" if cut else "tool_calls" if calls else "stop",
         prompt_tokens=len(messages) + sum(len(t.split()) for m in messages for t in texts(m)),
         stream=stream,
         include_usage=stream_options.get("include_usage") is True,
+        more_calls=tuple(calls[1:]),
     )
 
 
@@ -400,10 +491,18 @@ def completion_body(reply: Reply, faults: frozenset[str], created: int) -> dict[
     message: dict[str, Any] = {"role": "assistant", "content": None if reply.tool_call else reply.text("content")}
     if reply.reasoning:
         message[_reasoning_field(faults)] = reply.text("reasoning")
-    call = reply.tool_call
-    if call and any(t.kind == "tool_name" for t in reply.tokens):
-        function = {"name": call.name, "arguments": _arguments(call, reply.text("tool_args"), faults)}
-        message["tool_calls"] = [{"id": call.id, "type": "function", "function": function}]
+    made = [
+        {
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": _arguments(call, text, faults)},
+        }
+        for n, call in enumerate(reply.calls)
+        if any(t.kind == "tool_name" and t.call == n for t in reply.tokens)
+        for text in ["".join(t.text for t in reply.tokens if t.kind == "tool_args" and t.call == n)]
+    ]
+    if made:
+        message["tool_calls"] = made
     finish_reason = reply.finish_reason
     if finish_reason == "stop" and "bad-finish-reason" in faults:
         finish_reason = "eos"
@@ -424,9 +523,8 @@ def _delta(token: Token, reply: Reply, faults: frozenset[str]) -> dict[str, Any]
         return {"content": token.text}
     if token.kind == "reasoning":
         return {_reasoning_field(faults): token.text}
-    call = reply.tool_call
-    assert call is not None, "tool tokens belong to a reply with a tool call"
-    fragment: dict[str, Any] = {"index": 0}
+    call = reply.calls[token.call]
+    fragment: dict[str, Any] = {"index": 0 if "parallel-same-index" in faults else token.call}
     if token.kind == "tool_name":
         fragment |= {"id": call.id, "type": "function"}
         fragment["function"] = {"name": call.name, "arguments": _arguments(call, "", faults)}

@@ -40,6 +40,9 @@ REFUSED = (
     "CT-002",
     "CT-003",
     "CT-004",
+    "CV-001",
+    "CV-002",
+    "CV-006",
     "IM-001",
     "LAT-002",
     "RS-001",
@@ -111,7 +114,7 @@ FAULTS: dict[str, Fault] = _table(
     ("reject-max-tokens", ("CC-003", "CC-005", "CC-008"), "400 when max_tokens is present"),
     ("reject-max-completion-tokens", ("CC-004",), "400 when max_completion_tokens is present"),
     ("reject-stream-options", ("CC-005", "CC-006", "CC-008"), "400 when stream_options is present"),
-    ("reject-unknown-fields", ("CC-006", "CC-008"), "422 when user, store or parallel_tool_calls is present"),
+    ("reject-unknown-fields", ("CC-006", "CC-008", "CV-006"), "422 when user, store or parallel_tool_calls is present"),
     ("reject-temperature", ("CC-007", "CC-008"), "400 when temperature is present"),
     # chat completions, streaming
     ("wrong-content-type", ("CS-001",), "streams are served with Content-Type: application/json"),
@@ -142,6 +145,33 @@ FAULTS: dict[str, Fault] = _table(
     # reasoning and content
     ("reasoning-field-only", ("CX-001",), "reasoning arrives in a `reasoning` field instead of reasoning_content"),
     ("template-token-leak", ("CX-002",), "the reply text starts with the chat-template token <|im_start|>assistant"),
+    # agent conversations: history over several rounds, reasoning carried back, parallel calls
+    (
+        "refuse-second-tool-round",
+        ("CV-001",),
+        '400 "Conversation roles must alternate user/assistant/..." (a chat template\'s error) for an assistant '
+        "message right after a tool message: a tool loop breaks at its third round",
+    ),
+    (
+        "mangle-tool-ids",
+        ("CV-002",),
+        "the ids of assistant tool_calls in history are rewritten to [A-Za-z0-9_-] (functions.read_file:0 becomes "
+        "functions_read_file_0) while tool messages keep theirs: 400, the calls have no answer",
+    ),
+    (
+        "refuse-reasoning-history",
+        ("CV-003",),
+        '400 "messages.N.assistant.reasoning_content: property … is unsupported" for reasoning_content in history '
+        "(Cerebras: Kilo-Org/kilocode #10375)",
+    ),
+    (
+        "demand-reasoning-back",
+        ("CV-004",),
+        'for the reasoning model, 400 "The reasoning_content in the thinking mode must be passed back to the API." '
+        "for an assistant tool-call message without reasoning_content (DeepSeek)",
+    ),
+    ("parallel-same-index", ("CV-005",), "streamed parallel tool calls all carry index 0"),
+    ("ignore-parallel-false", ("CV-007",), "parallel_tool_calls: false is ignored: two calls come in one turn"),
     # images
     ("reject-images", ("IM-001",), "400 when a message has an image_url part"),
     # errors
@@ -234,7 +264,7 @@ FAULTS: dict[str, Fault] = _table(
     ),
     (
         "reject-auto-tool-choice",
-        ("CC-006", "CT-003", "CC-008"),
+        ("CC-006", "CT-003", "CC-008", "CV-001", "CV-002", "CV-006"),
         'tools with tool_choice "auto" (or none named) get 400 ""auto" tool choice requires '
         '--enable-auto-tool-choice …", as vLLM answers when started without it',
     ),

@@ -29,6 +29,7 @@ from conformance.reference.faults import FAULTS, parse_faults
 from conformance.reference.server import REFERENCE_KEY, ReferenceConfig, ReferenceServer, create_app
 from conformance.runner import evaluate
 from conformance.target import CatalogContext, Part
+from tests.reference.conversation_probes import CONVERSATION_PROBES
 from tests.reference.gemini_probes import GEMINI_PROBES
 from tests.reference.test_wire_apis import (
     AN_TOOLS,
@@ -995,6 +996,7 @@ PROBES: dict[str, tuple[Probe, Any, Any]] = {
         "Bearer sk-echo",
     ),
     **GEMINI_PROBES,
+    **CONVERSATION_PROBES,
     "usage-total-wrong": (usage_adds_up, True, False),
     "accept-missing-messages": (
         lambda c: c.post("/v1/chat/completions", json={"model": "reference/coder"}).status_code,
