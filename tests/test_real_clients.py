@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -206,6 +207,18 @@ def test_a_client_that_is_not_installed_is_not_run_with_the_install_command(tmp_
     assert drivers.INSTALL_COMMAND in reason and "Python >= 3.12" in reason
     (result,) = drivers.run("kimi-cli", _requests(1), where=tmp_path)
     assert result["outcome"] == "not-run" and result["error"] == reason
+
+
+def test_a_node_driver_copy_with_an_old_shared_module_is_out_of_date(tmp_path: Path) -> None:
+    """The installed copy runs, not the package's files: one whose shared ``turn.mjs`` differs from the
+    package's would measure old behaviour, so it is not run, and the reason says how to refresh it."""
+    copy = tmp_path / "node"
+    shutil.copytree(drivers.HERE / "node", copy, ignore=shutil.ignore_patterns("node_modules", "test"))
+    (copy / "node_modules").mkdir()
+    assert drivers.available("roo-code", tmp_path) is None
+    (copy / "turn.mjs").write_text("// an older turn.mjs\n")
+    reason = drivers.available("roo-code", tmp_path)
+    assert reason is not None and "out of date (turn.mjs)" in reason and drivers.INSTALL_COMMAND in reason
 
 
 def test_install_says_which_runtime_is_missing(

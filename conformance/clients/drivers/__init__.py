@@ -165,8 +165,9 @@ def command(client: str, where: Path | None = None) -> tuple[list[str] | None, s
         return None, f"{client} needs {driver.library} from npm: the Node drivers are not installed in {where}; " + (
             f"run `{INSTALL_COMMAND}`"
         )
-    if not _same(copy / driver.entry, driver.source):
-        return None, f"the Node driver for {client} in {where} is out of date; run `{INSTALL_COMMAND}`"
+    stale = [f.name for f in sorted((HERE / "node").glob("*.mjs")) if not _same(copy / f.name, f)]
+    if stale:
+        return None, f"the Node drivers in {where} are out of date ({', '.join(stale)}); run `{INSTALL_COMMAND}`"
     return [node, str(copy / driver.entry)], None
 
 
