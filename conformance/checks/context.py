@@ -60,10 +60,14 @@ class Recogniser:
     """``error.code`` values that are an overflow whatever the message."""
     overflow_statuses: tuple[int, ...] = ()
     """Statuses that are an overflow whatever the body."""
+    code_400_words: tuple[str, ...] = ()
+    """With ``error.code`` 400 (as vLLM and llama.cpp send it), any of these in the message is enough."""
     source: str = ""
 
     def recognises(self, status: int, code: str | None, text: str) -> bool:
         if status in self.overflow_statuses or (code is not None and code in self.codes):
+            return True
+        if code == "400" and any(word in text for word in self.code_400_words):
             return True
         return (not self.statuses or status in self.statuses) and bool(self.wording.search(text))
 
@@ -89,6 +93,7 @@ RECOGNISERS = (
         "roo-code",
         (400,),
         _WIDE,
+        code_400_words=("token", "context length"),
         source="RooCodeInc/Roo-Code@cb836567 src/core/context/context-management/context-error-handling.ts",
     ),
     Recogniser(
@@ -99,6 +104,7 @@ RECOGNISERS = (
             r"|input exceeds.*context window",
             re.I,
         ),
+        code_400_words=("token", "context length"),
         source="cline/cline@e1bdeeff (v3.89.2) apps/vscode/src/core/context/context-management/"
         "context-error-handling.ts",
     ),
