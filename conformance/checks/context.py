@@ -270,7 +270,7 @@ def utf8_request(model_id: str) -> dict[str, Any]:
     scope="live-model",
     rationale="a server that decodes a character's bytes chunk by chunk sends U+FFFD in its place; every chat "
     "library shows that to the user and writes it into files",
-    source="measured against the utf8-split fault (every driven chat client degrades)",
+    source="mlc-ai/mlc-llm #1142; anomalyco/opencode #39694; measured: every driven chat client degrades (utf8-split)",
 )
 async def whole_characters(subject: Subject, ctx: LiveContext) -> Said:
     if ctx.model(subject.name).tool_call is False:
