@@ -247,6 +247,14 @@ def test_a_context_too_large_to_exceed_within_the_cap_is_skipped_with_the_reason
     assert "over the 6 MiB this check sends" in results["CE-008"]["message"]
 
 
+@pytest.mark.parametrize("context", [1e300, -5, 0])
+def test_a_context_no_prompt_can_exceed_is_skipped_without_building_one(
+    pytester: pytest.Pytester, keyed: None, context: float
+) -> None:
+    results = battery(pytester, frozenset(), limit={"context": context, "output": 1000})
+    assert results["CE-008"]["outcome"] == "skipped"
+
+
 def test_cached_tokens_and_the_reasoning_field_are_asked_only_where_the_catalog_says(
     pytester: pytest.Pytester, keyed: None
 ) -> None:

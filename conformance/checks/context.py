@@ -42,7 +42,9 @@ def filler(words: int) -> str:
 
 
 def _filler_bytes(words: int) -> int:
-    return sum(len(w) + 1 for w in itertools.islice(itertools.cycle(FILLER), words))
+    """The size of ``filler(words)``, counted without building it (a catalog may claim any context)."""
+    rounds, rest = divmod(words, len(FILLER))
+    return rounds * sum(len(w) + 1 for w in FILLER) + sum(len(w) + 1 for w in FILLER[:rest])
 
 
 # CE-008: which clients recognise an overflow, as each one's own code decides
@@ -174,8 +176,8 @@ def _who(recognised: dict[str, bool]) -> str:
 )
 async def context_overflow(subject: Subject, ctx: LiveContext) -> Said:
     context = ctx.model(subject.name).context
-    if not context:
-        raise NotApplicable("the catalog gives no limit.context to go over")
+    if not context or not math.isfinite(context) or context < 1:
+        raise NotApplicable("the catalog gives no usable limit.context to go over")
     words = math.ceil(context * OVERFLOW_MARGIN) + 64
     size = _filler_bytes(words)
     if size > OVERFLOW_CAP_BYTES:
