@@ -190,7 +190,7 @@ def test_a_clean_outside_server_passes_all_four(pytester: pytest.Pytester, keyed
 @pytest.mark.parametrize(
     ("quirk", "check_id", "outcome", "says"),
     [
-        ("truncates", "CE-008", "failed", "was answered 200: the prompt was cut or ignored silently"),
+        ("truncates", "CE-008", "failed", "was answered 200, not refused: clients take a 200 for a reply"),
         ("opaque-500", "CE-008", "failed", "kilo-code, roo-code, cline would not take it for an overflow"),
         ("splits-characters", "CS-011", "failed", "U+FFFD characters"),
         ("cache-hit-field", "CC-016", "warned", "has no usage.prompt_tokens_details.cached_tokens"),

@@ -64,6 +64,8 @@ class Recogniser:
     """Statuses that are an overflow whatever the body."""
     code_400_words: tuple[str, ...] = ()
     """With ``error.code`` 400 (as vLLM and llama.cpp send it), any of these in the message is enough."""
+    reads_html: bool = True
+    """Whether an HTML error page's text reaches the wording test (Kilo shows the status text instead)."""
     source: str = ""
 
     def recognises(self, status: int, code: str | None, text: str) -> bool:
@@ -89,6 +91,7 @@ RECOGNISERS = (
         ),
         codes=("context_length_exceeded",),
         overflow_statuses=(413,),
+        reads_html=False,
         source="Kilo-Org/kilocode@06b5d578 packages/opencode/src/provider/error.ts parseAPICallError",
     ),
     Recogniser(
@@ -126,8 +129,15 @@ def _error_code(exchange: Exchange) -> str | None:
 def recognising(exchange: Exchange) -> dict[str, bool]:
     """Whether each chat client that compacts on an error would take this answer for an overflow."""
     assert exchange.status is not None
-    text = server_message(exchange) or exchange.text[:2000]
-    return {r.client: r.recognises(exchange.status, _error_code(exchange), text) for r in RECOGNISERS}
+    said = server_message(exchange)
+    raw = exchange.text[:2000]
+    page = raw.lstrip()[:14].lower().startswith(("<!doctype", "<html"))
+    return {
+        r.client: r.recognises(
+            exchange.status, _error_code(exchange), said or ("" if page and not r.reads_html else raw)
+        )
+        for r in RECOGNISERS
+    }
 
 
 def overflow_request(model_id: str, words: int) -> dict[str, Any]:
@@ -206,10 +216,13 @@ async def context_overflow(subject: Subject, ctx: LiveContext) -> Said:
             )
         ]
     if exchange.ok:
+        said = server_message(exchange)
         return [
             Finding(
-                f"{sent} was answered {exchange.status}: the prompt was cut or ignored silently, so no client "
-                "compacts and the reply answers a conversation the client did not send",
+                f"{sent} was answered {exchange.status}, not refused"
+                + (f' (with an error in the body: "{said}")' if said else "")
+                + ": clients take a 200 for a reply, so none compacts; a provider that cuts the prompt to fit "
+                "answers a conversation the client did not send",
                 expected="400 with code context_length_exceeded",
                 exchange=shown,
                 fix=f"refuse a prompt over the context instead of truncating it; {fix}",

@@ -149,8 +149,8 @@ FAULTS: dict[str, Fault] = _table(
     # errors
     ("no-auth-check", ("CE-001",), "any API key, or none, is accepted"),
     ("403-not-401", ("CE-005",), "a wrong or missing API key gets 403 instead of 401"),
-    ("html-errors", ("CE-001", "CE-002", "CE-003"), "chat-completion errors are text/html pages"),
-    ("error-200", ("CE-001", "CE-002", "CE-003"), "chat-completion errors are sent with HTTP status 200"),
+    ("html-errors", ("CE-001", "CE-002", "CE-003", "CE-008"), "chat-completion errors are text/html pages"),
+    ("error-200", ("CE-001", "CE-002", "CE-003", "CE-008"), "chat-completion errors are sent with HTTP status 200"),
     ("unknown-model-200", ("CE-002",), "an unknown model is answered 200, as if it were reference/mini"),
     ("unknown-model-400", ("CE-006",), "an unknown model gets 400 with no code instead of 404 model_not_found"),
     ("malformed-json-500", ("CE-003",), "a malformed JSON body gets 500 instead of 400"),
