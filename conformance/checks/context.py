@@ -82,11 +82,12 @@ RECOGNISERS = (
         "kilo-code",
         (),
         re.compile(
-            r"prompt (is )?too long|input is too long|exceeds the (context window|limit of \d|available context)"
-            r"|input token count.*exceeds the maximum|maximum (prompt|context) length is \d|reduce the length of "
-            r"the messages|greater than the context length|context window exceeds limit|exceeded model token limit"
-            r"|context[_ ]length[_ ]exceeded|request entity too large|context length is only \d|input length.*"
-            r"exceeds.*context length|maximum context length|model_context_window_exceeded",
+            r"prompt is too long|prompt too long; exceeded (max )?context length|input is too long for requested "
+            r"model|exceeds the (context window|limit of \d|available context)|input token count.*exceeds the "
+            r"maximum|maximum (prompt|context) length is \d|reduce the length of the messages|greater than the "
+            r"context length|context window exceeds limit|exceeded model token limit|context[_ ]length[_ ]exceeded"
+            r"|request entity too large|context length is only \d|input length.*exceeds.*context length|too large "
+            r"for model with \d+ maximum context length|model_context_window_exceeded",
             re.I,
         ),
         codes=("context_length_exceeded",),
@@ -105,8 +106,10 @@ RECOGNISERS = (
         "cline",
         (400,),
         re.compile(
-            _WIDE.pattern + r"|reduce the length of the messages|input is too long|prompt is too long"
-            r"|input exceeds.*context window",
+            _WIDE.pattern + r"|reduce the length of the messages or completion|input is too long"
+            r"|prompt is too long.*tokens?\s*>\s*\d+\s*maximum|input exceeds.*context window"
+            r"|input token count exceeds.*maximum.*tokens? allowed"
+            r"|requested input length.*exceeds.*maximum input length",
             re.I,
         ),
         code_400_words=("token", "context length"),
