@@ -41,6 +41,7 @@ _CHECK_MODULES = (
     "conformance.checks.wire_apis",
     "conformance.checks.gemini",
     "conformance.checks.peers",
+    "conformance.checks.context",
 )
 WIRE_APIS = {"RS": "responses", "AN": "messages", "GG": "gemini", "LST": None, "MDV": None}
 """The wire API a live check's group speaks (``None``: any); every other live group speaks ``chat``."""

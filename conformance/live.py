@@ -61,10 +61,20 @@ class ModelInfo:
     reasoning: bool | None = None
     images: bool | None = None
     temperature: bool | None = None
+    context: float | None = None
+    """``limit.context``: the prompt size past which the provider must refuse in a shape clients recognise."""
+    cache_read: bool | None = None
+    """Whether the catalog prices cache reads (``cost.cache_read``), so clients count cached tokens."""
+    interleaved: str | None = None
+    """The field models.dev's ``interleaved.field`` names for reasoning on the wire."""
 
     @classmethod
     def from_entry(cls, model_id: str, entry: dict[str, Any]) -> ModelInfo:
         limit = entry.get("limit", {})
+        cost = entry.get("cost") if isinstance(entry.get("cost"), dict) else {}
+        interleaved = entry.get("interleaved")
+        field = interleaved.get("field") if isinstance(interleaved, dict) else None
+        context = limit.get("context") if isinstance(limit, dict) else None
         return cls(
             model_id,
             max_tokens=limit.get("output", limit.get("context")),
@@ -72,6 +82,9 @@ class ModelInfo:
             reasoning=entry.get("reasoning"),
             images="image" in entry.get("modalities", {}).get("input", []),
             temperature=entry.get("temperature"),
+            context=context if isinstance(context, int | float) and not isinstance(context, bool) else None,
+            cache_read=isinstance(cost.get("cache_read"), int | float) and not isinstance(cost["cache_read"], bool),
+            interleaved=field if isinstance(field, str) and field else None,
         )
 
     def claims(self, capability: str) -> bool | None:

@@ -53,6 +53,7 @@ CHAT_MEASURED: dict[str, tuple[str, str, str, str, str]] = {
     "CS-007": ("missing-done", W, W, W, W),
     "CS-008": ("role-only-stream", D, D, D, B),
     "CS-009": ("empty-data-event", B, B, B, B),
+    "CS-011": ("utf8-split", D, D, D, D),
     "CT-001:args-object": ("tool-args-object", B, D, D, B),
     "CT-002:args-object": ("tool-args-object", B, D, D, B),
     "CT-002:no-tool-call": ("cut-mid-stream", D, D, D, B),

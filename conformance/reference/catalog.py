@@ -28,8 +28,9 @@ MODELS: dict[str, dict[str, Any]] = {
         "last_updated": "2025-09-01",
         "modalities": {"input": ["text", "image"], "output": ["text"]},
         "open_weights": False,
-        "cost": {"input": 1, "output": 4},
+        "cost": {"input": 1, "output": 4, "cache_read": 0.1},
         "limit": {"context": 128000, "output": 8192},
+        "interleaved": {"field": "reasoning_content"},
     },
     "reference/mini": {
         "id": "reference/mini",
@@ -51,6 +52,16 @@ MODELS_DEV_FAULTS = frozenset(
     {"models-dev-source", "models-dev-missing-provider", "models-dev-no-models", "models-dev-api-mismatch"}
 )
 LOOPBACK_TWIN = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}
+UNSENT_FIELD = "reasoning_details"
+"""What ``interleaved-field-mismatch`` makes the catalog name: a reasoning field the wire never carries."""
+
+
+def published(faults: frozenset[str]) -> dict[str, dict[str, Any]]:
+    """The models as the catalogs publish them (a copy): ``interleaved-field-mismatch`` names the wrong field."""
+    models = copy.deepcopy(MODELS)
+    if "interleaved-field-mismatch" in faults:
+        models["reference/coder"]["interleaved"] = {"field": UNSENT_FIELD}
+    return models
 
 
 def manifest(origin: str, faults: frozenset[str]) -> dict[str, Any]:
@@ -72,7 +83,7 @@ def manifest(origin: str, faults: frozenset[str]) -> dict[str, Any]:
 
 def models_dev(origin: str, faults: frozenset[str]) -> dict[str, Any]:
     """A models.dev ``api.json`` catalog holding this provider (``GET /api.json``), in the catalog's model shape."""
-    models = {} if "models-dev-no-models" in faults else copy.deepcopy(MODELS)
+    models = {} if "models-dev-no-models" in faults else published(faults)
     for model in models.values():
         model["reasoning_options"] = [{"type": "toggle"}] if model["reasoning"] else None
         if model["reasoning_options"] is None:
@@ -101,7 +112,7 @@ def models_dev(origin: str, faults: frozenset[str]) -> dict[str, Any]:
 
 def extended(faults: frozenset[str]) -> Any:
     """The extended model list (``?extended=true``)."""
-    models = copy.deepcopy(MODELS)
+    models = published(faults)
     if "null-cost" in faults:
         models["reference/mini"]["cost"] = None
     if "string-numbers" in faults:

@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from conformance.reference.catalog import MODELS
@@ -57,6 +57,8 @@ UNANSWERED_CALLS = (
 )
 """OpenAI's 400 for a tool call no tool message answers."""
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
+CACHE_MIN_TOKENS = 1024
+"""The shortest prompt the reference caches (OpenAI caches prompts of 1024 tokens and more)."""
 
 Kind = Literal["reasoning", "content", "tool_name", "tool_args"]
 
@@ -120,6 +122,9 @@ class Reply:
     include_usage: bool
     more_calls: tuple[ToolCall, ...] = ()
     """Calls made in the same turn after ``tool_call`` (parallel tool calls)."""
+    cached_tokens: int | None = None
+    """Prompt tokens read from the prompt cache, for a model whose catalog prices cache reads (``None``
+    otherwise: such usage has no ``prompt_tokens_details``)."""
 
     @property
     def calls(self) -> tuple[ToolCall, ...]:
@@ -128,14 +133,29 @@ class Reply:
     def text(self, kind: Kind) -> str:
         return "".join(t.text for t in self.tokens if t.kind == kind)
 
-    def usage(self, completion_tokens: int, faults: frozenset[str] = frozenset()) -> dict[str, int]:
-        """The usage object; ``usage-total-wrong`` counts the prompt twice in the total."""
+    def usage(self, completion_tokens: int, faults: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """The usage object; ``usage-total-wrong`` counts the prompt twice in the total, ``no-cached-tokens``
+        leaves the cached tokens out."""
         prompts = 2 if "usage-total-wrong" in faults else 1
-        return {
+        usage: dict[str, Any] = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompts * self.prompt_tokens + completion_tokens,
         }
+        if self.cached_tokens is not None and "no-cached-tokens" not in faults:
+            usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        return usage
+
+    def cached(self, body: dict[str, Any], seen: set[str]) -> Reply:
+        """This reply with its cached tokens, for a model that prices cache reads: the whole prompt when the same
+        model and messages came before (``seen`` holds their digests; a long prompt is added to it)."""
+        if "cache_read" not in MODELS.get(self.model, {}).get("cost", {}):
+            return self
+        key = hashlib.sha256(json.dumps([self.model, body.get("messages")], sort_keys=True).encode()).hexdigest()
+        hit = key in seen
+        if self.prompt_tokens >= CACHE_MIN_TOKENS:
+            seen.add(key)
+        return replace(self, cached_tokens=self.prompt_tokens if hit else 0)
 
 
 @dataclass(frozen=True)
@@ -419,6 +439,23 @@ def _pieces(text: str) -> list[str]:
     return [text[i : i + ARGUMENT_PIECE] for i in range(0, len(text), ARGUMENT_PIECE)]
 
 
+def _within_context(model: dict[str, Any], prompt_tokens: int, faults: frozenset[str]) -> int:
+    """The prompt tokens the reply is built on; a prompt over ``limit.context`` is refused as OpenAI refuses it,
+    or (faults) with an opaque 500, or cut silently to what fits and answered (``overflow-truncated``)."""
+    context = model["limit"]["context"]
+    if prompt_tokens <= context:
+        return prompt_tokens
+    if "overflow-truncated" in faults:
+        return context
+    if "overflow-500" in faults:
+        raise APIError(500, "Internal server error", type="server_error")
+    message = (
+        f"This model's maximum context length is {context} tokens. However, your messages resulted in "
+        f"{prompt_tokens} tokens. Please reduce the length of the messages."
+    )
+    raise APIError(400, message, param="messages", code="context_length_exceeded")
+
+
 def build_reply(body: Any, faults: frozenset[str]) -> Reply:
     """Validate a request body and plan its reply; a request the provider refuses raises ``APIError``."""
     if not isinstance(body, dict):
@@ -449,6 +486,9 @@ def build_reply(body: Any, faults: frozenset[str]) -> Reply:
         raise APIError(400, f"{model_id} does not accept image input", param="messages", code="invalid_value")
     function = _chosen_function(body, functions)
 
+    prompt_tokens = _within_context(
+        model, len(messages) + sum(len(t.split()) for m in messages for t in texts(m)), faults
+    )
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
     planned = [Token("reasoning", w) for w in _words(REASONING_TEXT)] if model["reasoning"] else []
     calls: list[ToolCall] = []
@@ -470,7 +510,7 @@ def build_reply(body: Any, faults: frozenset[str]) -> Reply:
         tokens=tuple(planned[:limit] if cut else planned),
         tool_call=calls[0] if calls else None,
         finish_reason="length" if cut else "tool_calls" if calls else "stop",
-        prompt_tokens=len(messages) + sum(len(t.split()) for m in messages for t in texts(m)),
+        prompt_tokens=prompt_tokens,
         stream=stream,
         include_usage=stream_options.get("include_usage") is True,
         more_calls=tuple(calls[1:]),
@@ -537,6 +577,19 @@ def _delta(token: Token, reply: Reply, faults: frozenset[str]) -> dict[str, Any]
     return {"tool_calls": [fragment]}
 
 
+def _split_character(delta: dict[str, Any]) -> list[dict[str, Any]]:
+    """``utf8-split``: a content delta with a multi-byte character sent as two, cut inside that character's
+    bytes and each half decoded on its own, as a server that detokenises byte pieces one by one does: each half
+    becomes U+FFFD."""
+    text = delta.get("content")
+    if not isinstance(text, str) or text.isascii():
+        return [delta]
+    first = next(i for i, c in enumerate(text) if not c.isascii())
+    cut = len(text[:first].encode()) + 1  # one byte into the character
+    raw = text.encode()
+    return [{"content": raw[:cut].decode(errors="replace")}, {"content": raw[cut:].decode(errors="replace")}]
+
+
 def stream_events(reply: Reply, faults: frozenset[str], created: int) -> list[Event]:
     """The events of a stream: the role chunk, one chunk per token, the finish chunk, the usage chunk when
     asked for, and ``[DONE]``. Events a fault adds mid-stream come right after the role chunk, so they are
@@ -550,6 +603,8 @@ def stream_events(reply: Reply, faults: frozenset[str], created: int) -> list[Ev
         tokens = tokens[: len(tokens) // 2]
     head = {"object": "chat.completion.chunk", "created": created, "model": reply.model}
     deltas = [{"role": "assistant", "content": ""}, *(_delta(t, reply, faults) for t in tokens)]
+    if "utf8-split" in faults:
+        deltas = [piece for delta in deltas for piece in _split_character(delta)]
     id_changes_at = max(1, len(deltas) // 2) if "chunk-id-changes" in faults else math.inf
 
     def chunk(position: int, choices: list[dict[str, Any]]) -> dict[str, Any]:

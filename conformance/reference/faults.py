@@ -143,7 +143,11 @@ FAULTS: dict[str, Fault] = _table(
     ("reject-tool-followup", ("CT-003",), "400 when a tool message is present"),
     ("reject-strict-tools", ("CT-004", "CC-008"), "400 when a tool definition has strict: true"),
     # reasoning and content
-    ("reasoning-field-only", ("CX-001",), "reasoning arrives in a `reasoning` field instead of reasoning_content"),
+    (
+        "reasoning-field-only",
+        ("CX-001", "CX-003"),
+        "reasoning arrives in a `reasoning` field instead of reasoning_content (the field the catalog names)",
+    ),
     ("template-token-leak", ("CX-002",), "the reply text starts with the chat-template token <|im_start|>assistant"),
     # agent conversations: history over several rounds, reasoning carried back, parallel calls
     (
@@ -177,8 +181,8 @@ FAULTS: dict[str, Fault] = _table(
     # errors
     ("no-auth-check", ("CE-001",), "any API key, or none, is accepted"),
     ("403-not-401", ("CE-005",), "a wrong or missing API key gets 403 instead of 401"),
-    ("html-errors", ("CE-001", "CE-002", "CE-003"), "chat-completion errors are text/html pages"),
-    ("error-200", ("CE-001", "CE-002", "CE-003"), "chat-completion errors are sent with HTTP status 200"),
+    ("html-errors", ("CE-001", "CE-002", "CE-003", "CE-008"), "chat-completion errors are text/html pages"),
+    ("error-200", ("CE-001", "CE-002", "CE-003", "CE-008"), "chat-completion errors are sent with HTTP status 200"),
     ("unknown-model-200", ("CE-002",), "an unknown model is answered 200, as if it were reference/mini"),
     ("unknown-model-400", ("CE-006",), "an unknown model gets 400 with no code instead of 404 model_not_found"),
     ("malformed-json-500", ("CE-003",), "a malformed JSON body gets 500 instead of 400"),
@@ -349,6 +353,33 @@ FAULTS: dict[str, Fault] = _table(
     ),
     ("responses-no-compact", ("RS-007",), "POST /v1/responses/compact is an unknown path (404)"),
     ("responses-reject-phase", ("RS-008",), "400 when an input message carries phase (commentary, final_answer)"),
+    # context, encoding and caching
+    (
+        "overflow-500",
+        ("CE-008",),
+        'a prompt over the model\'s limit.context gets 500 "Internal server error", no code: no client knows to '
+        "compact",
+    ),
+    (
+        "overflow-truncated",
+        ("CE-008",),
+        "a prompt over the model's limit.context is cut silently to what fits and answered 200 (Ollama's num_ctx)",
+    ),
+    (
+        "utf8-split",
+        ("CS-011",),
+        "a streamed multi-byte character is cut inside its bytes across two chunks, each half sent as U+FFFD",
+    ),
+    (
+        "no-cached-tokens",
+        ("CC-016",),
+        "usage has no prompt_tokens_details.cached_tokens, although the catalog prices cache reads (reference/coder)",
+    ),
+    (
+        "interleaved-field-mismatch",
+        ("CX-003",),
+        "the catalog's interleaved.field for reference/coder is reasoning_details; the wire sends reasoning_content",
+    ),
 )
 
 _SEPARATORS = re.compile(r"[\s,]+")

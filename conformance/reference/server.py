@@ -164,6 +164,8 @@ class _Provider:
         self.config = config
         self.faults = config.faults
         self.rate_limited = False
+        self.prompts: set[str] = set()
+        """Digests of the long prompts seen so far: the prompt cache (``Reply.cached``)."""
 
     async def index(self, request: Request) -> Response:
         if refused := self._refused(request):
@@ -222,7 +224,8 @@ class _Provider:
         try:
             self._authorise(request.headers.get("authorization"))
             self._rate_limit()
-            reply = chat.build_reply(await self._body(request), self.faults)
+            body = await self._body(request)
+            reply = chat.build_reply(body, self.faults).cached(body, self.prompts)
         except chat.APIError as exc:
             return self._error(exc, request.headers.get("authorization") or "")
         created = int(time.time())

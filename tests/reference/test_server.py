@@ -272,7 +272,14 @@ def test_non_streaming_reply(c: httpx.Client) -> None:
             "finish_reason": "stop",
         }
     ]
-    assert body["usage"] == {"prompt_tokens": 3, "completion_tokens": CODER_TOKENS, "total_tokens": 3 + CODER_TOKENS}
+    assert body["usage"] == {
+        "prompt_tokens": 3,
+        "completion_tokens": CODER_TOKENS,
+        "total_tokens": 3 + CODER_TOKENS,
+        "prompt_tokens_details": {
+            "cached_tokens": 0
+        },  # reference/coder prices cache reads; a short prompt is not cached
+    }
 
 
 def test_a_model_without_reasoning_sends_no_reasoning(c: httpx.Client) -> None:
@@ -308,7 +315,12 @@ def test_stream_has_the_documented_shape(c: httpx.Client) -> None:
         {
             **{k: parsed[0][k] for k in ("id", "object", "created", "model")},
             "choices": [],
-            "usage": {"prompt_tokens": 3, "completion_tokens": CODER_TOKENS, "total_tokens": 3 + CODER_TOKENS},
+            "usage": {
+                "prompt_tokens": 3,
+                "completion_tokens": CODER_TOKENS,
+                "total_tokens": 3 + CODER_TOKENS,
+                "prompt_tokens_details": {"cached_tokens": 0},
+            },
         }
     ]
     assert deltas(data, "reasoning_content") == REASONING_TEXT
@@ -680,6 +692,33 @@ def responses_located_deltas(c: httpx.Client) -> int:
     )
 
 
+def overflow(c: httpx.Client) -> tuple[int, Any]:
+    """The status and error code of a prompt over reference/mini's 32000-token context."""
+    response = post(c, model="reference/mini", messages=[{"role": "user", "content": "word " * 33000}])
+    return response.status_code, response.json().get("error", {}).get("code")
+
+
+READ_CALL = {"name": "read_file", "arguments": '{"path": "weather.txt"}'}
+QUOTED = [
+    {"role": "user", "content": "Weather in Tokyo?"},
+    {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": READ_CALL}]},
+    {"role": "tool", "tool_call_id": "c1", "content": "東京 21 °C 👋"},
+]
+
+
+def quoted_text(c: httpx.Client) -> str:
+    """The streamed reply to a turn whose tool result has multi-byte characters (quoted back)."""
+    return deltas(stream(c, messages=QUOTED)[1], "content")
+
+
+def cached_tokens(c: httpx.Client) -> list[Any]:
+    """prompt_tokens_details of a long prompt sent twice, then streamed."""
+    long = [{"role": "user", "content": "word " * 1100}]
+    first, second = (post(c, messages=long).json()["usage"] for _ in range(2))
+    usage = chunks(stream(c, messages=long, stream_options={"include_usage": True})[1])[-1]["usage"]
+    return [u.get("prompt_tokens_details") for u in (first, second, usage)]
+
+
 PHASED = [
     {"type": "message", "role": "assistant", "phase": "commentary", "content": "Checking."},
     {"type": "message", "role": "user", "content": "Say hello."},
@@ -998,6 +1037,19 @@ PROBES: dict[str, tuple[Probe, Any, Any]] = {
     **GEMINI_PROBES,
     **CONVERSATION_PROBES,
     "usage-total-wrong": (usage_adds_up, True, False),
+    "overflow-500": (overflow, (400, "context_length_exceeded"), (500, None)),
+    "overflow-truncated": (overflow, (400, "context_length_exceeded"), (200, None)),
+    "utf8-split": (lambda c: ("°" in quoted_text(c), "\ufffd" in quoted_text(c)), (True, False), (False, True)),
+    "no-cached-tokens": (
+        cached_tokens,
+        [{"cached_tokens": 0}, {"cached_tokens": 1101}, {"cached_tokens": 1101}],
+        [None, None, None],
+    ),
+    "interleaved-field-mismatch": (
+        lambda c: extended(c)["models"]["reference/coder"]["interleaved"],
+        {"field": "reasoning_content"},
+        {"field": "reasoning_details"},
+    ),
     "accept-missing-messages": (
         lambda c: c.post("/v1/chat/completions", json={"model": "reference/coder"}).status_code,
         400,

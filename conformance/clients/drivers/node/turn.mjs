@@ -27,6 +27,8 @@ export const GET_WEATHER = Object.freeze({
 
 /** Chat-template control tokens that must never reach the text a user sees (ChatML, Harmony, Llama, DeepSeek). */
 const TEMPLATE_TOKEN = /<\|[A-Za-z0-9_]+\|>|<｜[^｜>]{1,40}｜>/;
+/** What a character cut across chunks and decoded in halves becomes: the user sees it in place of the character. */
+const REPLACEMENT = "\uFFFD";
 const RANK = { works: 0, degraded: 1, breaks: 2 };
 
 /** `name@version` of an installed package, read from its own package.json, so a result names what really ran. */
@@ -140,7 +142,8 @@ function usageSummary(usage) {
   return `${input ?? "?"} in / ${output ?? "?"} out`;
 }
 
-/** Judge a reply that should be text: empty text, template tokens, and (when asked) missing usage or reasoning. */
+/** Judge a reply that should be text: empty text, template tokens, U+FFFD, and (when asked) missing usage or
+ * reasoning. */
 function judgeText(reply, { usage, reasoning }) {
   const lost = [];
   const problems = [];
@@ -149,6 +152,8 @@ function judgeText(reply, { usage, reasoning }) {
     problems.push("no text");
   } else if (TEMPLATE_TOKEN.test(reply.text)) {
     problems.push(`chat-template token in the text: ${excerpt(reply.text)}`);
+  } else if (reply.text.includes(REPLACEMENT)) {
+    problems.push(`U+FFFD in the text (a character split across chunks): ${excerpt(reply.text)}`);
   }
   if (usage && !reply.usage) {
     lost.push("usage");

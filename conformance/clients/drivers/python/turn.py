@@ -33,6 +33,8 @@ TOOL_PARAMETERS: dict[str, Any] = {
 STAND_IN_ID = "call_stand_in_1"
 TEMPLATE_TOKEN = re.compile(r"<\|[A-Za-z0-9_]+\|>")
 """Chat-template tokens (``<|im_start|>``, ``<|channel|>`` …): in reply text they mean the template leaked."""
+REPLACEMENT = "\ufffd"
+"""What a character cut across chunks and decoded in halves becomes; the user sees it in place of the character."""
 DETAIL_CHARS = 300
 DEADLINE_SLACK_S = 10.0
 """Time a step gets beyond its attempts' timeouts, for the client's back-off between attempts."""
@@ -191,9 +193,14 @@ def judge(name: str, reply: Reply, request: Request, client: Client) -> Step:
     leak = TEMPLATE_TOKEN.search(reply.text)
     if leak:
         notes.append(f"chat-template token {leak.group(0)} in the reply text")
+    garbled = REPLACEMENT in reply.text
+    if garbled:
+        notes.append(
+            f"U+FFFD in the reply text (a character split across chunks), {reply.text.count(REPLACEMENT)} times"
+        )
     if lost:
         notes.insert(0, "lost: " + ", ".join(lost))
-    if lost or leak:
+    if lost or leak or garbled:
         return Step(name, "degraded", one_line("; ".join(notes)), lost)
     seen = [f"{len(reply.text)} characters of text"] if reply.text else []
     if reply.calls:

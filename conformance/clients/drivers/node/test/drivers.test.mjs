@@ -209,6 +209,18 @@ describe("the same stream, read three ways", () => {
       assert.match(result.steps.find((s) => s.name === "text").detail, /chat-template token/);
     }
   });
+
+  test("a character split across chunks into U+FFFD degrades every client", async () => {
+    script = (body) =>
+      asksForTool(body)
+        ? defaultScript(body)
+        : { events: [chunk({ reasoning_content: "Hmm." }), chunk({ content: "21 \uFFFD" }), chunk({ content: "\uFFFDC" }), chunk({}, "stop"), USAGE] };
+    for (const client of CLIENTS) {
+      const result = await turn(client);
+      assert.equal(steps(result).text, "degraded", client);
+      assert.match(result.steps[0].detail, /U\+FFFD/);
+    }
+  });
 });
 
 describe("errors, deadlines and the key", () => {
