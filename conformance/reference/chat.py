@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from conformance.reference.catalog import MODELS
+from conformance.reference.catalog import MODELS, Models
 
 REPLY_TEXT = "Hello from the reference provider. This reply is deterministic."
 REASONING_TEXT = "Thinking it over."
@@ -332,14 +332,15 @@ def _pieces(text: str) -> list[str]:
     return [text[i : i + ARGUMENT_PIECE] for i in range(0, len(text), ARGUMENT_PIECE)]
 
 
-def build_reply(body: Any, faults: frozenset[str]) -> Reply:
-    """Validate a request body and plan its reply; a request the provider refuses raises ``APIError``."""
+def build_reply(body: Any, faults: frozenset[str], models: Models = MODELS) -> Reply:
+    """Validate a request body and plan its reply for one of ``models``; a request the provider refuses raises
+    ``APIError``."""
     if not isinstance(body, dict):
         raise APIError(400, "the request body must be a JSON object")
     model_id = body.get("model")
     if not isinstance(model_id, str) or not model_id:
         raise APIError(400, "you must provide a model parameter", param="model", code="missing_required_parameter")
-    model = MODELS.get(model_id)
+    model = models.get(model_id)
     if model is None:
         message = f"The model '{model_id}' does not exist or you do not have access to it."
         if "unknown-model-200" in faults:
