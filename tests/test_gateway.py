@@ -49,6 +49,7 @@ def test_the_reference_serves_as_many_models_as_asked_on_every_api(gateway: Refe
         assert chat.status_code == 200 and chat.json()["model"] == "reference/mini-300"
         beyond = client.post("/chat/completions", json={"model": "reference/mini-302", "messages": []})
         assert beyond.status_code == 404
+        assert gateway.replies == 1  # the one reply planned, not the refusal
         gemini = client.get(f"{gateway.origin}/v1beta/models", headers={"x-goog-api-key": REFERENCE_KEY})
         assert len(gemini.json()["models"]) == GATEWAY
 

@@ -171,6 +171,8 @@ class _Provider:
         self.faults = config.faults
         self.served = catalog.served(config.models)
         self.rate_limited = False
+        self.replies = 0
+        """Replies planned (each sent after the injected delay): what a benchmark's critical path counts."""
 
     async def index(self, request: Request) -> Response:
         if refused := self._refused(request):
@@ -233,6 +235,7 @@ class _Provider:
             reply = chat.build_reply(await self._body(request), self.faults, self.served)
         except chat.APIError as exc:
             return self._error(exc, request.headers.get("authorization") or "")
+        self.replies += 1
         created = int(time.time())
         if reply.stream:
             return self._stream(reply, received, created)
@@ -251,6 +254,7 @@ class _Provider:
             plan = responses.build_reply(await _json(request), self.faults, self.served)
         except chat.APIError as exc:
             return JSONResponse(exc.body(), exc.status)
+        self.replies += 1
         created = int(time.time())
         if plan.stream and "responses-error-stream" in self.faults:
             return Response(responses.error_stream(), 500, media_type="text/event-stream")
@@ -287,6 +291,7 @@ class _Provider:
             plan = messages.build_reply(await _json(request), self.faults, version=version, models=self.served)
         except chat.APIError as exc:
             return JSONResponse(messages.error_body(exc, self.faults), exc.status)
+        self.replies += 1
         if plan.stream and "messages-stream-as-json" not in self.faults:
             frames = messages.stream_frames(plan, self.faults)
             return StreamingResponse(self._clocked(frames, received), media_type="text/event-stream")
@@ -322,6 +327,7 @@ class _Provider:
             plan = gemini.build_reply(model, await _json(request), faults, stream=stream, models=self.served)
         except chat.APIError as exc:
             return JSONResponse(gemini.error_body(exc, faults), exc.status)
+        self.replies += 1
         sse = request.query_params.get("alt") == "sse" and "gemini-no-alt-sse" not in faults
         if stream and sse:
             frames = gemini.stream_frames(plan, faults)
@@ -447,8 +453,8 @@ def create_app(config: ReferenceConfig) -> ASGIApp:
     return _app(config)[0]
 
 
-def _app(config: ReferenceConfig) -> tuple[ASGIApp, LimitStats | None]:
-    """The app, and what its rate limit (``max_in_flight``) counts, if it has one."""
+def _app(config: ReferenceConfig) -> tuple[ASGIApp, _Provider, LimitStats | None]:
+    """The app, its handlers' state, and what its rate limit (``max_in_flight``) counts, if it has one."""
     known_faults(config.faults)
     provider = _Provider(config)
     routes = [
@@ -475,7 +481,7 @@ def _app(config: ReferenceConfig) -> tuple[ASGIApp, LimitStats | None]:
     limited = InFlightLimit(app, config.max_in_flight, config.retry_after_s) if config.max_in_flight else None
     served: ASGIApp = limited or app
     outer = _DropAfterError(served) if "drop-after-error" in config.faults else served
-    return outer, limited.stats if limited else None
+    return outer, provider, limited.stats if limited else None
 
 
 def _origin(host: str, port: int) -> str:
@@ -496,6 +502,7 @@ class ReferenceServer:
         self._loopback: Loopback | None = None
         self.limit_stats: LimitStats | None = None
         """With ``max_in_flight``: what the rate limit saw (read it after the run)."""
+        self._provider: _Provider | None = None
 
     @property
     def origin(self) -> str:
@@ -514,7 +521,7 @@ class ReferenceServer:
             raise RuntimeError("the reference provider is already running")
         sock = bind(self.host, self.port)
         self.port = sock.getsockname()[1]
-        app, self.limit_stats = _app(self.config)
+        app, self._provider, self.limit_stats = _app(self.config)
         self._loopback = Loopback(app, [sock], f"reference-provider:{self.port}").start()
         return self
 
@@ -522,6 +529,11 @@ class ReferenceServer:
         if self._loopback is not None:
             self._loopback.stop()
             self._loopback = None
+
+    @property
+    def replies(self) -> int:
+        """How many replies (chat, Responses, Messages, Gemini) it has planned since it started."""
+        return self._provider.replies if self._provider is not None else 0
 
     def __enter__(self) -> ReferenceServer:
         return self.start()
