@@ -245,10 +245,10 @@ class Http:
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
     ) -> Exchange:
-        """Send once (again once after a 429, and up to ``retries`` times after a network error), read the body
-        within the caps, record the exchange. A request the server dropped unanswered is sent once more on a new
-        connection: servers close a kept-alive connection after an error, and a pooled one may already be dead
-        when it is reused, which says nothing about the request."""
+        """Send once (again after a 429's wait, up to ``RETRIES_429`` times, and up to ``retries`` times after a
+        network error), read the body within the caps, record the exchange. A request the server dropped
+        unanswered is sent once more on a new connection: servers close a kept-alive connection after an error, and
+        a pooled one may already be dead when it is reused, which says nothing about the request."""
         exchange = await self._send(method, url, json_body, content, dict(headers or {}), stream)
         failures: list[str] = []
         if exchange.unanswered:
