@@ -4,6 +4,7 @@ a target option is given (``conformance.plugin`` imports this module then, so an
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import shutil
@@ -15,8 +16,9 @@ from typing import Any
 import pytest
 
 from conformance import engine, html_report, report, runner, selection, settings
-from conformance.catalogue import Check
+from conformance.catalogue import Check, catalogue
 from conformance.collection import OwnItems
+from conformance.errors import UsageError
 from conformance.findings import Outcome, Result, Severity
 from conformance.redact import LogMasking
 from conformance.target import Subject
@@ -25,6 +27,8 @@ PROPERTY = "conformance"
 """The ``user_properties`` key an xdist worker's item sends its report entries under, as one JSON list; also
 the ``workerinput`` key the controller's sources travel under."""
 METRICS = "conformance-metrics"
+BY_SUBJECT = "conformance-by-subject"
+"""The ``workerinput`` key that tells a worker every live item of a subject comes to it (``scheduling``)."""
 GROUP_ABOVE = 100
 """A catalog check with more subjects than this is one item carrying every subject's result (a catalog of 20,000
 models is 8 items, not 160,000): pytest spends about half a millisecond on an item, the check a few microseconds on
@@ -135,6 +139,7 @@ class ConformanceRun(OwnItems):
 
     def __init__(self, config: pytest.Config, run_settings: settings.Settings) -> None:
         assert run_settings.target is not None
+        run_settings = _worker_share(config, run_settings)
         self.config = config
         self.settings = run_settings
         startup = StartupLine(config)
@@ -175,20 +180,32 @@ class ConformanceRun(OwnItems):
     def pytest_configure_node(self, node: Any) -> None:
         """pytest-xdist: every worker builds its items from what the controller fetched, once."""
         node.workerinput[PROPERTY] = self.resolved.sources.to_json()
+        node.workerinput[BY_SUBJECT] = self.config.getvalue("dist") == "load"
+
+    @pytest.hookimpl(optionalhook=True, tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """Under xdist's default ``load``, each live subject's items go to one worker (``scheduling``)."""
+        if config.getvalue("dist") != "load":
+            return None
+        from conformance.scheduling import BySubject
+
+        return BySubject(config, log, live=[c.id for c in catalogue() if c.live])
 
     def live_result(self, check: Check, subject: Subject, session: pytest.Session) -> Result:
         """A live item's result. The first live item runs every selected live item at once, so independent
-        requests overlap; an xdist worker, which does not know its share in advance, runs items one by one."""
+        requests overlap; an xdist worker runs every live item of the item's subject, which all come to it (or,
+        under another ``--dist``, which does not say what comes to it, the item alone)."""
         if self.live_results is None or (check.id, subject.name) not in self.live_results:
-            if hasattr(self.config, "workerinput"):
+            worker = getattr(self.config, "workerinput", None)
+            batch = [
+                (i.check, s)
+                for i in session.items
+                if isinstance(i, ConformanceItem) and i.check.live
+                for s in i.subjects
+                if worker is None or s.name == subject.name
+            ]
+            if worker is not None and not worker.get(BY_SUBJECT):
                 batch = [(check, subject)]
-            else:
-                batch = [
-                    (i.check, s)
-                    for i in session.items
-                    if isinstance(i, ConformanceItem) and i.check.live
-                    for s in i.subjects
-                ]
             try:
                 done = self.prepared.run_live(
                     batch, progress=lambda text: self.status(self.redactor.text(text)), timings=self.timings
@@ -303,6 +320,28 @@ class ConformanceRun(OwnItems):
             self.settings.html_path.write_text(html_report.render(data), "utf-8")
         if self.settings.badge_path:
             self.settings.badge_path.write_text(json.dumps(report.badge(data)) + "\n", "utf-8")
+
+
+def _worker_share(config: pytest.Config, run_settings: settings.Settings) -> settings.Settings:
+    """Under xdist, each worker takes its part of ``--concurrency`` (so the provider never sees more requests in
+    flight than the option says); a live run with more workers than that is a usage error."""
+    worker = getattr(config, "workerinput", None)
+    if worker is not None:
+        from conformance.scheduling import share
+
+        index = int(str(worker.get("workerid", "gw0")).removeprefix("gw") or 0)
+        part = share(run_settings.concurrency, int(worker.get("workercount", 1)), index)
+        return dataclasses.replace(run_settings, concurrency=max(part, 1))
+    workers = config.getoption("numprocesses", None) if config.getoption("dist", "no") != "no" else None
+    assert run_settings.target is not None
+    live = not run_settings.offline and (run_settings.target.kind != "models-dev" or bool(run_settings.api_key))
+    if live and isinstance(workers, int) and workers > run_settings.concurrency:
+        raise UsageError(
+            f"-n {workers} starts {workers} workers, each with a request in flight: more than "
+            f"--concurrency={run_settings.concurrency} allows; give -n {run_settings.concurrency} or fewer, or a "
+            "larger --concurrency"
+        )
+    return run_settings
 
 
 def _item_id(parent: pytest.Collector, check_id: str, subject: str) -> Any:

@@ -83,13 +83,21 @@ def target_option(target: str) -> str:
     return f"--provider-json={target}"
 
 
-def serve(faults: str, port: int, ttft_ms: float, token_ms: float) -> int:
+def serve(args: argparse.Namespace) -> int:
     from conformance.reference.faults import parse_faults
     from conformance.reference.server import ReferenceConfig
     from conformance.reference.server import serve as run_server
 
+    port = args.port
     try:
-        config = ReferenceConfig(faults=parse_faults(faults), ttft_ms=ttft_ms, token_ms=token_ms)
+        config = ReferenceConfig(
+            faults=parse_faults(",".join(args.fault)),
+            ttft_ms=args.ttft_ms,
+            token_ms=args.token_ms,
+            models=args.models,
+            max_in_flight=args.max_in_flight,
+            retry_after_s=args.retry_after,
+        )
     except UsageError as exc:
         print(f"provider-conformance serve: {exc}", file=sys.stderr)
         return 2
@@ -124,6 +132,17 @@ def clients(action: str, directory: str | None) -> int:
         state = "installed" if reason is None else f"not installed: {reason}"
         print(f"{name:<{width}}  {driver.runtime:<6}  {driver.label:<{label_width}}  {state}")
     return 0
+
+
+def _at_least_one(text: str) -> int:
+    """A whole number of at least 1, for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -170,6 +189,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000; 0 picks one)")
     server.add_argument("--ttft-ms", type=float, default=0.0, help="delay before the first token")
     server.add_argument("--token-ms", type=float, default=0.0, help="delay between streamed tokens")
+    server.add_argument(
+        "--models", type=_at_least_one, default=2, metavar="N", help="serve N models, as a gateway does (default 2)"
+    )
+    server.add_argument(
+        "--max-in-flight",
+        type=_at_least_one,
+        metavar="N",
+        help="a rate limit: requests beyond N in flight get 429 with Retry-After (default: no limit)",
+    )
+    server.add_argument(
+        "--retry-after", type=float, default=1.0, metavar="S", help="the wait a 429 names, in seconds (default 1)"
+    )
     real = commands.add_parser("clients", help="install or list the drivers of the real client libraries")
     real.add_argument("action", choices=("install", "list"))
     real.add_argument(
@@ -194,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "paths":
             return data_paths(args.which)
         if args.command == "serve":
-            return serve(",".join(args.fault), args.port, args.ttft_ms, args.token_ms)
+            return serve(args)
         if args.command == "clients":
             return clients(args.action, args.dir)
         return int(pytest.main([target_option(args.target), *rest]))

@@ -29,8 +29,11 @@ from conformance.keycmd import KeySource
 from conformance.redact import MASK, Redactor
 
 USER_AGENT = f"provider-conformance/{__version__}"
-RETRY_AFTER_CAP_S = 5.0
-"""A 429 is retried once, after its Retry-After (or 1 s), never waiting longer than this."""
+RETRIES_429 = 8
+"""How often a request refused with 429 is sent again, each time after the wait the 429 named (``retry-after-ms``,
+else ``Retry-After``, else 1 s): never sooner, and never when the wait would end past the run's deadline."""
+LONGEST_WAIT_S = 60.0
+"""Without a deadline (the catalog fetch), the longest wait a 429 may name and still be waited out."""
 MAX_REDIRECTS = 5
 SAFE_ACROSS_ORIGINS = frozenset({"accept", "content-type", "user-agent"})
 """The only request headers a redirect to another origin keeps: never a key, a cookie or the user's headers."""
@@ -204,11 +207,18 @@ def _client(settings: HttpSettings, *, pooled: bool = True) -> httpx.AsyncClient
 class Http:
     """One run's HTTP client, bound to the running event loop; requests beyond ``concurrency`` wait."""
 
-    def __init__(self, settings: HttpSettings, *, history: list[Exchange] | None = None) -> None:
+    def __init__(
+        self, settings: HttpSettings, *, history: list[Exchange] | None = None, deadline: float | None = None
+    ) -> None:
         self.settings = settings
         self.history: list[Exchange] = [] if history is None else history
         """Every exchange of the run (shared across event loops, so run-wide checks see them all)."""
+        self.deadline = deadline
+        """The run budget's end (``time.monotonic()``): no 429 is waited out past it."""
         self._limit = asyncio.Semaphore(settings.concurrency)
+        self._resume_at = 0.0
+        """After a 429, no request is sent before this (``time.monotonic()``): the limit is the provider's, not
+        one request's, so the others wait too rather than meet the same 429."""
         self._client = _client(settings)
 
     async def __aenter__(self) -> Http:
@@ -235,10 +245,10 @@ class Http:
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
     ) -> Exchange:
-        """Send once (again once after a 429, and up to ``retries`` times after a network error), read the body
-        within the caps, record the exchange. A request the server dropped unanswered is sent once more on a new
-        connection: servers close a kept-alive connection after an error, and a pooled one may already be dead
-        when it is reused, which says nothing about the request."""
+        """Send once (again after a 429's wait, up to ``RETRIES_429`` times, and up to ``retries`` times after a
+        network error), read the body within the caps, record the exchange. A request the server dropped
+        unanswered is sent once more on a new connection: servers close a kept-alive connection after an error, and
+        a pooled one may already be dead when it is reused, which says nothing about the request."""
         exchange = await self._send(method, url, json_body, content, dict(headers or {}), stream)
         failures: list[str] = []
         if exchange.unanswered:
@@ -252,12 +262,17 @@ class Http:
             await asyncio.sleep(0.5 * tries)
             exchange = await self._send(method, url, json_body, content, dict(headers or {}), stream)
         exchange.retried_errors = failures
-        if exchange.status == 429:
-            retry_after = exchange.response_headers.get("retry-after")
-            await asyncio.sleep(min(max(_retry_after_s(retry_after), 0.0), RETRY_AFTER_CAP_S))
-            again = await self._send(method, url, json_body, content, dict(headers or {}), stream)
-            again.retried_after.append({"status": 429, "retry-after": retry_after})
-            exchange = again
+        limited: list[dict[str, Any]] = []
+        while exchange.status == 429 and len(limited) < RETRIES_429:
+            wait = _wait_s(exchange.response_headers)
+            resume = time.monotonic() + wait
+            if resume > (self.deadline if self.deadline is not None else time.monotonic() + LONGEST_WAIT_S):
+                break
+            limited.append({"status": 429, "retry-after": exchange.response_headers.get("retry-after")})
+            self._resume_at = max(self._resume_at, resume)
+            await asyncio.sleep(wait)
+            exchange = await self._send(method, url, json_body, content, dict(headers or {}), stream, paused=True)
+        exchange.retried_after = limited
         self.history.append(exchange)
         return exchange
 
@@ -270,13 +285,20 @@ class Http:
         headers: dict[str, str],
         stream: bool,
         client: httpx.AsyncClient | None = None,
+        *,
+        paused: bool = False,
     ) -> Exchange:
+        """Send once, within the concurrency; unless ``paused`` already (a 429's own retry), not before the
+        provider's last 429 said to come back."""
         body: Any = json_body if content is None else content.decode("utf-8", errors="replace")
         headers = {name.lower(): value for name, value in headers.items()}
         exchange = Exchange(method, url, _masked(headers, self.settings.api_key, self.settings.headers), body)
         if json_body is not None:
             content = json.dumps(json_body).encode()
             headers.setdefault("content-type", "application/json")
+        pause = 0.0 if paused else self._resume_at - time.monotonic()
+        if pause > 0:
+            await asyncio.sleep(pause)
         async with self._limit:
             start = time.perf_counter()
             try:
@@ -400,6 +422,16 @@ def _json_or_none(data: str | bytes) -> Any:
         return jsondoc.read(data).value
     except LoaderError:
         return None
+
+
+def _wait_s(headers: Mapping[str, str]) -> float:
+    """How long a 429 asks the client to wait: ``retry-after-ms`` first (OpenAI sends it and its SDKs prefer it,
+    being exact where Retry-After has whole seconds), then Retry-After; never negative."""
+    try:
+        wait = float(headers["retry-after-ms"]) / 1000
+    except (KeyError, ValueError):
+        wait = _retry_after_s(headers.get("retry-after"))
+    return wait if wait > 0 else 0.0
 
 
 def _retry_after_s(value: str | None) -> float:

@@ -10,6 +10,7 @@ depend on it skip, naming it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -46,8 +47,9 @@ def _host(url: str) -> str:
     return parts.netloc or url
 
 
-async def causes(ctx: LiveContext) -> list[Cause]:
-    """The causes this run has, most basic first; empty when the endpoint answers as it should."""
+async def causes(ctx: LiveContext, subjects: Collection[str] | None = None) -> list[Cause]:
+    """The causes this run has, most basic first; empty when the endpoint answers as it should. With
+    ``subjects`` (an xdist worker's share), only those models are asked whether the endpoint knows them."""
     if not ctx.target.base_url:
         return []
     listing = await ctx.model_list()
@@ -71,6 +73,7 @@ async def causes(ctx: LiveContext) -> list[Cause]:
         return [_key_refused(ctx, *first)]
     if not chat:
         return []
+    models = [m for m in models if subjects is None or m in subjects]
     answers = await asyncio.gather(*(ctx.minimal(model) for model in models))
     return [cause for m, e in zip(models, answers, strict=True) if (cause := _unknown_model(ctx, m, e, listing))]
 

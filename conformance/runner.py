@@ -104,7 +104,8 @@ def live_plan(
 
 
 def _phase(check: Check) -> int:
-    """Live checks run in three phases: the battery concurrently, latency samples alone, then what looks back."""
+    """Live checks run in three phases: the battery, then the latency samples (each model's one after another,
+    so they do not queue behind the battery's own requests), then what looks back at the run."""
     if check.scope == "run":
         return 2
     return 1 if check.id.startswith("LAT-") else 0
@@ -150,23 +151,22 @@ async def run_live(
     progress: Callable[[str], None] | None = None,
     timings: dict[tuple[str, str], float] | None = None,
 ) -> dict[tuple[str, str], Result]:
-    """Run live items on one event loop: independent ones concurrently (bounded by ``settings.concurrency``),
-    latency samples one model at a time, and run-wide checks last. Items still running at ``deadline`` (a
+    """Run live items on one event loop, concurrently (bounded by ``settings.concurrency``) within each phase:
+    the battery, the latency samples (a gateway's hundreds of models side by side, each model's samples in
+    sequence), then run-wide checks. Items still running at ``deadline`` (a
     ``time.monotonic()`` value: the run budget) are stopped and skip, saying so. ``progress`` hears what is
     under way; ``timings`` receives the seconds each item took itself, waits on what it shares included."""
     results: dict[tuple[str, str], Result] = {}
     say = progress or (lambda _: None)
-    async with Http(settings, history=history) as http:
+    async with Http(settings, history=history, deadline=deadline) as http:
         context = LiveContext(setup.target, settings, setup.options, redactor, memo, http, metrics, say)
         if any(not subject.blocked for _, subject in items):
-            found = await preflight.causes(context)
+            found = await preflight.causes(context, {subject.name for _, subject in items})
             results.update(_said_once(items, found, context, strict))
             items = [(c, s) for c, s in items if (c.id, s.name) not in results]
         for phase in (0, 1, 2):
             batch = [(c, s) for c, s in items if _phase(c) == phase]
-            groups = [[item] for item in batch] if phase == 1 else [batch]
-            for group in groups:
-                results.update(await _within(group, context, strict, deadline, timings))
+            results.update(await _within(batch, context, strict, deadline, timings))
     return results
 
 

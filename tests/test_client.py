@@ -402,7 +402,7 @@ def test_a_body_that_stalls_hits_the_timeout(router: respx.MockRouter) -> None:
 # --- 429 and Retry-After ------------------------------------------------------------------------------------------
 
 
-def test_429_with_retry_after_is_retried_once(router: respx.MockRouter) -> None:
+def test_429_with_retry_after_is_sent_again_after_the_wait(router: respx.MockRouter) -> None:
     route = router.post(f"{API}/chat/completions").mock(
         side_effect=[
             httpx.Response(429, headers={"retry-after": "0"}, json={"error": "slow down"}),
@@ -431,7 +431,6 @@ def test_429_with_retry_after_is_retried_once(router: respx.MockRouter) -> None:
         ("0", 0.0),
         ("2", 2.0),
         ("0.5", 0.5),
-        ("3600", client.RETRY_AFTER_CAP_S),
         ("-3", 0.0),
         ("soon", 1.0),
     ],
@@ -455,17 +454,60 @@ def test_retry_after_as_an_http_date(router: respx.MockRouter, sleeps: SleepLog)
     )
     send(f"{API}/models")
     assert len(sleeps.waits) == 1
-    assert 2.0 <= sleeps.waits[0] <= client.RETRY_AFTER_CAP_S
+    assert 2.0 <= sleeps.waits[0] <= 4.0
 
 
-def test_a_second_429_is_not_retried_again(router: respx.MockRouter, sleeps: SleepLog) -> None:
+def test_retry_after_ms_is_read_first(router: respx.MockRouter, sleeps: SleepLog) -> None:
+    headers = {"retry-after": "1", "retry-after-ms": "250"}
+    router.get(f"{API}/models").mock(side_effect=[httpx.Response(429, headers=headers), httpx.Response(200, json={})])
+    assert send(f"{API}/models").status == 200
+    assert sleeps.waits == [0.25]
+
+
+def test_a_429_is_waited_out_again_and_again_but_not_for_ever(router: respx.MockRouter, sleeps: SleepLog) -> None:
     route = router.get(f"{API}/models").mock(return_value=httpx.Response(429, headers={"retry-after": "1"}))
     exchange = send(f"{API}/models")
-    assert route.call_count == 2
-    assert sleeps.waits == [1.0]
+    assert route.call_count == client.RETRIES_429 + 1
+    assert sleeps.waits == [1.0] * client.RETRIES_429
     assert exchange.status == 429
-    assert exchange.retried_after == [{"status": 429, "retry-after": "1"}]
+    assert exchange.retried_after == [{"status": 429, "retry-after": "1"}] * client.RETRIES_429
     assert not exchange.ok
+
+
+@pytest.mark.parametrize(("deadline_in_s", "sent"), [(None, 1), (7200.0, 2)])
+def test_a_wait_past_the_deadline_is_not_waited_and_never_cut_short(
+    router: respx.MockRouter, sleeps: SleepLog, deadline_in_s: float | None, sent: int
+) -> None:
+    """Retry-After: 3600 is waited out in full where the run budget leaves room, and not at all where it does not
+    (or, with no budget, where it is longer than a minute): a request is never sent again before its time."""
+    route = router.get(f"{API}/models").mock(
+        side_effect=[httpx.Response(429, headers={"retry-after": "3600"}), httpx.Response(200, json={})]
+    )
+
+    async def go() -> Exchange:
+        deadline = None if deadline_in_s is None else time.monotonic() + deadline_in_s
+        async with Http(HttpSettings(), deadline=deadline) as http:
+            return await http.request("GET", f"{API}/models")
+
+    exchange = asyncio.run(go())
+    assert route.call_count == sent
+    assert sleeps.waits == [3600.0] * (sent - 1)
+    assert exchange.status == (429 if sent == 1 else 200)
+
+
+def test_after_a_429_the_other_requests_wait_too(router: respx.MockRouter, sleeps: SleepLog) -> None:
+    """The limit is the provider's: a request sent while another's 429 wait runs waits until it ends."""
+    router.get(f"{API}/a").mock(side_effect=[httpx.Response(429, headers={"retry-after": "30"}), httpx.Response(200)])
+    router.get(f"{API}/b").mock(return_value=httpx.Response(200))
+
+    async def go() -> None:
+        async with Http(HttpSettings()) as http:
+            await http.request("GET", f"{API}/a")
+            await http.request("GET", f"{API}/b")
+
+    asyncio.run(go())
+    assert len(sleeps.waits) == 2 and sleeps.waits[0] == 30.0
+    assert 0 < sleeps.waits[1] <= 30.0  # b waits out what is left of a's wait
 
 
 @pytest.mark.parametrize("status", [500, 503])

@@ -245,7 +245,10 @@ def test_junit_xml_and_last_failed_work_on_conformance_items(pytester: pytest.Py
     rerun.assert_outcomes(failed=len(BROKEN_MUST))
 
 
-@pytest.mark.parametrize("args", [["check"], [], ["bogus"], ["serve", "--port", "x"]])
+@pytest.mark.parametrize(
+    "args",
+    [["check"], [], ["bogus"], ["serve", "--port", "x"], ["serve", "--models", "0"], ["serve", "--max-in-flight", "x"]],
+)
 def test_cli_usage_errors_are_one_line_and_exit_4(pytester: pytest.Pytester, args: list[str]) -> None:
     result = pytester.run(str(Path(sys.executable).with_name("provider-conformance")), *args)
     assert result.ret == 4

@@ -421,4 +421,8 @@ async def retry_after(subject: Subject, ctx: LiveContext) -> Said:
                 fix="send Retry-After (seconds) with every 429",
             )
         ]
-    return [Observation(f"{len(limited)} 429 responses, all with Retry-After; the suite retried each once")]
+    return [
+        Observation(
+            f"{len(limited)} 429 responses, all with Retry-After; the suite waited as each said, then sent again"
+        )
+    ]

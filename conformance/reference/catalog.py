@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,6 +49,27 @@ MODELS: dict[str, dict[str, Any]] = {
     },
 }
 
+Models = Mapping[str, dict[str, Any]]
+"""A provider's models by id, as the catalogs publish them."""
+
+
+def served(count: int = len(MODELS)) -> Models:
+    """The first ``count`` models of a provider that serves that many, as a gateway does: the two above, then copies
+    of them in turn (``reference/coder-003``, ``reference/mini-004``, …), so every capability branch stays covered
+    whatever the count."""
+    if count < 1:
+        raise ValueError(f"a provider serves at least one model, not {count}")
+    if count <= len(MODELS):
+        return dict(list(MODELS.items())[:count])
+    templates = list(MODELS.values())
+    out = dict(MODELS)
+    for number in range(len(MODELS) + 1, count + 1):
+        template = templates[(number - 1) % len(templates)]
+        model_id = f"{template['id']}-{number:03d}"
+        out[model_id] = {**copy.deepcopy(template), "id": model_id, "name": f"{template['name']} {number}"}
+    return out
+
+
 MODELS_DEV_FAULTS = frozenset(
     {"models-dev-source", "models-dev-missing-provider", "models-dev-no-models", "models-dev-api-mismatch"}
 )
@@ -56,9 +78,10 @@ UNSENT_FIELD = "reasoning_details"
 """What ``interleaved-field-mismatch`` makes the catalog name: a reasoning field the wire never carries."""
 
 
-def published(faults: frozenset[str]) -> dict[str, dict[str, Any]]:
-    """The models as the catalogs publish them (a copy): ``interleaved-field-mismatch`` names the wrong field."""
-    models = copy.deepcopy(MODELS)
+def published(faults: frozenset[str], served: Models = MODELS) -> dict[str, dict[str, Any]]:
+    """The ``served`` models as the catalogs publish them (a copy): ``interleaved-field-mismatch`` names the wrong
+    field."""
+    models = copy.deepcopy(dict(served))
     if "interleaved-field-mismatch" in faults:
         models["reference/coder"]["interleaved"] = {"field": UNSENT_FIELD}
     return models
@@ -81,9 +104,9 @@ def manifest(origin: str, faults: frozenset[str]) -> dict[str, Any]:
     return {"name": NAME, "website": WEBSITE, "baseUrl": f"{origin}/v1", "models_data_source": "endpoint"}
 
 
-def models_dev(origin: str, faults: frozenset[str]) -> dict[str, Any]:
+def models_dev(origin: str, faults: frozenset[str], served: Models = MODELS) -> dict[str, Any]:
     """A models.dev ``api.json`` catalog holding this provider (``GET /api.json``), in the catalog's model shape."""
-    models = {} if "models-dev-no-models" in faults else published(faults)
+    models = {} if "models-dev-no-models" in faults else published(faults, served)
     for model in models.values():
         model["reasoning_options"] = [{"type": "toggle"}] if model["reasoning"] else None
         if model["reasoning_options"] is None:
@@ -110,10 +133,10 @@ def models_dev(origin: str, faults: frozenset[str]) -> dict[str, Any]:
     return {"elsewhere": other} if "models-dev-missing-provider" in faults else {OWNER: provider, "elsewhere": other}
 
 
-def extended(faults: frozenset[str]) -> Any:
+def extended(faults: frozenset[str], served: Models = MODELS) -> Any:
     """The extended model list (``?extended=true``)."""
-    models = published(faults)
-    if "null-cost" in faults:
+    models = published(faults, served)
+    if "null-cost" in faults and "reference/mini" in models:
         models["reference/mini"]["cost"] = None
     if "string-numbers" in faults:
         models["reference/coder"]["limit"]["context"] = "128000"
@@ -130,11 +153,11 @@ def _created(model: dict[str, Any]) -> int:
     return int(datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.timezone.utc).timestamp())
 
 
-def model_list(faults: frozenset[str]) -> Any:
+def model_list(faults: frozenset[str], served: Models = MODELS) -> Any:
     """The OpenAI model list (``GET /v1/models``)."""
     data = [
         {"id": key, "object": "model", "created": _created(model), "owned_by": OWNER}
-        for key, model in MODELS.items()
+        for key, model in served.items()
         if not (key == "reference/mini" and "missing-model-in-list" in faults)
     ]
     if "model-entry-without-id" in faults:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from conformance.reference.catalog import MODELS
+from conformance.reference.catalog import MODELS, Models
 
 REPLY_TEXT = "Hello from the reference provider. This reply is deterministic."
 REASONING_TEXT = "Thinking it over."
@@ -146,10 +146,10 @@ class Reply:
             usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
         return usage
 
-    def cached(self, body: dict[str, Any], seen: set[str]) -> Reply:
-        """This reply with its cached tokens, for a model that prices cache reads: the whole prompt when the same
-        model and messages came before (``seen`` holds their digests; a long prompt is added to it)."""
-        if "cache_read" not in MODELS.get(self.model, {}).get("cost", {}):
+    def cached(self, body: dict[str, Any], seen: set[str], models: Models = MODELS) -> Reply:
+        """This reply with its cached tokens, for a model of ``models`` that prices cache reads: the whole prompt
+        when the same model and messages came before (``seen`` holds their digests; a long prompt is added to it)."""
+        if "cache_read" not in models.get(self.model, {}).get("cost", {}):
             return self
         key = hashlib.sha256(json.dumps([self.model, body.get("messages")], sort_keys=True).encode()).hexdigest()
         hit = key in seen
@@ -456,14 +456,15 @@ def _within_context(model: dict[str, Any], prompt_tokens: int, faults: frozenset
     raise APIError(400, message, param="messages", code="context_length_exceeded")
 
 
-def build_reply(body: Any, faults: frozenset[str]) -> Reply:
-    """Validate a request body and plan its reply; a request the provider refuses raises ``APIError``."""
+def build_reply(body: Any, faults: frozenset[str], models: Models = MODELS) -> Reply:
+    """Validate a request body and plan its reply for one of ``models``; a request the provider refuses raises
+    ``APIError``."""
     if not isinstance(body, dict):
         raise APIError(400, "the request body must be a JSON object")
     model_id = body.get("model")
     if not isinstance(model_id, str) or not model_id:
         raise APIError(400, "you must provide a model parameter", param="model", code="missing_required_parameter")
-    model = MODELS.get(model_id)
+    model = models.get(model_id)
     if model is None:
         message = f"The model '{model_id}' does not exist or you do not have access to it."
         if "unknown-model-200" in faults:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.reference import chat
-from conformance.reference.catalog import MODELS
+from conformance.reference.catalog import MODELS, Models
 from conformance.reference.responses import Frame, Plan, plan, sse
 
 STATUS = {
@@ -64,7 +64,7 @@ class Route:
     vertex: bool
 
 
-def route(path: str) -> Route | None:
+def route(path: str, models: Models = MODELS) -> Route | None:
     """The model and method of a path below the version (``models/x:generateContent``), or ``None``."""
     match = _PATH.match(path)
     if not match:
@@ -72,7 +72,7 @@ def route(path: str) -> Route | None:
     publisher, model, method = match.group("publisher", "model", "method")
     if model is None and method is not None:
         return None
-    if publisher and model and model not in MODELS and f"{publisher}/{model}" in MODELS:
+    if publisher and model and model not in models and f"{publisher}/{model}" in models:
         model = f"{publisher}/{model}"
     return Route(model, method, vertex=publisher is not None)
 
@@ -94,9 +94,9 @@ def wrong_key() -> chat.APIError:
     return chat.APIError(400, "API key not valid. Please pass a valid API key.", code="API_KEY_INVALID")
 
 
-def model_entry(model_id: str) -> dict[str, Any]:
+def model_entry(model_id: str, models: Models = MODELS) -> dict[str, Any]:
     """One ``Model`` resource of the list."""
-    model = MODELS[model_id]
+    model = models[model_id]
     return {
         "name": f"models/{model_id}",
         "baseModelId": model_id,
@@ -109,16 +109,16 @@ def model_entry(model_id: str) -> dict[str, Any]:
     }
 
 
-def model_list(faults: frozenset[str]) -> dict[str, Any]:
+def model_list(faults: frozenset[str], models: Models = MODELS) -> dict[str, Any]:
     """``GET …/models``, or (``gemini-models-openai-list``) an OpenAI list in its place."""
     if "gemini-models-openai-list" in faults:
-        return {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "reference"} for m in MODELS]}
-    return {"models": [model_entry(m) for m in MODELS]}
+        return {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "reference"} for m in models]}
+    return {"models": [model_entry(m, models) for m in models]}
 
 
-def known_model(model_id: str) -> str:
+def known_model(model_id: str, models: Models = MODELS) -> str:
     """``model_id`` if the provider serves it; else Google's 404 for an unknown model."""
-    if model_id not in MODELS:
+    if model_id not in models:
         message = f"models/{model_id} is not found for API version v1beta, or is not supported for generateContent."
         raise chat.APIError(404, message)
     return model_id
@@ -227,7 +227,7 @@ def _limit(generation: dict[str, Any]) -> int | None:
     return value
 
 
-def build_reply(model_id: str, body: Any, faults: frozenset[str], *, stream: bool) -> Plan:
+def build_reply(model_id: str, body: Any, faults: frozenset[str], *, stream: bool, models: Models = MODELS) -> Plan:
     """Validate a ``generateContent`` request and plan its reply; a request the provider refuses raises
     ``APIError``. Thoughts are sent only where the request asks for them (``thinkingConfig.includeThoughts``)."""
     if not isinstance(body, dict):
@@ -241,7 +241,7 @@ def build_reply(model_id: str, body: Any, faults: frozenset[str], *, stream: boo
         chat_body |= {"tools": tools, **_tool_choice(body, tools)}
     thinking = field(generation, "thinkingConfig") or {}
     thoughts = field(thinking, "includeThoughts") is True
-    return plan(chat_body, reasoning=thoughts, limit=_limit(generation), stream=stream)
+    return plan(chat_body, reasoning=thoughts, limit=_limit(generation), stream=stream, models=models)
 
 
 def _parts(plan: Plan, tokens: tuple[chat.Token, ...], faults: frozenset[str]) -> list[dict[str, Any]]:

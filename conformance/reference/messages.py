@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from conformance.reference import chat
+from conformance.reference.catalog import MODELS, Models
 from conformance.reference.responses import Frame, Plan, plan, sse, stream_flag, token_limit
 
 ROLES = ("user", "assistant")
@@ -128,7 +129,7 @@ def _tools(body: dict[str, Any], faults: frozenset[str]) -> dict[str, Any]:
     return {} if "messages-no-tool-use" in faults else translated
 
 
-def build_reply(body: Any, faults: frozenset[str], *, version: str | None) -> Plan:
+def build_reply(body: Any, faults: frozenset[str], *, version: str | None, models: Models = MODELS) -> Plan:
     """Validate a Messages request and plan its reply; a request the provider refuses raises ``APIError``.
     ``version`` is the ``anthropic-version`` header: any version is answered alike, but one must be named."""
     if not version:
@@ -139,7 +140,7 @@ def build_reply(body: Any, faults: frozenset[str], *, version: str | None) -> Pl
     limit = token_limit(body, "max_tokens", required=True)
     thinking = body.get("thinking")
     asked = isinstance(thinking, dict) and thinking.get("type") == "enabled"
-    return plan(chat_body, reasoning=asked, limit=limit, stream=stream_flag(body))
+    return plan(chat_body, reasoning=asked, limit=limit, stream=stream_flag(body), models=models)
 
 
 def _stop_reason(plan: Plan) -> str:

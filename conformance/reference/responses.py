@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from conformance.reference import chat
+from conformance.reference.catalog import MODELS, Models
 
 ROLES = ("user", "system", "developer", "assistant")
 TEXT_PARTS = ("input_text", "output_text")
@@ -94,11 +95,17 @@ class Plan:
 
 
 def plan(
-    chat_body: dict[str, Any], *, reasoning: bool, limit: int | None, stream: bool, echo: dict[str, Any] | None = None
+    chat_body: dict[str, Any],
+    *,
+    reasoning: bool,
+    limit: int | None,
+    stream: bool,
+    echo: dict[str, Any] | None = None,
+    models: Models = MODELS,
 ) -> Plan:
     """Plan the reply to a translated request with no chat fault; reasoning tokens are dropped unless asked for
     (both APIs make it opt-in), before ``limit`` cuts, so the limit counts what is sent."""
-    reply = chat.build_reply(chat_body, frozenset())
+    reply = chat.build_reply(chat_body, frozenset(), models)
     tokens = tuple(t for t in reply.tokens if reasoning or t.kind != "reasoning")
     return Plan(reply, tokens[:limit], limit is not None and limit < len(tokens), stream, echo or {})
 
@@ -230,7 +237,7 @@ def _setting(given: Any, default: Any) -> Any:
     return given
 
 
-def build_reply(body: Any, faults: frozenset[str]) -> Plan:
+def build_reply(body: Any, faults: frozenset[str], models: Models = MODELS) -> Plan:
     """Validate a Responses request and plan its reply; a request the provider refuses raises ``APIError``."""
     if not isinstance(body, dict):
         raise chat.APIError(400, "the request body must be a JSON object")
@@ -238,7 +245,7 @@ def build_reply(body: Any, faults: frozenset[str]) -> Plan:
     chat_body = {"model": body.get("model"), "messages": _messages(body, faults), **_tools(body)}
     limit = token_limit(body, "max_output_tokens", required=False)
     echo = {name: body.get(name, default) for name, default in ECHOED.items()} | settings(body, faults)
-    return plan(chat_body, reasoning=False, limit=limit, stream=stream_flag(body), echo=echo)
+    return plan(chat_body, reasoning=False, limit=limit, stream=stream_flag(body), echo=echo, models=models)
 
 
 def _arguments(plan: Plan, text: str, faults: frozenset[str]) -> str | dict[str, Any]:
@@ -380,14 +387,14 @@ def _frames(events: list[tuple[dict[str, Any], bool]], faults: frozenset[str]) -
     return [Frame(frame(n, event), token) for n, (event, token) in enumerate(events)]
 
 
-def compact(body: Any, faults: frozenset[str], created: int) -> dict[str, Any]:
+def compact(body: Any, faults: frozenset[str], created: int, models: Models = MODELS) -> dict[str, Any]:
     """``POST /responses/compact``: the conversation's user messages kept as they were, and one ``compaction``
     item standing for the rest (opaque to clients, who send it back as an input item); a request the provider
     refuses raises ``APIError``, a missing model among them."""
     if not isinstance(body, dict):
         raise chat.APIError(400, "the request body must be a JSON object")
     messages = _messages(body, faults)
-    reply = chat.build_reply({"model": body.get("model"), "messages": messages}, frozenset())
+    reply = chat.build_reply({"model": body.get("model"), "messages": messages}, frozenset(), models)
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
     kept = [
         {

@@ -55,6 +55,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from conformance.loopback import Loopback, bind
 from conformance.reference import catalog, chat, gemini, hostile, messages, responses
 from conformance.reference.faults import FAULTS, known_faults
+from conformance.reference.limits import InFlightLimit, LimitStats
 
 REFERENCE_KEY = "sk-reference-key"
 RATE_LIMITS = frozenset({"rate-limit", "rate-limit-no-retry-after"})
@@ -73,6 +74,11 @@ class ReferenceConfig:
     """Delay from receiving a request to its first token (for a non-streamed reply too)."""
     token_ms: float = 0.0
     """Delay between tokens; a non-streamed reply waits for all of them."""
+    models: int = len(catalog.MODELS)
+    """How many models it serves (``catalog.served``): a gateway's catalog lists hundreds."""
+    max_in_flight: int | None = None
+    """A rate limit: requests beyond this many in flight get 429 with ``retry_after_s`` (``limits``)."""
+    retry_after_s: float = 1.0
 
 
 def _page(title: str, text: str) -> str:
@@ -163,9 +169,12 @@ class _Provider:
     def __init__(self, config: ReferenceConfig) -> None:
         self.config = config
         self.faults = config.faults
+        self.served = catalog.served(config.models)
         self.rate_limited = False
         self.prompts: set[str] = set()
         """Digests of the long prompts seen so far: the prompt cache (``Reply.cached``)."""
+        self.replies = 0
+        """Replies planned (each sent after the injected delay): what a benchmark's critical path counts."""
 
     async def index(self, request: Request) -> Response:
         if refused := self._refused(request):
@@ -194,11 +203,11 @@ class _Provider:
                 return hostile.deep_json()
             if self.faults & {"nan-in-models", "duplicate-keys"}:
                 return hostile.json_text(
-                    catalog.extended(self.faults),
+                    catalog.extended(self.faults, self.served),
                     nan_at="input" if "nan-in-models" in self.faults else None,
                     duplicate_id="duplicate-keys" in self.faults,
                 )
-            return JSONResponse(catalog.extended(self.faults))
+            return JSONResponse(catalog.extended(self.faults, self.served))
         if refused := self._refused(request):
             return refused
         if "huge-body" in self.faults:
@@ -209,10 +218,11 @@ class _Provider:
             return await hostile.never_answer()
         if "invalid-utf8" in self.faults:
             return hostile.invalid_utf8()
-        return JSONResponse(catalog.model_list(self.faults))
+        return JSONResponse(catalog.model_list(self.faults, self.served))
 
     async def models_dev(self, request: Request) -> Response:
-        return JSONResponse(catalog.models_dev(f"{request.url.scheme}://{request.url.netloc}", self.faults))
+        origin = f"{request.url.scheme}://{request.url.netloc}"
+        return JSONResponse(catalog.models_dev(origin, self.faults, self.served))
 
     async def chat_completions(self, request: Request) -> Response:
         received = time.monotonic()
@@ -225,9 +235,10 @@ class _Provider:
             self._authorise(request.headers.get("authorization"))
             self._rate_limit()
             body = await self._body(request)
-            reply = chat.build_reply(body, self.faults).cached(body, self.prompts)
+            reply = chat.build_reply(body, self.faults, self.served).cached(body, self.prompts, self.served)
         except chat.APIError as exc:
             return self._error(exc, request.headers.get("authorization") or "")
+        self.replies += 1
         created = int(time.time())
         if reply.stream:
             return self._stream(reply, received, created)
@@ -243,9 +254,10 @@ class _Provider:
         try:
             if not self._has_key(_bearer(request)):
                 raise chat.APIError(401, "Incorrect API key provided.", code="invalid_api_key")
-            plan = responses.build_reply(await _json(request), self.faults)
+            plan = responses.build_reply(await _json(request), self.faults, self.served)
         except chat.APIError as exc:
             return JSONResponse(exc.body(), exc.status)
+        self.replies += 1
         created = int(time.time())
         if plan.stream and "responses-error-stream" in self.faults:
             return Response(responses.error_stream(), 500, media_type="text/event-stream")
@@ -264,7 +276,7 @@ class _Provider:
         try:
             if not self._has_key(_bearer(request)):
                 raise chat.APIError(401, "Incorrect API key provided.", code="invalid_api_key")
-            return JSONResponse(responses.compact(await _json(request), self.faults, int(time.time())))
+            return JSONResponse(responses.compact(await _json(request), self.faults, int(time.time()), self.served))
         except chat.APIError as exc:
             return JSONResponse(exc.body(), exc.status)
 
@@ -279,9 +291,10 @@ class _Provider:
             elif not self._has_key(request.headers.get("x-api-key") or _bearer(request)):
                 raise chat.APIError(401, "invalid x-api-key")
             version = request.headers.get("anthropic-version")
-            plan = messages.build_reply(await _json(request), self.faults, version=version)
+            plan = messages.build_reply(await _json(request), self.faults, version=version, models=self.served)
         except chat.APIError as exc:
             return JSONResponse(messages.error_body(exc, self.faults), exc.status)
+        self.replies += 1
         if plan.stream and "messages-stream-as-json" not in self.faults:
             frames = messages.stream_frames(plan, self.faults)
             return StreamingResponse(self._clocked(frames, received), media_type="text/event-stream")
@@ -296,7 +309,7 @@ class _Provider:
         faults = self.faults
         path = request.scope["path"].split("/", 2)[2]  # below the version segment
         try:
-            found = gemini.route(path)
+            found = gemini.route(path, self.served)
             vertex_refused = found is not None and found.vertex and "gemini-no-vertex-path" in faults
             v1_refused = path.startswith("models") and request.scope["path"].startswith("/v1/")
             v1_refused = v1_refused and "gemini-v1beta-only" in faults
@@ -307,16 +320,17 @@ class _Provider:
             if not self._has_key(key):
                 raise gemini.wrong_key()
             if found.model is None:
-                return JSONResponse(gemini.model_list(faults))
-            model = gemini.known_model(found.model)
+                return JSONResponse(gemini.model_list(faults, self.served))
+            model = gemini.known_model(found.model, self.served)
             if found.method is None:
-                return JSONResponse(gemini.model_entry(model))
+                return JSONResponse(gemini.model_entry(model, self.served))
             if found.method not in ("generateContent", "streamGenerateContent"):
                 raise chat.APIError(400, f"{found.method} is not served by the reference provider")
             stream = found.method == "streamGenerateContent"
-            plan = gemini.build_reply(model, await _json(request), faults, stream=stream)
+            plan = gemini.build_reply(model, await _json(request), faults, stream=stream, models=self.served)
         except chat.APIError as exc:
             return JSONResponse(gemini.error_body(exc, faults), exc.status)
+        self.replies += 1
         sse = request.query_params.get("alt") == "sse" and "gemini-no-alt-sse" not in faults
         if stream and sse:
             frames = gemini.stream_frames(plan, faults)
@@ -439,6 +453,11 @@ class _Provider:
 
 def create_app(config: ReferenceConfig) -> ASGIApp:
     """The reference provider as an ASGI app; an unknown fault name is a usage error."""
+    return _app(config)[0]
+
+
+def _app(config: ReferenceConfig) -> tuple[ASGIApp, _Provider, LimitStats | None]:
+    """The app, its handlers' state, and what its rate limit (``max_in_flight``) counts, if it has one."""
     known_faults(config.faults)
     provider = _Provider(config)
     routes = [
@@ -462,7 +481,10 @@ def create_app(config: ReferenceConfig) -> ASGIApp:
         exception_handlers={HTTPException: provider.http_error},
     )
     app.router.redirect_slashes = False
-    return _DropAfterError(app) if "drop-after-error" in config.faults else app
+    limited = InFlightLimit(app, config.max_in_flight, config.retry_after_s) if config.max_in_flight else None
+    served: ASGIApp = limited or app
+    outer = _DropAfterError(served) if "drop-after-error" in config.faults else served
+    return outer, provider, limited.stats if limited else None
 
 
 def _origin(host: str, port: int) -> str:
@@ -481,6 +503,9 @@ class ReferenceServer:
         self.host = host
         self.port = port
         self._loopback: Loopback | None = None
+        self.limit_stats: LimitStats | None = None
+        """With ``max_in_flight``: what the rate limit saw (read it after the run)."""
+        self._provider: _Provider | None = None
 
     @property
     def origin(self) -> str:
@@ -499,13 +524,19 @@ class ReferenceServer:
             raise RuntimeError("the reference provider is already running")
         sock = bind(self.host, self.port)
         self.port = sock.getsockname()[1]
-        self._loopback = Loopback(create_app(self.config), [sock], f"reference-provider:{self.port}").start()
+        app, self._provider, self.limit_stats = _app(self.config)
+        self._loopback = Loopback(app, [sock], f"reference-provider:{self.port}").start()
         return self
 
     def stop(self) -> None:
         if self._loopback is not None:
             self._loopback.stop()
             self._loopback = None
+
+    @property
+    def replies(self) -> int:
+        """How many replies (chat, Responses, Messages, Gemini) it has planned since it started."""
+        return self._provider.replies if self._provider is not None else 0
 
     def __enter__(self) -> ReferenceServer:
         return self.start()
@@ -522,12 +553,15 @@ def serve(config: ReferenceConfig, *, port: int = 8000, host: str = "127.0.0.1")
     sock = bind(host, port)
     origin = _origin(host, sock.getsockname()[1])
     faults = ", ".join(name for name in FAULTS if name in config.faults) or "none"
+    limit = f"{config.max_in_flight} requests in flight, then 429" if config.max_in_flight else "none"
     print(
         f"Reference provider on {origin}\n"
         f"  manifest URL: {origin}/v1/models?provider=true\n"
         f"  base URL:     {origin}/v1\n"
         f"  Gemini API:   {origin}/v1beta/models (key in x-goog-api-key)\n"
         f"  API key:      {config.api_key}\n"
+        f"  models:       {config.models}\n"
+        f"  rate limit:   {limit}\n"
         f"  faults:       {faults}\n"
         "Press Ctrl+C to stop.",
         flush=True,
