@@ -299,7 +299,7 @@ def accuracy(samples: int) -> list[Row]:
                 f"p95 {error['p95']:.2f} ms (n={len(measured)}); of the median, {figures['send']['p50']:.2f} ms from "
                 f"handing the request over to its first byte on the wire, {figures['receive']['p50']:.2f} ms from the "
                 f"first token on the wire to the suite; the reference provider sends its first token "
-                f"{provider['p50']:+.2f} ms after the injected delay (median; p95 {provider['p95']:+.2f}) counted from "
+                f"{provider['p50']:.2f} ms after the injected delay (median; p95 {provider['p95']:.2f}) counted from "
                 f"the whole request on the wire; against the injected delay itself, median error "
                 f"{figures['injected']['p50']:.2f} ms; ITL against the wire: median error "
                 f"{figures['itl']['p50']:.2f} ms",
