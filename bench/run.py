@@ -4,7 +4,8 @@
     python bench/run.py --quick    # every benchmark, fewer repetitions: well under two minutes
 
 Each figure is the median of several runs; comparisons are ratios taken in the same run. Nothing here is a test:
-the suite's own tests never assert on time.
+the suite's own tests never assert on time. The TTFT rows capture loopback traffic with tcpdump, as root
+(``apt-get install -y tcpdump`` on Debian); without it they skip, saying so.
 """
 
 from __future__ import annotations
@@ -261,6 +262,8 @@ def _ttft(delay: float, samples: int) -> list[dict[str, float]]:
     finally:
         server.terminate()
         server.wait()
+    if len(seen) != len(measured):
+        raise RuntimeError(f"the capture holds {len(seen)} exchanges for {len(measured)} requests: packets were lost")
     out = []
     for (started, suite), exchange in zip(measured, seen, strict=True):
         truth = _on_the_wire(exchange)
