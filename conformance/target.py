@@ -146,6 +146,16 @@ class CatalogContext:
         where = jsondoc.join(part.pointer if part else "", "models")
         return [Subject(key, entry, jsondoc.join(where, key)) for key, entry in models.items()]
 
+    @cached_property
+    def provider_names(self) -> dict[str, list[str]]:
+        """The models.dev catalog's provider ids by case-folded name, made once for all its providers."""
+        catalog = self.models_dev.value if self.models_dev else None
+        names: dict[str, list[str]] = {}
+        for key, provider in catalog.items() if isinstance(catalog, dict) else ():
+            if isinstance(provider, dict) and isinstance(provider.get("name"), str):
+                names.setdefault(provider["name"].casefold(), []).append(key)
+        return names
+
     def repeated_keys(self) -> list[tuple[str, str]]:
         """Every repeated key, as (the document it is in, its pointer there)."""
         found = [("the pasted JSON", p) for p in self.duplicate_keys]

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from conformance import loader
+from conformance import jsondoc, loader, runner, schemas
+from conformance.findings import Outcome
 from conformance.reference.server import REFERENCE_KEY, ReferenceConfig, ReferenceServer
+from conformance.target import CatalogContext, Part
 from tests.conftest import outcomes, run, shared_file
 
 pytest_plugins = ["pytester"]
@@ -216,3 +218,53 @@ def test_without_a_key_a_registry_is_only_validated(pytester: pytest.Pytester, m
     with ReferenceServer(ReferenceConfig(faults=frozenset({"models-dev-source"}))) as server:
         _, data = run(pytester, f"--models-dev={server.origin}/api.json", "--models-dev-provider=reference")
     assert "MDV-007" not in {r["id"] for r in data["results"]}
+
+
+def test_the_compiled_schema_changes_no_verdict_on_the_real_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled schema only clears providers that pass: with the reference validator deciding every provider
+    alone, each result on the real catalog is the same, finding for finding."""
+    catalog = json.loads(shared_file("models.dev", "api.json").read_text(encoding="utf-8"))
+    compiled = runner.evaluate(CatalogContext.from_catalog(Part(catalog)))
+    monkeypatch.setattr(schemas, "fast", lambda name, definition: lambda value: False)
+    reference = runner.evaluate(CatalogContext.from_catalog(Part(catalog)))
+    assert compiled == reference
+    assert {r.check_id for r in compiled if r.findings} >= {"MDV-004", "MDV-006"}
+
+
+def test_the_compiled_schema_agrees_with_the_reference_on_real_models_broken_each_way() -> None:
+    """The real catalog is valid, so the verdicts above could hide a compiled schema that accepts too much: here
+    the first model of every provider is broken each way a field can be (left out, null, a string, an unknown key
+    beside it, reasoning flipped), and the two validators agree on every variant."""
+    catalog = json.loads(shared_file("models.dev", "api.json").read_text(encoding="utf-8"))
+    compiled = schemas.fast("models-dev-api", "model")
+    reference = schemas.validator("models-dev-api", "/definitions/model")
+    variants = []
+    for provider in catalog.values():
+        model = next(iter(provider["models"].values()))
+        variants += [model, {**model, "colour": "red"}, {**model, "reasoning": not model["reasoning"]}]
+        for key in model:
+            variants += [{k: v for k, v in model.items() if k != key}, {**model, key: None}, {**model, key: "x"}]
+    verdicts = [(compiled(v), reference.is_valid(v)) for v in variants]
+    assert [c for c, _ in verdicts] == [r for _, r in verdicts]
+    assert {r for _, r in verdicts} == {True, False}
+
+
+def test_a_number_beyond_a_double_is_judged_by_the_reference_validator() -> None:
+    """1e400 reads as Infinity (as JSON.parse reads it), which the compiled schema cannot take: the reference
+    validator decides, and a provider whose only oddity that is passes MDV-002 rather than failing or erroring."""
+    text = json.dumps(_catalog()).replace('"context": 1000', '"context": 1e400')
+    context = CatalogContext.from_catalog(Part(jsondoc.read(text).value))
+    assert not schemas.fast("models-dev-api", "provider")(context.models_dev.value["acme"])
+    results = {r.check_id: r for r in runner.evaluate(context)}
+    assert results["MDV-002"].outcome is Outcome.PASSED, results["MDV-002"]
+
+
+def test_a_date_that_is_not_one_is_a_finding_not_an_error() -> None:
+    """MDV-006 reads dates the schema has already refused: a bare year is a quirk to report, never a crash."""
+    results = runner.evaluate(CatalogContext.from_catalog(Part(_catalog(knowledge="2024", last_updated="soon"))))
+    said = next(r for r in results if r.check_id == "MDV-006")
+    assert said.outcome is Outcome.WARNED, said
+    assert [f.message for f in said.findings] == [
+        "m: last_updated 'soon' is not a calendar date",
+        "m: knowledge '2024' is not a calendar date",
+    ]

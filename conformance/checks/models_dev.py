@@ -7,8 +7,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import fastjsonschema
-
 from conformance import jsondoc, loader, schemas, urls
 from conformance.catalogue import Observation, check
 from conformance.checks.extended import before, real_date
@@ -88,17 +86,17 @@ def provider_present(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]
 def provider_schema(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
     provider = subject.value.get(subject.name)
     where = jsondoc.join("", subject.name)
-    try:
-        schemas.fast("models-dev-api", "provider")(provider)
-    except fastjsonschema.JsonSchemaValueException:
+    if not schemas.fast("models-dev-api", "provider")(provider):
         errors = schemas.validator("models-dev-api", "/definitions/provider").iter_errors(provider)
-        for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path)))[:50]:
+        explained = sorted(errors, key=lambda e: list(map(str, e.absolute_path)))[:50]
+        for error in explained:
             yield Finding(
                 _schema_message(error),
                 jsondoc.join(where, *error.absolute_path),
                 fix="see schemas/models-dev-api.schema.json for the rule",
             )
-        return
+        if explained:
+            return
     if not _models(subject):
         yield Finding(
             "the provider lists no model",
@@ -198,14 +196,7 @@ def cross_field(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
         )
     name = provider.get("name")
     if isinstance(name, str) and isinstance(subject.value, dict):
-        twins = sorted(
-            k
-            for k, other in subject.value.items()
-            if k != subject.name
-            and isinstance(other, dict)
-            and isinstance(other.get("name"), str)
-            and other["name"].casefold() == name.casefold()
-        )
+        twins = sorted(k for k in ctx.provider_names.get(name.casefold(), ()) if k != subject.name)
         if twins:
             yield Finding(
                 f"the name {name!r} is also the name of {', '.join(twins)}",
@@ -213,20 +204,25 @@ def cross_field(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
                 "a name no other provider has (case-insensitively)",
             )
     for model_id, model in _models(subject).items():
-        here = jsondoc.join(where, "models", model_id)
+        # the pointer is made only for a finding: most models have none, and a catalog has thousands
         for index, option in enumerate(model.get("reasoning_options") or []):
             low, high = (option.get("min"), option.get("max")) if isinstance(option, dict) else (None, None)
             if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
                 yield Finding(
-                    f"budget_tokens min {low} is above max {high}", jsondoc.join(here, "reasoning_options", index)
+                    f"budget_tokens min {low} is above max {high}",
+                    jsondoc.join(where, "models", model_id, "reasoning_options", index),
                 )
+        tiers = (model.get("cost") or {}).get("tiers")
+        if not tiers:
+            continue
         sizes = [
-            t.get("tier", {}).get("size")
-            for t in (model.get("cost") or {}).get("tiers") or []
-            if isinstance(t, dict) and isinstance(t.get("tier"), dict)
+            t.get("tier", {}).get("size") for t in tiers if isinstance(t, dict) and isinstance(t.get("tier"), dict)
         ]
         if len(sizes) != len(set(sizes)):
-            yield Finding("two cost tiers start at the same context size", jsondoc.join(here, "cost", "tiers"))
+            yield Finding(
+                "two cost tiers start at the same context size",
+                jsondoc.join(where, "models", model_id, "cost", "tiers"),
+            )
 
 
 @check(
@@ -245,42 +241,37 @@ def quirks(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
     if isinstance(name, str) and name != name.strip():
         yield Finding(f"the provider name {name!r} has surrounding whitespace", jsondoc.join(where, "name"))
     for model_id, model in _models(subject).items():
-        here = jsondoc.join(where, "models", model_id)
-        yield from _model_quirks(model_id, model, here)
+        for key, message in _model_quirks(model_id, model):
+            # the pointer is made only for a finding: most models have none, and a catalog has thousands
+            yield Finding(message, jsondoc.join(where, "models", model_id, *key))
 
 
-def _model_quirks(model_id: str, model: dict[str, Any], here: str) -> Iterator[Finding]:
-    limit = model.get("limit") if isinstance(model.get("limit"), dict) else {}
-    context, output = limit.get("context"), limit.get("output")
-    chat = "text" in (model.get("modalities") or {}).get("output", [])
-    if isinstance(context, int | float) and isinstance(output, int | float):
-        if 0 < context < output:
-            yield Finding(
-                f"{model_id}: limit.output {output} is above limit.context {context}", jsondoc.join(here, "limit")
-            )
-        if chat and (context == 0 or output == 0):
-            yield Finding(
-                f"{model_id}: a text model with a zero limit (context {context}, output {output})",
-                jsondoc.join(here, "limit"),
-            )
-    dates = {k: model.get(k) for k in ("release_date", "last_updated", "knowledge") if isinstance(model.get(k), str)}
-    for key, value in dates.items():
-        if not real_date(value):
-            yield Finding(f"{model_id}: {key} {value!r} is not a calendar date", jsondoc.join(here, key))
-    release, updated = dates.get("release_date"), dates.get("last_updated")
-    if release and updated and before(updated, release):
-        yield Finding(
-            f"{model_id}: last_updated {updated} is before release_date {release}", jsondoc.join(here, "last_updated")
-        )
+def _model_quirks(model_id: str, model: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str]]:
+    """What a maintainer would fix in one model: (where under the model, what)."""
+    limit = model.get("limit")
+    if isinstance(limit, dict):
+        context, output = limit.get("context"), limit.get("output")
+        if isinstance(context, int | float) and isinstance(output, int | float):
+            if 0 < context < output:
+                yield ("limit",), f"{model_id}: limit.output {output} is above limit.context {context}"
+            if (context == 0 or output == 0) and "text" in (model.get("modalities") or {}).get("output", []):
+                yield ("limit",), f"{model_id}: a text model with a zero limit (context {context}, output {output})"
+    release, updated = model.get("release_date"), model.get("last_updated")
+    for key in ("release_date", "last_updated", "knowledge"):
+        value = model.get(key)
+        if isinstance(value, str) and not real_date(value):
+            yield (key,), f"{model_id}: {key} {value!r} is not a calendar date"
+    if isinstance(release, str) and isinstance(updated, str) and release and updated and before(updated, release):
+        yield ("last_updated",), f"{model_id}: last_updated {updated} is before release_date {release}"
     name = model.get("name")
     if isinstance(name, str) and name != name.strip():
-        yield Finding(f"{model_id}: the name {name!r} has surrounding whitespace", jsondoc.join(here, "name"))
+        yield ("name",), f"{model_id}: the name {name!r} has surrounding whitespace"
     if model.get("id") != model_id:
-        yield Finding(f"{model_id}: listed under another key than its id {model.get('id')!r}", jsondoc.join(here, "id"))
+        yield ("id",), f"{model_id}: listed under another key than its id {model.get('id')!r}"
     for key, known in (("cost", KNOWN_COST), ("provider", KNOWN_PROVIDER)):
-        extra = sorted(set(model.get(key) or {}) - known) if isinstance(model.get(key), dict) else []
-        if extra:
-            yield Finding(f"{model_id}: {key} has keys models.dev drops: {', '.join(extra)}", jsondoc.join(here, key))
+        given = model.get(key)
+        if isinstance(given, dict) and not known.issuperset(given):
+            yield (key,), f"{model_id}: {key} has keys models.dev drops: {', '.join(sorted(set(given) - known))}"
 
 
 @check(

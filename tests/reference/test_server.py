@@ -3,6 +3,7 @@ in the table changes what it does in the way the table says (and nothing more th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -23,6 +24,7 @@ import pytest
 from conformance import jsondoc
 from conformance.errors import LoaderError, UsageError
 from conformance.findings import Outcome
+from conformance.reference import server as reference
 from conformance.reference.catalog import MODELS
 from conformance.reference.chat import ARGUMENT_PIECE, REASONING_TEXT, REPLY_TEXT, TEMPLATE_LEAK
 from conformance.reference.faults import FAULTS, parse_faults
@@ -1093,3 +1095,21 @@ def test_faults_compose(start: Callable[..., ReferenceServer]) -> None:
         assert b"\ndata: " in response.content.replace(b"\n\ndata: ", b"")
         assert deltas(data, "content") == REPLY_TEXT
         assert post(c, temperature=1).status_code == 400
+
+
+def test_a_delay_ends_on_time_where_the_kernel_runs_every_wait_late(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linux lets a poll's timeout run over by up to 0.5 % of it (a niced process's timer slack) and epoll rounds
+    it up to the millisecond: one 1 s sleep ends 6 ms late, the drift the TTFT benchmark saw against packet times.
+    The reference provider's delays end within a millisecond of their deadline whatever their length (on a clock
+    that runs every sleep that late, so no real time is raced)."""
+    now = [1000.0]
+
+    async def late(seconds: float) -> None:
+        now[0] += math.ceil(seconds * 1000) / 1000 + seconds * 0.005
+
+    monkeypatch.setattr(reference.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(reference.asyncio, "sleep", late)
+    for delay in (0.005, 0.05, 0.2, 1.0, 30.0):
+        deadline = now[0] + delay
+        asyncio.run(reference._sleep_until(deadline))
+        assert 0 <= now[0] - deadline < 0.0011, (delay, now[0] - deadline)
