@@ -14,13 +14,7 @@ from conformance import loader, runner, schemas
 from conformance.errors import LoaderError
 from conformance.findings import Outcome
 from conformance.target import CatalogContext
-from tests.conftest import GOOD_MANIFEST, GOOD_MODEL, embedded, shared_file
-
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=16,
-)
+from tests.conftest import GOOD_MANIFEST, GOOD_MODEL, JSON, embedded, shared_file
 
 
 def test_maps_a_model_as_the_client_shows_it() -> None:

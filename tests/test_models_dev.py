@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import threading
 from collections.abc import Iterator
@@ -9,12 +11,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conformance import jsondoc, loader, runner, schemas
 from conformance.findings import Outcome
 from conformance.reference.server import REFERENCE_KEY, ReferenceConfig, ReferenceServer
 from conformance.target import CatalogContext, Part
-from tests.conftest import outcomes, run, shared_file
+from tests.conftest import JSON, outcomes, run, shared_file
 
 pytest_plugins = ["pytester"]
 
@@ -268,3 +272,31 @@ def test_a_date_that_is_not_one_is_a_finding_not_an_error() -> None:
         "m: last_updated 'soon' is not a calendar date",
         "m: knowledge '2024' is not a calendar date",
     ]
+
+
+def _paths(value: Any, here: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    return [here] + [path for key, child in children for path in _paths(child, (*here, key))]
+
+
+RICH = _catalog(
+    reasoning=True,
+    reasoning_options=[{"type": "budget_tokens", "min": 1024, "max": 8192}],
+    cost={"input": 1, "output": 2, "tiers": [{"tier": {"type": "context", "size": 200000}, "input": 2, "output": 4}]},
+    knowledge="2024-10",
+)
+
+
+@given(st.data())
+def test_any_value_anywhere_in_a_provider_is_a_finding_never_an_error(data: st.DataObject) -> None:
+    """A hostile catalog gets a verdict from every MDV check: whatever one field of a provider or its model holds
+    (a list for ``modalities``, a number for ``reasoning_options``), the checks beside the schema read past it."""
+    catalog = copy.deepcopy(RICH)
+    path = data.draw(st.sampled_from(_paths(catalog["acme"])))
+    if path:
+        parent = functools.reduce(lambda node, key: node[key], path[:-1], catalog["acme"])
+        parent[path[-1]] = data.draw(JSON)
+    else:
+        catalog["acme"] = data.draw(JSON)
+    errors = [r for r in runner.evaluate(CatalogContext.from_catalog(Part(catalog))) if r.outcome is Outcome.ERROR]
+    assert not errors, [(r.check_id, r.note) for r in errors]

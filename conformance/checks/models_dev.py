@@ -35,6 +35,16 @@ def _provider(subject: Subject) -> dict[str, Any]:
     return provider if isinstance(provider, dict) else {}
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """``value`` where it is an object, else an empty one: the checks beside MDV-002 read past a wrong type (the
+    schema's finding) rather than stop on it."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _models(subject: Subject) -> dict[str, Any]:
     models = _provider(subject).get("models")
     return {k: m for k, m in models.items() if isinstance(m, dict)} if isinstance(models, dict) else {}
@@ -163,7 +173,7 @@ def agent_catalog(subject: Subject, ctx: CatalogContext) -> Iterator[Finding | O
     dropped = sorted(
         k
         for k, m in models.items()
-        if m.get("tool_call") is not True or "text" not in m.get("modalities", {}).get("output", [])
+        if m.get("tool_call") is not True or "text" not in _list(_dict(m.get("modalities")).get("output"))
     )
     if dropped:
         shown = ", ".join(dropped[:5]) + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else "")
@@ -205,19 +215,17 @@ def cross_field(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
             )
     for model_id, model in _models(subject).items():
         # the pointer is made only for a finding: most models have none, and a catalog has thousands
-        for index, option in enumerate(model.get("reasoning_options") or []):
+        for index, option in enumerate(_list(model.get("reasoning_options"))):
             low, high = (option.get("min"), option.get("max")) if isinstance(option, dict) else (None, None)
             if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
                 yield Finding(
                     f"budget_tokens min {low} is above max {high}",
                     jsondoc.join(where, "models", model_id, "reasoning_options", index),
                 )
-        tiers = (model.get("cost") or {}).get("tiers")
+        tiers = _list(_dict(model.get("cost")).get("tiers"))
         if not tiers:
             continue
-        sizes = [
-            t.get("tier", {}).get("size") for t in tiers if isinstance(t, dict) and isinstance(t.get("tier"), dict)
-        ]
+        sizes = [size for t in tiers if isinstance(size := _dict(_dict(t).get("tier")).get("size"), int | float)]
         if len(sizes) != len(set(sizes)):
             yield Finding(
                 "two cost tiers start at the same context size",
@@ -254,7 +262,7 @@ def _model_quirks(model_id: str, model: dict[str, Any]) -> Iterator[tuple[tuple[
         if isinstance(context, int | float) and isinstance(output, int | float):
             if 0 < context < output:
                 yield ("limit",), f"{model_id}: limit.output {output} is above limit.context {context}"
-            if (context == 0 or output == 0) and "text" in (model.get("modalities") or {}).get("output", []):
+            if (context == 0 or output == 0) and "text" in _list(_dict(model.get("modalities")).get("output")):
                 yield ("limit",), f"{model_id}: a text model with a zero limit (context {context}, output {output})"
     release, updated = model.get("release_date"), model.get("last_updated")
     for key in ("release_date", "last_updated", "knowledge"):
