@@ -36,6 +36,7 @@ _CHECK_MODULES = (
     "conformance.checks.clients",
     "conformance.checks.stream",
     "conformance.checks.tools",
+    "conformance.checks.quirks",
     "conformance.checks.latency",
     "conformance.checks.wire_apis",
     "conformance.checks.gemini",
