@@ -40,7 +40,8 @@ NODE_LOCK = "package-lock.json"
 DRIVER_OUTCOMES = ("works", "degraded", "breaks")
 """What a driver reports; the runner's own ``error`` and ``not-run`` never come from a driver."""
 LOST = ("text", "usage", "reasoning", "tool-call")
-STEPS = ("text", "tool-call", "tool-result")
+STEPS = ("text", "tool-call", "tool-result", "compaction")
+"""The turn's three steps, and the one a driver may add: a compaction request (kimi_cli.py)."""
 STARTUP_S = 60.0
 """Time a driver process gets to start (imports, a cold interpreter on a loaded machine) on top of its requests."""
 ATTEMPTS_BOUND = 6
