@@ -322,8 +322,8 @@ async def reasoning_effort(subject: Subject, ctx: LiveContext) -> Said:
     scope="live-model",
     rationale="Roo Code, with prompt caching on for the model, sends the system prompt as an array of text parts "
     "with cache_control and marks the last two user messages' text parts the same way",
-    source=f"{ROO_OPENAI} (createMessage: supportsPromptCache); Mirascope/mirascope #618 (cache_control: Extra inputs "
-    "are not permitted)",
+    source=f"{ROO_OPENAI} (createMessage: supportsPromptCache); danny-avila/LibreChat #3111 (Azure: expected a string, "
+    "but got an array); Mirascope/mirascope #618 (cache_control: Extra inputs are not permitted)",
 )
 async def cache_control_parts(subject: Subject, ctx: LiveContext) -> Said:
     user_text = {"type": "text", "text": USER_PROMPT}

@@ -115,10 +115,10 @@ QUIRKS_READ: tuple[tuple[str, str, str, str], ...] = (
     ("CC-010:refused-not-sent", "cline", W, f"{CLINE_OPENAI}: role system unless isReasoningModelFamily"),
     ("CC-010:refused-not-sent", "kilo-code", W, f"{AI_SDK}: system messages go out as role system"),
     ("CC-010:refused-not-sent", "kimi-cli", W, f"{KOSONG}: the system prompt goes out as role system"),
-    ("CC-011:refused", "roo-code", W, f"{ROO_OPENAI}: the non-streamed request has no stream_options"),
-    ("CC-011:refused", "cline", W, f"{CLINE_OPENAI}: every request is streamed"),
-    ("CC-011:refused", "kilo-code", W, f"{AI_SDK}: stream_options only in doStream"),
-    ("CC-011:refused", "kimi-cli", W, f"{KOSONG}: stream_options only when streaming"),
+    ("CC-011:refused-not-sent", "roo-code", W, f"{ROO_OPENAI}: the non-streamed request has no stream_options"),
+    ("CC-011:refused-not-sent", "cline", W, f"{CLINE_OPENAI}: every request is streamed"),
+    ("CC-011:refused-not-sent", "kilo-code", W, f"{AI_SDK}: stream_options only in doStream"),
+    ("CC-011:refused-not-sent", "kimi-cli", W, f"{KOSONG}: stream_options only when streaming"),
     *(
         (f"CC-012:{deviation}", client, W, f"{source}: no response_format on a chat turn")
         for deviation in ("refused", "ignored")

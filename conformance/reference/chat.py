@@ -357,9 +357,9 @@ _QUIRKS: tuple[tuple[str, Callable[[dict[str, Any], list[dict[str, Any]]], bool]
     (
         "reject-system-array",
         lambda body, messages: any(m["role"] == "system" and isinstance(m.get("content"), list) for m in messages),
-        422,
-        "messages.0.content: Input should be a valid string",
-        {"param": "messages"},
+        400,
+        "Invalid type for 'messages[0].content': expected a string, but got an array instead.",
+        {"param": "messages[0].content", "code": "invalid_type"},
     ),
     (
         "reject-cache-control",

@@ -159,7 +159,8 @@ FAULTS: dict[str, Fault] = _table(
     (
         "reject-system-array",
         ("CC-014",),
-        '422 "messages.0.content: Input should be a valid string" when a system message\'s content is an array',
+        "400 \"Invalid type for 'messages[0].content': expected a string, but got an array instead.\" when a system "
+        "message's content is an array (Azure OpenAI, danny-avila/LibreChat #3111)",
     ),
     (
         "reject-cache-control",

@@ -883,7 +883,7 @@ PROBES: dict[str, tuple[Probe, Any, Any]] = {
             post(c, messages=[{"role": "user", "content": [TEXT]}]),
         ),
         (200, 200),
-        (422, 200),
+        (400, 200),
     ),
     "reject-cache-control": (
         lambda c: statuses(
