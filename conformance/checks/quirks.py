@@ -109,7 +109,7 @@ def _refused(
     return dataclasses.replace(base, message=f"{base.message}. {who}", deviation=deviation, clients=clients)
 
 
-def _no_completion(ctx: LiveContext, exchange: Exchange, what: str) -> list[Finding]:
+def _no_completion(ctx: LiveContext, exchange: Exchange, what: str) -> Said:
     """A 200 that holds no chat completion message: nothing to judge, which is a finding of its own."""
     if _reply(exchange):
         return []
@@ -137,7 +137,7 @@ async def _accepted(
     (or, when none does, of every client, as ``refused-not-sent``)."""
     exchange = await _sent(ctx, body, what)
     if exchange.ok:
-        return list(_no_completion(ctx, exchange, what))
+        return _no_completion(ctx, exchange, what)
     sending = senders(subject.name)
     return [
         _refused(
@@ -252,7 +252,7 @@ async def json_schema_output(subject: Subject, ctx: LiveContext) -> Said:
         return [_refused(ctx, exchange, f"{what} was refused", "accept json_schema and honour it", who=who(()))]
     missing = _no_completion(ctx, exchange, what)
     if missing:
-        return list(missing)
+        return missing
     content = _reply(exchange).get("content")
     problem = _schema_problem(content)
     if problem is None:
@@ -415,7 +415,7 @@ async def empty_content_beside_tool_calls(subject: Subject, ctx: LiveContext) ->
     body["messages"][1]["content"] = ""
     exchange = await _sent(ctx, body, 'an assistant message with content "" and tool_calls')
     if exchange.ok:
-        return list(_no_completion(ctx, exchange, "the follow-up"))
+        return _no_completion(ctx, exchange, "the follow-up")
     who = (
         'DeepSeek and Bedrock accept it; Roo Code sends content "" with every tool call it sends back, so each '
         "tool result follow-up breaks"
@@ -451,7 +451,7 @@ async def _forced_choice(ctx: LiveContext, subject: Subject, choice: Any, wanted
         return [_refused(ctx, exchange, f"tool_choice {label} was refused", fix, who=who)]
     missing = _no_completion(ctx, exchange, f"tool_choice {label}")
     if missing:
-        return list(missing)
+        return missing
     called = _called(exchange)
     if called and all(name in wanted for name in called):
         return []

@@ -260,6 +260,11 @@ CLIENTS: tuple[Client, ...] = (
             Fact("stream_options.include_usage (not for x.ai hosts)", "RooCodeInc/Roo-Code openai.ts"),
             Fact("tools with strict: !isMcp (built-in tools are strict)", "RooCodeInc/Roo-Code openai.ts"),
             Fact("parallel_tool_calls: false with native tools; never max_tokens", "RooCodeInc/Roo-Code openai.ts"),
+            Fact("o1/o3/o4 ids: a developer message and reasoning_effort when an effort is set", ROO_OPENAI),
+            Fact(
+                "prompt caching on: system content as text parts, cache_control on them and the last users", ROO_OPENAI
+            ),
+            Fact('tool calls go back as content "" beside tool_calls', "measured: CT-005 (" + TRUTH + ")"),
         ),
         {**_column(2, ROO_LIB, "roo-code"), "CC-008": OWN_REQUEST},
         (ROO_REQUEST,),
@@ -276,6 +281,7 @@ CLIENTS: tuple[Client, ...] = (
             Fact("always stream_options; max_tokens, never max_completion_tokens", "cline/cline openai.ts"),
             Fact('omits temperature when 0; tool_choice "auto", parallel_tool_calls false', "cline/cline openai.ts"),
             Fact("tracks a single tool call and ignores index", "cline/cline tool-call-processor.ts"),
+            Fact("o1/o3/o4 and gpt-5 (not chat) ids: a developer message and reasoning_effort (medium)", CLINE_OPENAI),
         ),
         {**_column(3, CLINE_LIB, "cline"), "CC-008": OWN_REQUEST},
         (CLINE_REQUEST,),
@@ -289,7 +295,10 @@ CLIENTS: tuple[Client, ...] = (
         True,
         (*CHAT_CHECKS, "CC-008"),
         (
-            Fact("tools: [] on a request without tools", "measured, kosong 0.56 (" + CLIENTS_MD + ")"),
+            Fact(
+                "tools: [] on every compaction request (kosong.step with EmptyToolset)",
+                "MoonshotAI/kimi-cli@0097027 src/kimi_cli/soul/compaction.py; measured, kosong 0.56",
+            ),
             Fact("streams with include_usage; never max_tokens", "MoonshotAI/kimi-cli src/kimi_cli/llm.py"),
             Fact("skips chunks without choices", "kosong contrib/chat_provider/openai_legacy.py"),
             Fact("starts a new tool call at every fragment with function.name", "kosong openai_legacy.py"),
