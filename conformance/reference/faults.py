@@ -282,7 +282,7 @@ FAULTS: dict[str, Fault] = _table(
     ),
     (
         "reject-auto-tool-choice",
-        ("CC-006", "CT-003", "CT-004", "CC-008"),
+        ("CC-006", "CT-003", "CT-004", "CT-005", "CC-008"),
         'tools with tool_choice "auto" (or none named) get 400 ""auto" tool choice requires '
         '--enable-auto-tool-choice …", as vLLM answers when started without it',
     ),
