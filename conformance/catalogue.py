@@ -37,6 +37,7 @@ _CHECK_MODULES = (
     "conformance.checks.stream",
     "conformance.checks.tools",
     "conformance.checks.conversation",
+    "conformance.checks.quirks",
     "conformance.checks.latency",
     "conformance.checks.wire_apis",
     "conformance.checks.gemini",

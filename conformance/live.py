@@ -299,12 +299,14 @@ def minimal_request(model_id: str, prompt: str = USER_PROMPT, **extra: Any) -> d
 
 
 def tool_request(model_id: str, *, stream: bool, strict: bool = False) -> dict[str, Any]:
+    """The weather tool asked for: forced (``required``), or, strict, with ``auto`` as Roo sends strict tools, so
+    that CT-004 is about ``strict`` alone and a refused ``required`` (CT-006) does not fail it."""
     tool = TOOL
     if strict:
         function = {**TOOL["function"], "strict": True}
         function["parameters"] = {**TOOL["function"]["parameters"], "additionalProperties": False}
         tool = {"type": "function", "function": function}
-    body = minimal_request(model_id, TOOL_PROMPT, tools=[tool], tool_choice="required")
+    body = minimal_request(model_id, TOOL_PROMPT, tools=[tool], tool_choice="auto" if strict else "required")
     if stream:
         body.update(stream=True, stream_options={"include_usage": True})
     return body

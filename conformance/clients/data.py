@@ -21,7 +21,7 @@ CLIENTS_MD = "../shared/spec/clients.md"
 TRUTH = "tests/test_client_truth.py"
 CHAT_RAN = ("CC-*", "CS-*", "CT-*")
 """What must have run for a chat client's verdict to mean anything: a model list alone says nothing of a turn."""
-CHAT_CHECKS = ("LST-*", "CC-00[1-467]", "CS-*", "CT-*", "CX-*", "CV-*", "IM-*", "CE-*")
+CHAT_CHECKS = ("LST-*", "CC-00[1-467]", "CC-01[0-5]", "CS-*", "CT-*", "CX-*", "CV-*", "IM-*", "CE-*")
 """What a chat client's verdict looks at: the chat API as that client speaks it (CC-005 is the Provider Defined
 client's own request; the other clients' requests are CC-008)."""
 PD = "mcowger/kilocode@abb5d48 src/api/providers/fetchers/provider-defined.ts"
@@ -61,6 +61,8 @@ CHAT_MEASURED: dict[str, tuple[str, str, str, str, str]] = {
     "CT-002:repeated-name": ("tool-repeated-name", W, W, W, D),
     "CT-003:refused": ("reject-tool-followup", B, B, B, B),
     "CT-004:refused": ("reject-strict-tools", W, B, W, W),
+    "CT-005:refused": ("reject-empty-assistant-content", W, B, W, W),
+    "CC-015:refused": ("reject-empty-tools", W, W, W, B),
     "CX-001": ("reasoning-field-only", W, D, D, W),
     "CX-002": ("template-token-leak", D, D, D, D),
     "CV-003:refused": ("refuse-reasoning-history", B, W, W, W),
@@ -125,9 +127,47 @@ SETUP = {
 client sends it, so no turn completes."""
 
 
-def _column(index: int, library: str) -> dict[str, Reaction]:
+ROO_OPENAI = "RooCodeInc/Roo-Code@003d9d4 src/api/providers/openai.ts"
+CLINE_OPENAI = "cline/cline@0162b82 src/core/api/providers/openai.ts"
+AI_SDK = "@ai-sdk/openai-compatible 2.0.48 dist/index.mjs"
+KOSONG = "kosong 0.56.0 contrib/chat_provider/openai_legacy.py"
+QUIRKS_READ: tuple[tuple[str, str, str, str], ...] = (
+    # (deviation key, client, effect, what was read): request quirks the drivers' turn does not send
+    ("CC-010:refused", "roo-code", B, f"{ROO_OPENAI}: o1/o3/o4 ids get the system prompt as a developer message"),
+    ("CC-010:refused", "cline", B, f"{CLINE_OPENAI}: isReasoningModelFamily ids get a developer message"),
+    ("CC-010:refused-not-sent", "roo-code", W, f"{ROO_OPENAI}: role system unless the id has o1, o3 or o4"),
+    ("CC-010:refused-not-sent", "cline", W, f"{CLINE_OPENAI}: role system unless isReasoningModelFamily"),
+    ("CC-010:refused-not-sent", "kilo-code", W, f"{AI_SDK}: system messages go out as role system"),
+    ("CC-010:refused-not-sent", "kimi-cli", W, f"{KOSONG}: the system prompt goes out as role system"),
+    ("CC-011:refused-not-sent", "roo-code", W, f"{ROO_OPENAI}: the non-streamed request has no stream_options"),
+    ("CC-011:refused-not-sent", "cline", W, f"{CLINE_OPENAI}: every request is streamed"),
+    ("CC-011:refused-not-sent", "kilo-code", W, f"{AI_SDK}: stream_options only in doStream"),
+    ("CC-011:refused-not-sent", "kimi-cli", W, f"{KOSONG}: stream_options only when streaming"),
+    *(
+        (f"CC-012:{deviation}", client, W, f"{source}: no response_format on a chat turn")
+        for deviation in ("refused", "ignored")
+        for client, source in (("roo-code", ROO_OPENAI), ("cline", CLINE_OPENAI), ("kimi-cli", KOSONG))
+    ),
+    ("CC-013:refused", "cline", B, f"{CLINE_OPENAI}: reasoning_effort (medium unless set) for these ids"),
+    ("CC-013:refused-not-sent", "cline", W, f"{CLINE_OPENAI}: reasoning_effort only for isReasoningModelFamily"),
+    *(
+        (f"CT-00{n}:{deviation}", "kimi-cli", W, f"{KOSONG}: generate sends no tool_choice")
+        for n in (6, 7)
+        for deviation in ("refused", "ignored")
+    ),
+)
+"""Read, not measured: the turn the drivers run does not send these fields (o-series model ids, structured
+output, forced tool choices); the effect follows from what the client's source sends."""
+
+
+def _read(client: str) -> dict[str, Reaction]:
+    return {key: Reaction(effect, f"read: {source}") for key, name, effect, source in QUIRKS_READ if name == client}
+
+
+def _column(index: int, library: str, client: str) -> dict[str, Reaction]:
     return {
         **SETUP,
+        **_read(client),
         **{key: Reaction(row[index], _measured(library, row[0])) for key, row in CHAT_MEASURED.items()},
     }
 
@@ -185,8 +225,9 @@ KIMI_REQUESTS = (
         tools="plain",
     ),
     Request(
-        "turn without tools",
-        "measured, kosong 0.56: a request without tools carries tools: [] (" + CLIENTS_MD + ")",
+        "compaction request",
+        "MoonshotAI/kimi-cli@0097027 src/kimi_cli/soul/compaction.py: kosong.step with EmptyToolset, which kosong "
+        "0.56 sends as tools: [] (" + CLIENTS_MD + ")",
         tools="empty",
     ),
 )
@@ -228,7 +269,7 @@ CLIENTS: tuple[Client, ...] = (
             Fact("tools as JSON Schema on agent turns", "Kilo-Org/kilocode transform.ts"),
         ),
         {
-            **_column(1, KILO_LIB),
+            **_column(1, KILO_LIB, "kilo-code"),
             "CC-008": OWN_REQUEST,
             **{
                 f"LST-001:{deviation}": Reaction(effect, f"{DISCOVER_STEP}, reference fault {fault}")
@@ -250,8 +291,13 @@ CLIENTS: tuple[Client, ...] = (
             Fact("stream_options.include_usage (not for x.ai hosts)", "RooCodeInc/Roo-Code openai.ts"),
             Fact("tools with strict: !isMcp (built-in tools are strict)", "RooCodeInc/Roo-Code openai.ts"),
             Fact("parallel_tool_calls: false with native tools; never max_tokens", "RooCodeInc/Roo-Code openai.ts"),
+            Fact("o1/o3/o4 ids: a developer message and reasoning_effort when an effort is set", ROO_OPENAI),
+            Fact(
+                "prompt caching on: system content as text parts, cache_control on them and the last users", ROO_OPENAI
+            ),
+            Fact('tool calls go back as content "" beside tool_calls', "measured: CT-005 (" + TRUTH + ")"),
         ),
-        {**_column(2, ROO_LIB), "CC-008": OWN_REQUEST},
+        {**_column(2, ROO_LIB, "roo-code"), "CC-008": OWN_REQUEST},
         (ROO_REQUEST,),
         applies_when=CHAT_RAN,
     ),
@@ -266,8 +312,9 @@ CLIENTS: tuple[Client, ...] = (
             Fact("always stream_options; max_tokens, never max_completion_tokens", "cline/cline openai.ts"),
             Fact('omits temperature when 0; tool_choice "auto", parallel_tool_calls false', "cline/cline openai.ts"),
             Fact("tracks a single tool call and ignores index", "cline/cline tool-call-processor.ts"),
+            Fact("o1/o3/o4 and gpt-5 (not chat) ids: a developer message and reasoning_effort (medium)", CLINE_OPENAI),
         ),
-        {**_column(3, CLINE_LIB), "CC-008": OWN_REQUEST},
+        {**_column(3, CLINE_LIB, "cline"), "CC-008": OWN_REQUEST},
         (CLINE_REQUEST,),
         applies_when=CHAT_RAN,
     ),
@@ -279,12 +326,15 @@ CLIENTS: tuple[Client, ...] = (
         True,
         (*CHAT_CHECKS, "CC-008"),
         (
-            Fact("tools: [] on a request without tools", "measured, kosong 0.56 (" + CLIENTS_MD + ")"),
+            Fact(
+                "tools: [] on every compaction request (kosong.step with EmptyToolset)",
+                "MoonshotAI/kimi-cli@0097027 src/kimi_cli/soul/compaction.py; measured, kosong 0.56",
+            ),
             Fact("streams with include_usage; never max_tokens", "MoonshotAI/kimi-cli src/kimi_cli/llm.py"),
             Fact("skips chunks without choices", "kosong contrib/chat_provider/openai_legacy.py"),
             Fact("starts a new tool call at every fragment with function.name", "kosong openai_legacy.py"),
         ),
-        {**_column(4, KIMI_LIB), "CC-008": OWN_REQUEST},
+        {**_column(4, KIMI_LIB, "kimi-cli"), "CC-008": OWN_REQUEST},
         KIMI_REQUESTS,
         applies_when=CHAT_RAN,
     ),

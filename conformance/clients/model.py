@@ -51,7 +51,7 @@ class Request:
     """One chat request a client sends, as fields: the live battery builds the body from this (CC-008)."""
 
     label: str
-    """What the request is in the client's life ("agent turn", "turn without tools")."""
+    """What the request is in the client's life ("agent turn", "compaction request")."""
     source: str
     tools: str = "none"
     """``none`` (no ``tools`` field), ``empty`` (``tools: []``), ``plain`` or ``strict`` (``strict: true``)."""

@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -373,6 +373,88 @@ def _refuse(
         raise APIError(400, message)
     if "reject-images" in faults and _has_image(messages):
         raise APIError(400, "image_url content parts are not supported", param="messages")
+    _refuse_quirks(body, messages, faults)
+
+
+def _refuse_quirks(body: dict[str, Any], messages: list[dict[str, Any]], faults: frozenset[str]) -> None:
+    """The refusals of fields clients send that real providers refuse, each with that provider's own words."""
+    for fault, refused, status, message, where in _QUIRKS:
+        if fault in faults and refused(body, messages):
+            raise APIError(status, message, **where)
+
+
+def _parts(messages: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    return (p for m in messages if isinstance(m.get("content"), list) for p in m["content"] if isinstance(p, dict))
+
+
+_QUIRKS: tuple[tuple[str, Callable[[dict[str, Any], list[dict[str, Any]]], bool], int, str, dict[str, str]], ...] = (
+    (
+        "reject-developer-role",
+        lambda body, messages: any(m["role"] == "developer" for m in messages),
+        400,
+        "Invalid value: 'developer'. Supported values are: 'system', 'assistant', 'tool' and 'user'.",
+        {"code": "invalid_param"},
+    ),
+    (
+        "reject-unstreamed-stream-options",
+        lambda body, messages: "stream_options" in body and body.get("stream") is not True,
+        400,
+        "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+        {"param": "stream_options", "code": "invalid_value"},
+    ),
+    (
+        "reject-reasoning-effort",
+        lambda body, messages: "reasoning_effort" in body,
+        400,
+        "Unrecognized request argument supplied: reasoning_effort",
+        {},
+    ),
+    (
+        "reject-system-array",
+        lambda body, messages: any(m["role"] == "system" and isinstance(m.get("content"), list) for m in messages),
+        400,
+        "Invalid type for 'messages[0].content': expected a string, but got an array instead.",
+        {"param": "messages[0].content", "code": "invalid_type"},
+    ),
+    (
+        "reject-cache-control",
+        lambda body, messages: any("cache_control" in p for p in _parts(messages)),
+        422,
+        "messages.content.0.cache_control: Extra inputs are not permitted",
+        {"param": "messages"},
+    ),
+    (
+        "reject-empty-tools",
+        lambda body, messages: body.get("tools") == [],
+        400,
+        "Invalid 'tools': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+        {"param": "tools", "code": "empty_array"},
+    ),
+    (
+        "reject-empty-assistant-content",
+        lambda body, messages: any(
+            m["role"] == "assistant" and m.get("content") == "" and m.get("tool_calls") for m in messages
+        ),
+        400,
+        "未正常接收到prompt参数。",
+        {"code": "1213"},
+    ),
+    (
+        "reject-tool-choice-required",
+        lambda body, messages: body.get("tool_choice") == "required",
+        400,
+        "Thinking mode does not support this tool_choice",
+        {"param": "tool_choice"},
+    ),
+    (
+        "reject-named-tool-choice",
+        lambda body, messages: isinstance(body.get("tool_choice"), dict),
+        400,
+        "Invalid tool_choice type: 'object'. Supported string values: none, auto, required",
+        {"param": "tool_choice"},
+    ),
+)
+"""Fault, what it refuses, and the status and words of the provider that refuses it that way (see faults.py)."""
 
 
 def _user_text(messages: list[dict[str, Any]]) -> str:
@@ -433,6 +515,16 @@ def _reply_text(messages: list[dict[str, Any]]) -> str:
     last = messages[-1]
     asks_long = last["role"] == "user" and any(_LONG.search(t) for t in texts(last))
     return " ".join([REPLY_TEXT] * LONG_REPEATS) if asks_long else REPLY_TEXT
+
+
+def structured(body: dict[str, Any], faults: frozenset[str]) -> str | None:
+    """The reply as JSON text fitting ``response_format``'s JSON Schema, when one is asked for (and
+    ``ignore-json-schema`` is off)."""
+    form = body.get("response_format")
+    spec = form.get("json_schema") if isinstance(form, dict) and form.get("type") == "json_schema" else None
+    if "ignore-json-schema" in faults or not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+        return None
+    return json.dumps(example(spec["schema"], REPLY_TEXT))
 
 
 def _pieces(text: str) -> list[str]:
@@ -502,7 +594,7 @@ def build_reply(body: Any, faults: frozenset[str], models: Models = MODELS) -> R
             planned += [Token("tool_name", call.name, n), *(Token("tool_args", p, n) for p in _pieces(call.arguments))]
     else:
         planned += [Token("content", TEMPLATE_LEAK)] if "template-token-leak" in faults else []
-        planned += [Token("content", w) for w in _words(answer_text(messages))]
+        planned += [Token("content", w) for w in _words(structured(body, faults) or answer_text(messages))]
     cut = limit is not None and limit < len(planned)
     return Reply(
         id=f"chatcmpl-ref-{digest[:24]}",

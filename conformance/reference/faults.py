@@ -142,6 +142,56 @@ FAULTS: dict[str, Fault] = _table(
     ("tool-repeated-name", ("CT-002",), "every streamed tool-call fragment repeats function.name"),
     ("reject-tool-followup", ("CT-003",), "400 when a tool message is present"),
     ("reject-strict-tools", ("CT-004", "CC-008"), "400 when a tool definition has strict: true"),
+    # request quirks: fields clients send that real providers refuse, each refused in that provider's words
+    (
+        "reject-developer-role",
+        ("CC-010",),
+        "400 \"Invalid value: 'developer'. Supported values are: …\" when a message has role developer (as "
+        "reported in cline/cline #2364)",
+    ),
+    (
+        "reject-unstreamed-stream-options",
+        ("CC-011",),
+        "400 \"The 'stream_options' parameter is only allowed when 'stream' is enabled.\" on a non-streamed request "
+        "with stream_options (OpenAI's own answer)",
+    ),
+    ("ignore-json-schema", ("CC-012",), 'response_format {type: "json_schema"} is ignored: the reply is prose'),
+    (
+        "reject-reasoning-effort",
+        ("CC-013",),
+        '400 "Unrecognized request argument supplied: reasoning_effort" when reasoning_effort is present',
+    ),
+    (
+        "reject-system-array",
+        ("CC-014",),
+        "400 \"Invalid type for 'messages[0].content': expected a string, but got an array instead.\" when a system "
+        "message's content is an array (Azure OpenAI, danny-avila/LibreChat #3111)",
+    ),
+    (
+        "reject-cache-control",
+        ("CC-014",),
+        '422 "…cache_control: Extra inputs are not permitted" when a content part carries cache_control',
+    ),
+    (
+        "reject-empty-tools",
+        ("CC-015", "CC-008"),
+        "400 empty_array \"Invalid 'tools': empty array …\" on tools: [] (OpenAI's own answer; vLLM since #39780)",
+    ),
+    (
+        "reject-empty-assistant-content",
+        ("CT-005",),
+        '400 code 1213 (GLM-5\'s "prompt not received") when an assistant message has content "" beside tool_calls',
+    ),
+    (
+        "reject-tool-choice-required",
+        ("CT-001", "CT-002", "CT-006"),
+        '400 "Thinking mode does not support this tool_choice" on tool_choice "required" (DeepSeek in thinking mode)',
+    ),
+    (
+        "reject-named-tool-choice",
+        ("CT-007",),
+        "400 \"Invalid tool_choice type: 'object'…\" on a named function tool_choice (LM Studio)",
+    ),
     # reasoning and content
     (
         "reasoning-field-only",
@@ -268,7 +318,7 @@ FAULTS: dict[str, Fault] = _table(
     ),
     (
         "reject-auto-tool-choice",
-        ("CC-006", "CT-003", "CC-008", "CV-001", "CV-002", "CV-006"),
+        ("CC-006", "CT-003", "CT-004", "CT-005", "CC-008", "CV-001", "CV-002", "CV-006"),
         'tools with tool_choice "auto" (or none named) get 400 ""auto" tool choice requires '
         '--enable-auto-tool-choice …", as vLLM answers when started without it',
     ),

@@ -521,6 +521,20 @@ def statuses(*responses: httpx.Response) -> tuple[int, ...]:
     return tuple(r.status_code for r in responses)
 
 
+TEXT = {"type": "text", "text": "Say hello."}
+NAMED = {"type": "function", "function": {"name": "read_file"}}
+GREETING = {"type": "object", "properties": {"greeting": {"type": "string"}}, "required": ["greeting"]}
+
+
+def answer(response: httpx.Response) -> Any:
+    return response.json()["choices"][0]["message"]["content"]
+
+
+def with_content(content: str | None) -> list[dict[str, Any]]:
+    """The tool follow-up with the assistant's content set to ``content``."""
+    return [{**m, "content": content} if m["role"] == "assistant" else m for m in TOOL_FOLLOWUP]
+
+
 def with_and_without(field: str, value: Any, **body: Any) -> Callable[[httpx.Client], tuple[int, ...]]:
     """A probe for a refusal: the status with ``field`` and without it, so the fault is seen to be narrow."""
     return lambda c: statuses(post(c, **body, **{field: value}), post(c, **body))
@@ -890,6 +904,62 @@ PROBES: dict[str, tuple[Probe, Any, Any]] = {
     ),
     "reject-images": (
         lambda c: statuses(post(c, messages=[{"role": "user", "content": [IMAGE]}]), post(c)),
+        (200, 200),
+        (400, 200),
+    ),
+    "reject-developer-role": (
+        lambda c: statuses(post(c, messages=[{"role": "developer", "content": "Be brief."}, *HELLO]), post(c)),
+        (200, 200),
+        (400, 200),
+    ),
+    "reject-unstreamed-stream-options": (
+        lambda c: statuses(post(c, stream_options={"include_usage": True}), stream(c, stream_options={})[0]),
+        (200, 200),
+        (400, 200),
+    ),
+    "ignore-json-schema": (
+        lambda c: answer(
+            post(c, response_format={"type": "json_schema", "json_schema": {"name": "g", "schema": GREETING}})
+        ),
+        json.dumps({"greeting": REPLY_TEXT}),
+        REPLY_TEXT,
+    ),
+    "reject-reasoning-effort": (with_and_without("reasoning_effort", "low"), (200, 200), (400, 200)),
+    "reject-system-array": (
+        lambda c: statuses(
+            post(c, messages=[{"role": "system", "content": [TEXT]}, *HELLO]),
+            post(c, messages=[{"role": "user", "content": [TEXT]}]),
+        ),
+        (200, 200),
+        (400, 200),
+    ),
+    "reject-cache-control": (
+        lambda c: statuses(
+            post(c, messages=[{"role": "user", "content": [{**TEXT, "cache_control": {"type": "ephemeral"}}]}]),
+            post(c, messages=[{"role": "user", "content": [TEXT]}]),
+        ),
+        (200, 200),
+        (422, 200),
+    ),
+    "reject-empty-tools": (
+        lambda c: statuses(post(c, tools=[]), post(c, tools=TOOLS)),
+        (200, 200),
+        (400, 200),
+    ),
+    "reject-empty-assistant-content": (
+        lambda c: statuses(
+            post(c, messages=with_content(""), tools=TOOLS), post(c, messages=with_content(None), tools=TOOLS)
+        ),
+        (200, 200),
+        (400, 200),
+    ),
+    "reject-tool-choice-required": (
+        lambda c: statuses(post(c, tools=TOOLS, tool_choice="required"), post(c, tools=TOOLS, tool_choice="auto")),
+        (200, 200),
+        (400, 200),
+    ),
+    "reject-named-tool-choice": (
+        lambda c: statuses(post(c, tools=TOOLS, tool_choice=NAMED), post(c, tools=TOOLS, tool_choice="required")),
         (200, 200),
         (400, 200),
     ),

@@ -40,9 +40,10 @@ NODE_LOCK = "package-lock.json"
 DRIVER_OUTCOMES = ("works", "degraded", "breaks")
 """What a driver reports; the runner's own ``error`` and ``not-run`` never come from a driver."""
 LOST = ("text", "usage", "reasoning", "tool-call", "models")
-STEPS = ("discover", "text", "tool-call", "tool-result")
-"""A turn's steps, in order; ``discover`` (the model list, read as the client reads it) only for a client that
-discovers its models."""
+STEPS = ("discover", "text", "tool-call", "tool-result", "compaction")
+"""A turn's steps, in order: ``discover`` (the model list, read as the client reads it) only for a client that
+discovers its models, then the three every driver sends, then ``compaction`` (kimi_cli.py: Kimi's compaction
+request)."""
 STARTUP_S = 60.0
 """Time a driver process gets to start (imports, a cold interpreter on a loaded machine) on top of its requests."""
 ATTEMPTS_BOUND = 6

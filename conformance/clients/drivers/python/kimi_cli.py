@@ -11,6 +11,9 @@ As MoonshotAI/kimi-cli builds and drives it (read at these commits):
   timeouts, an empty response and HTTP 429/500/502/503, up to ``loop_control.max_retries_per_step`` attempts
   (``src/kimi_cli/config.py`` @043197d: 3), with exponential back-off from 0.3 s.
 - tool results go back as ``role: tool`` messages carrying the call's id (``src/kimi_cli/soul/message.py``).
+- compaction (``/compact``, and automatically near the context limit) is ``kosong.step(chat_provider,
+  COMPACTION_SYSTEM_PROMPT, EmptyToolset(), [one user message])`` (``src/kimi_cli/soul/compaction.py`` @0097027),
+  which kosong sends with ``tools: []``: the driver's fourth step, ``compaction``.
 The one addition is a client timeout of ``timeout_s`` (Kimi leaves the SDK's 600 s).
 
 Run with the drivers' interpreter: ``python kimi_cli.py`` reads request lines on stdin (see ``turn.py``).
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kosong
@@ -28,6 +32,7 @@ from kosong.chat_provider import APIConnectionError, APIEmptyResponseError, APIS
 from kosong.contrib.chat_provider.openai_legacy import OpenAILegacy
 from kosong.message import Message, TextPart, ThinkPart, ToolCall
 from kosong.tooling import CallableTool, ToolOk, ToolReturnValue
+from kosong.tooling.empty import EmptyToolset
 from kosong.tooling.simple import SimpleToolset
 from turn import (
     HELLO,
@@ -44,6 +49,9 @@ from turn import (
 )
 
 MAX_ATTEMPTS = 3
+COMPACTION_SYSTEM = "You are a helpful assistant that compacts conversation context."
+"""Kimi's compaction system prompt (compaction.py @0097027)."""
+COMPACT = "Summarise the conversation above in one short paragraph."
 RETRY_STATUSES = (429, 500, 502, 503)
 
 
@@ -85,13 +93,17 @@ class KimiCli:
             **extra,
         )
 
-    async def _step(self, request: Request, history: list[Message]) -> kosong.StepResult:
-        toolset = SimpleToolset()
-        toolset += GetWeather()
+    async def _step(
+        self, request: Request, history: list[Message], *, system: str = SYSTEM, tools: bool = True
+    ) -> kosong.StepResult:
+        toolset: SimpleToolset | EmptyToolset = EmptyToolset()
+        if tools:
+            toolset = SimpleToolset()
+            toolset += GetWeather()
         provider = self._provider(request)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                return await kosong.step(provider, SYSTEM, toolset, history)
+                return await kosong.step(provider, system, toolset, history)
             except Exception as exc:
                 if attempt == MAX_ATTEMPTS or not _retryable(exc):
                     raise
@@ -127,6 +139,14 @@ class KimiCli:
             answers = [(r.tool_call_id, _said(r.return_value)) for r in await step.tool_results()]
         tools = [Message(role="tool", content=[TextPart(text=text)], tool_call_id=i) for i, text in answers]
         return self._reply(await self._step(request, [Message(role="user", content=WEATHER), assistant, *tools]))
+
+    def extra_steps(self, request: Request) -> list[tuple[str, Callable[[], Awaitable[Reply]]]]:
+        return [("compaction", lambda: self.compaction(request))]
+
+    async def compaction(self, request: Request) -> Reply:
+        """Kimi's compaction request: its own system prompt, no tools, the history to summarise as one message."""
+        history = [Message(role="user", content=f"## Message 1\nRole: user\nContent:\n{HELLO}\n{COMPACT}")]
+        return self._reply(await self._step(request, history, system=COMPACTION_SYSTEM, tools=False))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ TEMPLATE_TOKEN = re.compile(r"<\|[A-Za-z0-9_]+\|>")
 """Chat-template tokens (``<|im_start|>``, ``<|channel|>`` …): in reply text they mean the template leaked."""
 REPLACEMENT = "\ufffd"
 """What a character cut across chunks and decoded in halves becomes; the user sees it in place of the character."""
+TEXT_STEPS = ("text", "tool-result", "compaction")
+"""Steps whose reply must hold text (``compaction``: a summary, the one extra step a client may add)."""
 DETAIL_CHARS = 300
 DEADLINE_SLACK_S = 10.0
 """Time a step gets beyond its attempts' timeouts, for the client's back-off between attempts."""
@@ -174,7 +176,7 @@ def judge(name: str, reply: Reply, request: Request, client: Client) -> Step:
     """``works`` or ``degraded`` for a step the library completed: what it silently lost, or leaked."""
     lost: list[str] = []
     notes: list[str] = []
-    if name in ("text", "tool-result") and not (reply.text.strip() and reply.complete):
+    if name in TEXT_STEPS and not (reply.text.strip() and reply.complete):
         lost.append("text")
         if reply.text.strip():
             notes.append("the reply ended without a stop reason, cut short")
@@ -227,7 +229,8 @@ async def _attempt(
 
 
 async def run_turn(request: Request, client: Client, mask: Callable[[str], str]) -> list[Step]:
-    """The three requests of one agent turn, each exactly as the client sends it."""
+    """The three requests of one agent turn, each exactly as the client sends it, then any request of the client's
+    own that the turn does not make but every session does (``extra_steps``: Kimi's compaction)."""
     steps: list[Step] = []
     first = await _attempt("text", lambda: client.text(request), request, client, mask)
     steps.append(first if isinstance(first, Step) else judge("text", first, request, client))
@@ -240,6 +243,11 @@ async def run_turn(request: Request, client: Client, mask: Callable[[str], str])
     if previous is None:
         last.detail = one_line(f"{last.detail} (sent with a stand-in call: step 2 gave no usable one)")
     steps.append(last)
+    more: Callable[[Request], list[tuple[str, Callable[[], Awaitable[Reply]]]]] | None
+    more = getattr(client, "extra_steps", None)
+    for name, make in more(request) if more else ():
+        done = await _attempt(name, make, request, client, mask)
+        steps.append(done if isinstance(done, Step) else judge(name, done, request, client))
     return steps
 
 
