@@ -37,7 +37,7 @@ import http
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -116,19 +116,25 @@ def _bearer(request: Request) -> str:
     return key if scheme.lower() == "bearer" else ""
 
 
-async def _sleep_until(deadline: float) -> None:
+async def _sleep_until(
+    deadline: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
     """Sleep until a ``time.monotonic()`` deadline; deadlines, not delays, so token gaps do not drift.
 
     One long sleep ends late in proportion to its length: Linux lets a poll's timeout run over by 0.1 % of it
     (0.5 % in a niced process: the timer slack of epoll), 1 to 5 ms on a 1 s TTFT, and epoll rounds up to the
     millisecond. So a long wait stops short by more than both and the rest is slept again: only the last, short
-    sleep runs over, by under a millisecond whatever the delay (measured against packet times, bench/wire.py)."""
-    while (left := deadline - time.monotonic()) > 0:
+    sleep runs over, by under a millisecond whatever the delay (measured against packet times, bench/wire.py).
+    ``clock`` and ``sleep`` are there for a test's own clock: patching the modules' would stop every server thread
+    of the process on a clock that is not running."""
+    while (left := deadline - clock()) > 0:
         early = left * _SLACK + 0.001
         if left <= 2 * early:
-            await asyncio.sleep(left)
+            await sleep(left)
             return
-        await asyncio.sleep(left - early)
+        await sleep(left - early)
 
 
 class _NormalisePaths:
