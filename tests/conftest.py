@@ -19,17 +19,31 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 BATTERY_OPTIONS = ("provider_url", "provider_json", "base_url", "reference_provider", "models_dev", "loader_cmd")
 
 
+LONGEST_FIRST = ("test_client_truth.py", "test_real_clients.py")
+"""Modules whose tests take far longer than the rest (they drive the real client libraries): started first, so
+that the other workers run everything else beside them instead of waiting for them at the end."""
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> None:
     """The suite's own tests run on every core by default (``-n 0``: one process; every test is safe under
-    xdist: each starts its own servers on free ports and works in its own folder). A battery or loader run
-    started in this checkout keeps its one process, unless ``-n`` is given."""
+    xdist: each starts its own servers on free ports and works in its own folder), and an idle worker takes
+    tests queued on a busy one (``worksteal``), so a long test holds up nothing queued behind it. A battery or
+    loader run started in this checkout keeps its one process, unless ``-n`` is given."""
     option = config.option
-    if getattr(option, "numprocesses", False) is not None or hasattr(config, "workerinput"):
+    if getattr(option, "numprocesses", False) is False or hasattr(config, "workerinput"):
         return
     if option.usepdb or option.collectonly or any(getattr(option, name, None) for name in BATTERY_OPTIONS):
         return
-    option.numprocesses = "auto"
+    if option.numprocesses is None:
+        option.numprocesses = "auto"
+    if option.dist == "no":
+        option.dist = "worksteal"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first (a stable sort: the rest keep their order)."""
+    items.sort(key=lambda item: item.path.name not in LONGEST_FIRST)
 
 
 JSON = st.recursive(
