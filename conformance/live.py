@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextvars
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -312,18 +313,26 @@ def tool_request(model_id: str, *, stream: bool, strict: bool = False) -> dict[s
     return body
 
 
-def tool_followup_request(model_id: str) -> dict[str, Any]:
+def tool_followup_request(
+    model_id: str,
+    *,
+    prompt: str = TOOL_PROMPT,
+    city: str = "Paris",
+    result: str = "Sunny, 21 °C",
+    call_id: str = "call_conformance_1",
+) -> dict[str, Any]:
+    """The turn after a tool call: the user's question, the assistant's call and the tool's ``result``."""
     call = {
-        "id": "call_conformance_1",
+        "id": call_id,
         "type": "function",
-        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+        "function": {"name": "get_weather", "arguments": json.dumps({"city": city})},
     }
     return {
         "model": model_id,
         "messages": [
-            {"role": "user", "content": TOOL_PROMPT},
+            {"role": "user", "content": prompt},
             {"role": "assistant", "content": None, "tool_calls": [call]},
-            {"role": "tool", "tool_call_id": call["id"], "content": "Sunny, 21 °C"},
+            {"role": "tool", "tool_call_id": call["id"], "content": result},
         ],
         "tools": [TOOL],
     }

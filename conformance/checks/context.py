@@ -15,7 +15,14 @@ from typing import Any
 from conformance.catalogue import Observation, check
 from conformance.client import Exchange
 from conformance.findings import Finding, Severity
-from conformance.live import SYSTEM_PROMPT, TOOL, USER_PROMPT, LiveContext, NotApplicable, server_message
+from conformance.live import (
+    SYSTEM_PROMPT,
+    USER_PROMPT,
+    LiveContext,
+    NotApplicable,
+    server_message,
+    tool_followup_request,
+)
 from conformance.streaming import StreamView
 from conformance.target import Subject
 
@@ -259,26 +266,14 @@ async def context_overflow(subject: Subject, ctx: LiveContext) -> Said:
 
 def utf8_request(model_id: str) -> dict[str, Any]:
     """A streamed tool-result turn whose result the model is asked to quote: CJK, accents and emoji."""
-    call = {
-        "id": "call_conformance_utf8",
-        "type": "function",
-        "function": {"name": "get_weather", "arguments": '{"city": "Tokyo"}'},
-    }
-    return {
-        "model": model_id,
-        "messages": [
-            {
-                "role": "user",
-                "content": "What is the weather in Tokyo? Use the get_weather tool, then quote its "
-                "answer word for word.",
-            },
-            {"role": "assistant", "content": None, "tool_calls": [call]},
-            {"role": "tool", "tool_call_id": call["id"], "content": UTF8_RESULT},
-        ],
-        "tools": [TOOL],
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
+    body = tool_followup_request(
+        model_id,
+        prompt="What is the weather in Tokyo? Use the get_weather tool, then quote its answer word for word.",
+        city="Tokyo",
+        result=UTF8_RESULT,
+        call_id="call_conformance_utf8",
+    )
+    return {**body, "stream": True, "stream_options": {"include_usage": True}}
 
 
 @check(
