@@ -29,6 +29,13 @@ NODE_DRIVERS = [name for name, d in drivers.DRIVERS.items() if d.runtime == "nod
 SECRET = "sk-real-clients-secret-7f3a9c"
 
 
+@pytest.fixture(autouse=True)
+def installed_drivers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pytester run gets a HOME of its own; the drivers stay where they were installed, so that a run made
+    there drives them rather than reporting them not installed."""
+    monkeypatch.setenv(drivers.HOME_ENV, str(drivers.home()))
+
+
 def needs(client: str) -> None:
     reason = drivers.available(client)
     if reason:
