@@ -3,6 +3,7 @@ from the Open Responses specification): the reasons one does not fit, each namin
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from conformance import schemas
@@ -37,11 +38,17 @@ def compact_problems(body: Any) -> list[str]:
     return _problems(body, "CompactResponse")
 
 
+@cache
+def _events() -> dict[str, str]:
+    """Event type to definition, read once: this is asked for every streamed event."""
+    events: dict[str, str] = schemas.load(SCHEMA)["x-events"]
+    return events
+
+
 def event_definition(kind: Any) -> str | None:
     """The schema definition of a streamed event type, or ``None`` for a type the specification does not list
     (clients skip those, so they are reported, not judged)."""
-    events: dict[str, str] = schemas.load(SCHEMA)["x-events"]
-    return events.get(kind) if isinstance(kind, str) else None
+    return _events().get(kind) if isinstance(kind, str) else None
 
 
 def event_problems(data: Any) -> list[str]:
