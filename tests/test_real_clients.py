@@ -170,8 +170,8 @@ def _requests(n: int = 2) -> list[dict[str, Any]]:
 
 MISBEHAVING = {
     "crashes": ("print('boom: ' + sys.stdin.readline(), file=sys.stderr); sys.exit(3)", "exited with status 3"),
-    "prints garbage": ("sys.stdin.read(); print('this is not JSON ' + 'sk-real-clients-secret-7f3a9c')", "printed"),
-    "answers another tag": ("sys.stdin.read(); print(json.dumps({'tag': 'other', 'outcome': 'works'}))", "tag"),
+    "prints garbage": ("sys.stdin.readline(); print('this is not JSON ' + 'sk-real-clients-secret-7f3a9c')", "printed"),
+    "answers another tag": ("sys.stdin.readline(); print(json.dumps({'tag': 'other', 'outcome': 'works'}))", "tag"),
     "claims an unknown outcome": (
         "r = json.loads(sys.stdin.readline()); print(json.dumps({**r, 'outcome': 'fine', 'steps': []}))",
         "an outcome of 'fine'",

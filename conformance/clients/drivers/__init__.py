@@ -20,6 +20,7 @@ import collections
 import importlib.util
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -249,28 +250,42 @@ def _well_formed(result: Any, tag: Any) -> str | None:
     return None
 
 
-class _Pipe(threading.Thread):
-    """Reads one of a driver's output streams in the background, keeping a bounded amount of it."""
+class _Lines(threading.Thread):
+    """Reads a driver's stdout in the background, a line at a time, onto a queue; ``None`` marks its end."""
 
-    def __init__(self, stream: Any, keep: int, *, tail: bool) -> None:
+    def __init__(self, stream: Any) -> None:
         super().__init__(daemon=True)
         self.stream = stream
-        self.lines: collections.deque[bytes] = collections.deque(maxlen=keep if tail else None)
-        self.keep, self.tail = keep, tail
+        self.queue: queue.Queue[bytes | None] = queue.Queue()
 
     def run(self) -> None:
-        for line in iter(lambda: self.stream.readline(MAX_LINE_BYTES), b""):
-            if self.tail or len(self.lines) < self.keep:
+        try:
+            for line in iter(lambda: self.stream.readline(MAX_LINE_BYTES), b""):
+                if line.strip():
+                    self.queue.put(line)
+        except (OSError, ValueError):
+            pass
+        self.queue.put(None)
+
+
+class _Tail(threading.Thread):
+    """Reads a driver's stderr in the background, keeping its last lines."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.lines: collections.deque[bytes] = collections.deque(maxlen=STDERR_LINES)
+
+    def run(self) -> None:
+        try:
+            for line in iter(lambda: self.stream.readline(MAX_LINE_BYTES), b""):
                 self.lines.append(line)
-        self.stream.close()
+        except (OSError, ValueError):
+            pass
 
-
-def _feed(stream: Any, data: bytes) -> None:
-    try:
-        stream.write(data)
-        stream.close()
-    except (BrokenPipeError, OSError):
-        pass
+    def last(self) -> str:
+        said = b"".join(self.lines).decode("utf-8", "replace").strip().splitlines()
+        return f"; its last stderr line: {said[-1][:500]}" if said else ""
 
 
 def driver_env() -> dict[str, str]:
@@ -285,6 +300,120 @@ def budget_s(requests: Sequence[Mapping[str, Any]]) -> float:
     return STARTUP_S + sum(steps) * len(STEPS)
 
 
+class DriverProcess:
+    """One driver kept running across requests, asked one at a time: its start (an interpreter and the SDK's
+    imports, about 1.5 s of CPU for a Python driver) is paid once, not per request.
+
+    A driver that cannot start, exits, hangs past its budget or prints something that is not a result gives an
+    ``error`` result that says so (with the end of its stderr), and is started afresh for the next request; no
+    secret from a request appears in any result. A driver that cannot run here (``reason``) answers ``not-run``.
+    Safe to share between threads: requests to one process wait their turn.
+    """
+
+    def __init__(self, argv: Sequence[str] | None, client: str, library: str, *, reason: str | None = None) -> None:
+        self.argv, self.client, self.library, self.reason = argv, client, library, reason
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lines: _Lines | None = None
+        self._tail: _Tail | None = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> DriverProcess:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def ask(self, request: Mapping[str, Any], *, timeout_s: float | None = None) -> dict[str, Any]:
+        """The driver's result for one request."""
+        redactor = _secrets([request])
+        if self.argv is None:
+            return _failure(self.client, self.library, request, "not-run", self.reason or "not installed")
+        with self._lock:
+            return redactor.data(self._ask(request, budget_s([request]) if timeout_s is None else timeout_s, redactor))
+
+    def _ask(self, request: Mapping[str, Any], timeout_s: float, redactor: Redactor) -> dict[str, Any]:
+        what = f"the {self.client} driver"
+
+        def failed(why: str) -> dict[str, Any]:
+            return _failure(self.client, self.library, request, "error", redactor.text(why))
+
+        if self._proc is None:
+            try:
+                self._start()
+            except OSError as exc:
+                return failed(f"{what} could not start ({exc.strerror or exc})")
+        assert self._proc is not None and self._proc.stdin is not None and self._lines is not None
+        try:
+            self._proc.stdin.write(json.dumps(dict(request)).encode() + b"\n")
+            self._proc.stdin.flush()
+        except OSError:
+            pass  # it has exited: the end of its output says so below
+        try:
+            line = self._lines.queue.get(timeout=timeout_s)
+        except queue.Empty:
+            self._stop(kill=True)
+            return failed(f"{what} gave no answer within {timeout_s:.0f} s and was stopped")
+        if line is None:
+            status = self._stop()
+            return failed(f"{what} exited with status {status} before answering this request{self._said()}")
+        try:
+            result = json.loads(line)
+        except ValueError:
+            result = None
+        problem = _well_formed(result, request.get("tag"))
+        if problem:
+            shown = line[:200].decode("utf-8", "replace").strip()
+            self._stop(kill=True)
+            return failed(f"{what} printed {problem} instead of a result: {shown!r}{self._said()}")
+        return dict(result)
+
+    def _start(self) -> None:
+        assert self.argv is not None
+        self._proc = subprocess.Popen(
+            list(self.argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=driver_env()
+        )
+        self._lines, self._tail = _Lines(self._proc.stdout), _Tail(self._proc.stderr)
+        self._lines.start()
+        self._tail.start()
+
+    def _said(self) -> str:
+        return self._tail.last() if self._tail else ""
+
+    def _stop(self, *, kill: bool = False) -> int | None:
+        """End the process (EOF on stdin, then a kill if it lingers; at once with ``kill``, for a driver that has
+        hung or broken the protocol) and return its exit status."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return None
+        if kill:
+            proc.kill()
+        try:
+            assert proc.stdin is not None
+            proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for reader in (self._lines, self._tail):
+            if reader is not None:
+                reader.join(timeout=10)
+        return proc.returncode
+
+    def close(self) -> None:
+        """Stop the process; the next request starts it again."""
+        self._stop()
+
+
+def process(client: str, where: Path | None = None) -> DriverProcess:
+    """``client``'s driver as a process kept running (started at its first request)."""
+    driver = DRIVERS[client]
+    argv, reason = command(client, where)
+    return DriverProcess(argv, client, driver.label, reason=reason)
+
+
 def run_driver(
     argv: Sequence[str],
     client: str,
@@ -293,75 +422,16 @@ def run_driver(
     *,
     timeout_s: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Run one driver process over ``requests`` (JSON Lines) and return one result per request, in order.
-
-    A driver that cannot start, exits early, hangs past ``timeout_s`` or prints something that is not a result
-    gives ``error`` results that say so (with the end of its stderr); no secret from the requests appears in any
-    of them.
-    """
-    redactor = _secrets(requests)
-    timeout_s = budget_s(requests) if timeout_s is None else timeout_s
-    what = f"the {client} driver"
-    try:
-        proc = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=driver_env(),
-        )
-    except OSError as exc:
-        reason = f"{what} could not start ({exc.strerror or exc})"
-        return [_failure(client, library, r, "error", redactor.text(reason)) for r in requests]
-    out = _Pipe(proc.stdout, len(requests) + 1, tail=False)
-    err = _Pipe(proc.stderr, STDERR_LINES, tail=True)
-    out.start()
-    err.start()
-    payload = b"".join(json.dumps(dict(r)).encode() + b"\n" for r in requests)
-    feeder = threading.Thread(target=_feed, args=(proc.stdin, payload), daemon=True)
-    feeder.start()
-    hung = False
-    try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        hung = True
-        proc.kill()
-        proc.wait()
-    for thread in (feeder, out, err):
-        thread.join(timeout=10)
-    stderr = b"".join(err.lines).decode("utf-8", "replace").strip().splitlines()
-    said = f"; its last stderr line: {stderr[-1][:500]}" if stderr else ""
-    lines = [line for line in out.lines if line.strip()]
-    results: list[dict[str, Any]] = []
-    for index, request in enumerate(requests):
-        if index >= len(lines):
-            if hung:
-                why = f"{what} gave no answer within {timeout_s:.0f} s and was stopped"
-            else:
-                why = f"{what} exited with status {proc.returncode} before answering this request{said}"
-            results.append(_failure(client, library, request, "error", redactor.text(why)))
-            continue
-        try:
-            result = json.loads(lines[index])
-        except ValueError:
-            result = None
-        problem = _well_formed(result, request.get("tag"))
-        if problem:
-            shown = lines[index][:200].decode("utf-8", "replace").strip()
-            why = f"{what} printed {problem} instead of a result: {shown!r}{said}"
-            results.append(_failure(client, library, request, "error", redactor.text(why)))
-            continue
-        results.append(redactor.data(result))
-    return results
+    """Run one driver process over ``requests`` and return one result per request, in order (``timeout_s`` for
+    each request; by default its generous ``budget_s``)."""
+    with DriverProcess(argv, client, library) as driver:
+        return [driver.ask(request, timeout_s=timeout_s) for request in requests]
 
 
 def run(client: str, requests: Sequence[Mapping[str, Any]], *, where: Path | None = None) -> list[dict[str, Any]]:
     """``client``'s driver over ``requests`` in one process; ``not-run`` results when it cannot run here."""
-    driver = DRIVERS[client]
-    argv, reason = command(client, where)
-    if argv is None:
-        return [_failure(client, driver.label, r, "not-run", reason or "not installed") for r in requests]
-    return run_driver(argv, client, driver.label, requests)
+    with process(client, where) as driver:
+        return [driver.ask(request) for request in requests]
 
 
 def run_all(

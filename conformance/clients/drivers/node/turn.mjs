@@ -268,17 +268,25 @@ export async function runTurn(driver, req) {
     verdict.lost.forEach((l) => lost.add(l));
     steps.push({ name: "discover", outcome: verdict.outcome, detail: mask(verdict.detail) });
   }
-  await step("text", { system: SYSTEM, user: HELLO }, (r) =>
-    judgeText(r, { usage: true, reasoning: req.reasoning === true }),
-  );
-  const asked = await step("tool-call", { system: SYSTEM, user: WEATHER }, judgeToolCall);
-  const made = asked?.calls.find((c) => c.name === GET_WEATHER.name && c.id);
-  const call = made ? { ...made, input: isObject(made.input) ? made.input : {} } : STAND_IN;
-  const reasoning = made ? asked.reasoning : "";
-  await step("tool-result", { system: SYSTEM, user: WEATHER, call, reasoning, result: TOOL_RESULT }, (r) => {
-    const verdict = judgeText(r, { usage: false, reasoning: false });
-    return made ? verdict : { ...verdict, detail: `${verdict.detail} (sent with a stand-in call id: no call to answer)` };
-  });
+  // The turn ends at its first break, as the agent's does: the user sees the error and nothing more is sent.
+  const broke = () => steps.at(-1)?.outcome === "breaks";
+  await (async () => {
+    await step("text", { system: SYSTEM, user: HELLO }, (r) =>
+      judgeText(r, { usage: true, reasoning: req.reasoning === true }),
+    );
+    if (broke()) return;
+    const asked = await step("tool-call", { system: SYSTEM, user: WEATHER }, judgeToolCall);
+    if (broke()) return;
+    const made = asked?.calls.find((c) => c.name === GET_WEATHER.name && c.id);
+    const call = made ? { ...made, input: isObject(made.input) ? made.input : {} } : STAND_IN;
+    const reasoning = made ? asked.reasoning : "";
+    await step("tool-result", { system: SYSTEM, user: WEATHER, call, reasoning, result: TOOL_RESULT }, (r) => {
+      const verdict = judgeText(r, { usage: false, reasoning: false });
+      return made
+        ? verdict
+        : { ...verdict, detail: `${verdict.detail} (sent with a stand-in call id: no call to answer)` };
+    });
+  })();
 
   return {
     tag: req.tag ?? null,

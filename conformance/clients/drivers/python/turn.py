@@ -11,10 +11,12 @@ import asyncio
 import importlib.util
 import json
 import re
+import ssl
 import sys
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
@@ -52,6 +54,10 @@ def _load_redact() -> Any:
 
 
 _redact = _load_redact()
+
+ssl.create_default_context = cache(ssl.create_default_context)
+"""Every SDK client builds a TLS context of its own, reading the whole CA bundle (about 35 ms of CPU, most of what a
+step costs here); built alike each time, one per set of arguments serves every client of the process."""
 
 
 @dataclass(frozen=True)
@@ -230,24 +236,31 @@ async def _attempt(
 
 async def run_turn(request: Request, client: Client, mask: Callable[[str], str]) -> list[Step]:
     """The three requests of one agent turn, each exactly as the client sends it, then any request of the client's
-    own that the turn does not make but every session does (``extra_steps``: Kimi's compaction)."""
+    own that the turn does not make but every session does (``extra_steps``: Kimi's compaction). The turn ends at
+    its first break, as the agent's does: the user sees the error and nothing more is sent."""
     steps: list[Step] = []
-    first = await _attempt("text", lambda: client.text(request), request, client, mask)
-    steps.append(first if isinstance(first, Step) else judge("text", first, request, client))
+
+    def broke(outcome: Reply | Step, name: str) -> bool:
+        steps.append(outcome if isinstance(outcome, Step) else judge(name, outcome, request, client))
+        return steps[-1].outcome == "breaks"
+
+    if broke(await _attempt("text", lambda: client.text(request), request, client, mask), "text"):
+        return steps
     called = await _attempt("tool-call", lambda: client.tool_call(request), request, client, mask)
-    steps.append(called if isinstance(called, Step) else judge("tool-call", called, request, client))
+    if broke(called, "tool-call"):
+        return steps
     usable = [] if isinstance(called, Step) else [c for c in called.calls if isinstance(c.parsed_arguments(), dict)]
     call, previous = (usable[0], called) if usable and isinstance(called, Reply) else (STAND_IN, None)
     answered = await _attempt("tool-result", lambda: client.tool_result(request, call, previous), request, client, mask)
-    last = answered if isinstance(answered, Step) else judge("tool-result", answered, request, client)
+    if broke(answered, "tool-result"):
+        return steps
     if previous is None:
-        last.detail = one_line(f"{last.detail} (sent with a stand-in call: step 2 gave no usable one)")
-    steps.append(last)
+        steps[-1].detail = one_line(f"{steps[-1].detail} (sent with a stand-in call: step 2 gave no usable one)")
     more: Callable[[Request], list[tuple[str, Callable[[], Awaitable[Reply]]]]] | None
     more = getattr(client, "extra_steps", None)
     for name, make in more(request) if more else ():
-        done = await _attempt(name, make, request, client, mask)
-        steps.append(done if isinstance(done, Step) else judge(name, done, request, client))
+        if broke(await _attempt(name, make, request, client, mask), name):
+            break
     return steps
 
 
