@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +114,19 @@ def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[s
 def outcomes(data: dict[str, Any], *wanted: str) -> set[str]:
     """The check IDs with any of these outcomes in a JSON report."""
     return {r["id"] for r in data["results"] if r["outcome"] in wanted}
+
+
+@pytest.fixture(scope="session")
+def driver_processes() -> Iterator[dict[str, Any]]:
+    """Every client's driver (``conformance.clients.drivers.DriverProcess``), started at its first request and kept
+    running for the session, one per xdist worker: a test asks it for a turn instead of starting it again."""
+    drivers = pytest.importorskip(
+        "conformance.clients.drivers", reason="this checkout has no client drivers (conformance/clients/drivers)"
+    )
+    running = {name: drivers.process(name) for name in drivers.DRIVERS}
+    yield running
+    with ThreadPoolExecutor(max_workers=len(running)) as pool:
+        list(pool.map(lambda driver: driver.close(), running.values()))
 
 
 @pytest.fixture(autouse=True)

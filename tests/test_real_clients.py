@@ -11,7 +11,7 @@ import json
 import re
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +49,21 @@ def reference(request: pytest.FixtureRequest) -> Iterator[ReferenceServer]:
         yield server
 
 
-def turn(client: str, server: ReferenceServer, key: str = REFERENCE_KEY) -> dict[str, Any]:
-    request = drivers.make_request(server.base_url, "reference/coder", key, reasoning=True, tag="t1")
-    (result,) = drivers.run(client, [request])
-    return result
+@pytest.fixture
+def turn(driver_processes: dict[str, drivers.DriverProcess]) -> Callable[..., dict[str, Any]]:
+    """One agent turn by a client's driver (kept running for the session) against a server."""
+
+    def one(client: str, server: ReferenceServer, key: str = REFERENCE_KEY) -> dict[str, Any]:
+        request = drivers.make_request(server.base_url, "reference/coder", key, reasoning=True, tag="t1")
+        return driver_processes[client].ask(request)
+
+    return one
 
 
 @pytest.mark.parametrize("client", list(drivers.DRIVERS))
-def test_each_driver_works_on_the_clean_reference(client: str, reference: ReferenceServer) -> None:
+def test_each_driver_works_on_the_clean_reference(
+    client: str, reference: ReferenceServer, turn: Callable[..., dict[str, Any]]
+) -> None:
     needs(client)
     result = turn(client, reference)
     assert result["outcome"] == "works", result
@@ -87,7 +94,7 @@ conformance/clients/data.py KILO_DISCOVERY), measured in the driver's discover s
     ("reference", "outcome", "said"), [pytest.param([f], o, s, id=f) for f, o, s in DISCOVERY], indirect=["reference"]
 )
 def test_kilos_model_discovery_reads_each_model_list_as_kilo_does(
-    reference: ReferenceServer, outcome: str, said: str
+    reference: ReferenceServer, outcome: str, said: str, turn: Callable[..., dict[str, Any]]
 ) -> None:
     needs("kilo-code")
     discover = turn("kilo-code", reference)["steps"][0]
@@ -113,7 +120,9 @@ by the wrong-key test below."""
     [pytest.param(c, [f], s, m, id=f"{c}-{f}") for c, f, s, m in BREAKS],
     indirect=["reference"],
 )
-def test_a_driver_breaks_where_its_library_does(client: str, reference: ReferenceServer, step: str, said: str) -> None:
+def test_a_driver_breaks_where_its_library_does(
+    client: str, reference: ReferenceServer, step: str, said: str, turn: Callable[..., dict[str, Any]]
+) -> None:
     needs(client)
     result = turn(client, reference)
     assert result["outcome"] == "breaks", result
@@ -137,7 +146,7 @@ DEGRADES = [
     indirect=["reference"],
 )
 def test_a_driver_degrades_where_its_library_silently_loses_data(
-    client: str, reference: ReferenceServer, lost: str
+    client: str, reference: ReferenceServer, lost: str, turn: Callable[..., dict[str, Any]]
 ) -> None:
     needs(client)
     result = turn(client, reference)
@@ -148,7 +157,9 @@ def test_a_driver_degrades_where_its_library_silently_loses_data(
 
 
 @pytest.mark.parametrize("client", PYTHON_DRIVERS)
-def test_the_key_never_appears_even_when_the_provider_echoes_it(client: str) -> None:
+def test_the_key_never_appears_even_when_the_provider_echoes_it(
+    client: str, turn: Callable[..., dict[str, Any]]
+) -> None:
     """A wrong key, and a provider that repeats the caller's Authorization header in its error bodies."""
     needs(client)
     with ReferenceServer(ReferenceConfig(faults=frozenset({"echo-key"}))) as server:
