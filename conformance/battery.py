@@ -255,14 +255,15 @@ class ConformanceRun(OwnItems):
         return out
 
     def real_clients(self, profiles: dict[str, Any]) -> dict[str, Any]:
-        """``--real-clients``: each installed driver over the live target's first model, once per run."""
+        """``--real-clients``: each installed driver (of the ``--client`` profiles, when named) over the live
+        target's first model, once per run."""
         from conformance.clients.drivers import measure
 
         if self.real_client_results is None:
             live = self.resolved.live
             if live is None or self.resolved.live_blocked or not live.target.models:
                 why = self.resolved.live_blocked or "the run has no live endpoint and model to drive them against"
-                self.real_client_results = (None, measure.not_run(f"not run: {why}"))
+                self.real_client_results = (None, measure.not_run(f"not run: {why}", self.settings.clients))
             else:
                 model = live.target.models[0]
                 results = measure.measure(
@@ -273,6 +274,7 @@ class ConformanceRun(OwnItems):
                     reasoning=bool(model.reasoning),
                     max_output=model.max_tokens,
                     timeout_s=self.settings.request_timeout_s,
+                    clients=self.settings.clients,
                 )
                 self.real_client_results = (model.id, results)
         model_id, results = self.real_client_results

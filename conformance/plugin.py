@@ -151,8 +151,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="real_clients",
         action="store_true",
         default=False,
-        help="with a live target, also drive each installed client's real library against it (one agent turn) "
-        "and report what it did beside the suite's verdict (install them: provider-conformance clients install)",
+        help="with a live target, also drive each installed client's real library against it (one agent turn; "
+        "only the --client profiles', when given) and report what it did beside the suite's verdict (install "
+        "them: provider-conformance clients install)",
     )
     add("--conformance-report", dest="conformance_report", metavar="PATH", help="write the JSON report to PATH")
     add(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +21,12 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 BATTERY_OPTIONS = ("provider_url", "provider_json", "base_url", "reference_provider", "models_dev", "loader_cmd")
 
+
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
+"""The suite's own tests start many Python processes (xdist workers, whole runs of the plugin): without bytecode
+each would compile the package and rewrite the test and plugin modules for assertions again, about 5 s of CPU per
+worker. ``__pycache__`` is git-ignored; the drivers still run without it (``drivers.driver_env``)."""
 
 LONGEST_FIRST = ("test_client_truth.py", "test_real_clients.py")
 """Modules whose tests take far longer than the rest (they drive the real client libraries): started first, so

@@ -6,7 +6,7 @@ not merged, so a disagreement shows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from conformance.clients import drivers
@@ -23,8 +23,10 @@ def measure(
     reasoning: bool,
     max_output: float | None,
     timeout_s: float,
+    clients: Iterable[str] = (),
 ) -> dict[str, dict[str, Any]]:
-    """One agent turn by each client's driver (in parallel) against ``base_url`` with ``model``."""
+    """One agent turn by each client's driver (in parallel) against ``base_url`` with ``model``: the drivers of
+    ``clients`` (the run's ``--client``), or every driver when none is named."""
     request = drivers.make_request(
         base_url,
         model,
@@ -35,15 +37,22 @@ def measure(
         timeout_s=timeout_s,
         tag=model,
     )
-    return {client: results[0] for client, results in drivers.run_all([request]).items()}
+    return {client: results[0] for client, results in drivers.run_all([request], driven(clients)).items()}
 
 
-def not_run(reason: str) -> dict[str, dict[str, Any]]:
-    """Every client as not run, for a run that has no live target to drive them against."""
-    return {
-        name: {"client": name, "library": d.label, "outcome": "not-run", "steps": [], "lost": [], "error": reason}
-        for name, d in drivers.DRIVERS.items()
-    }
+def driven(clients: Iterable[str]) -> list[str]:
+    """The drivers a run narrowed to ``clients`` drives (all of them when none is named)."""
+    chosen = set(clients)
+    return [name for name in drivers.DRIVERS if not chosen or name in chosen]
+
+
+def not_run(reason: str, clients: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+    """Every client the run would drive as not run, for a run that has no live target to drive them against."""
+    out = {}
+    for name in driven(clients):
+        library = drivers.DRIVERS[name].label
+        out[name] = {"client": name, "library": library, "outcome": "not-run", "steps": [], "lost": [], "error": reason}
+    return out
 
 
 def section(model: str | None, results: Mapping[str, Mapping[str, Any]], profiles: Mapping[str, Any]) -> dict:
