@@ -8,7 +8,9 @@ wire API, then one agent turn by every driven client's real library against the 
 
 The drivers run for the whole session (``driver_processes``: one process per client, per xdist worker), so a fault
 costs a turn of each library, not a start of each; a fault's item waits only for its own slowest client (retry
-back-off, a deadline sat out). A rate-limit fault's one 429 goes to the battery, which runs first.
+back-off, a deadline sat out). A rate-limit fault's server answers its first chat request 429, once in its life:
+the battery meets it on its own server, and each client on a fresh one of its own, so every chat client's
+reaction to a 429 is measured.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import pytest
 from conformance import clients, engine
 from conformance.reference.catalog import MODELS
 from conformance.reference.faults import FAULTS
-from conformance.reference.server import REFERENCE_KEY, ReferenceConfig, ReferenceServer
+from conformance.reference.server import RATE_LIMITS, REFERENCE_KEY, ReferenceConfig, ReferenceServer
 from conformance.settings import Settings, Target
 
 drivers: Any = pytest.importorskip(
@@ -90,6 +92,29 @@ def _explain(verdict: dict[str, Any]) -> str:
     return f"{verdict['verdict']} ({', '.join(keys)})" if keys else verdict["verdict"]
 
 
+def _turn(driver: Any, server: ReferenceServer) -> dict[str, Any]:
+    """One agent turn by a driver against ``server``, or against a fresh server like it where the fault is spent
+    by use (a rate limit's one 429)."""
+    if server.config.faults & RATE_LIMITS:
+        with ReferenceServer(server.config) as own:
+            return _ask(driver, own)
+    return _ask(driver, server)
+
+
+def _ask(driver: Any, server: ReferenceServer) -> dict[str, Any]:
+    """The driver's turn, with the reference model's limits, tagged with the fault."""
+    coder = MODELS[MODEL]
+    request = drivers.make_request(
+        server.base_url,
+        MODEL,
+        REFERENCE_KEY,
+        reasoning=bool(coder.get("reasoning")),
+        max_output=int(coder["limit"]["output"]),
+        tag=",".join(sorted(server.config.faults)) or CLEAN,
+    )
+    return driver.ask(request)
+
+
 @pytest.mark.parametrize("server", MEASURED, indirect=True)
 def test_the_battery_flags_the_fault_and_each_clients_verdict_is_what_its_real_library_did(
     server: ReferenceServer, driver_processes: dict[str, Any]
@@ -102,22 +127,14 @@ def test_the_battery_flags_the_fault_and_each_clients_verdict_is_what_its_real_l
     assert [r["id"] for r in data["results"] if r["outcome"] == "error"] == []
     assert REFERENCE_KEY not in json.dumps(data)
 
-    coder = MODELS[MODEL]
-    request = drivers.make_request(
-        server.base_url,
-        MODEL,
-        REFERENCE_KEY,
-        reasoning=bool(coder.get("reasoning")),
-        max_output=int(coder["limit"]["output"]),
-        tag=",".join(fault) or CLEAN,
-    )
     runnable = [
         c.name
         for c in DRIVEN
         if drivers.available(c.name) is None and data["profiles"][c.name]["verdict"] != "not-applicable"
     ]
     with ThreadPoolExecutor(max_workers=max(1, len(runnable))) as pool:
-        real = dict(zip(runnable, pool.map(lambda name: driver_processes[name].ask(request), runnable), strict=True))
+        turns = pool.map(lambda name: _turn(driver_processes[name], server), runnable)
+        real = dict(zip(runnable, turns, strict=True))
     disagree = [
         f"  {name:12} suite: {_explain(data['profiles'][name]):50} real: {outcome['outcome']:9} "
         f"{_detail(outcome)[:200]}"
