@@ -326,14 +326,16 @@ class ConformanceRun(OwnItems):
 
 def _worker_share(config: pytest.Config, run_settings: settings.Settings) -> settings.Settings:
     """Under xdist, each worker takes its part of ``--concurrency`` (so the provider never sees more requests in
-    flight than the option says); a live run with more workers than that is a usage error."""
+    flight than the option says) and knows it sees only its share of the run; a live run with more workers than
+    the concurrency is a usage error."""
     worker = getattr(config, "workerinput", None)
     if worker is not None:
         from conformance.scheduling import share
 
         index = int(str(worker.get("workerid", "gw0")).removeprefix("gw") or 0)
-        part = share(run_settings.concurrency, int(worker.get("workercount", 1)), index)
-        return dataclasses.replace(run_settings, concurrency=max(part, 1))
+        workers = int(worker.get("workercount", 1))
+        part = share(run_settings.concurrency, workers, index)
+        return dataclasses.replace(run_settings, concurrency=max(part, 1), workers=workers)
     workers = config.getoption("numprocesses", None) if config.getoption("dist", "no") != "no" else None
     assert run_settings.target is not None
     live = not run_settings.offline and (run_settings.target.kind != "models-dev" or bool(run_settings.api_key))

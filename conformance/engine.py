@@ -159,6 +159,7 @@ def prepare(
         run_settings.wire_apis,
         run_settings.clients,
         run_settings.api_key_env,
+        run_settings.workers,
     )
     resolved = resolve.build(sources, run_settings, options)
     catalog = runner.plan(resolved.catalog) if resolved.catalog else []

@@ -176,6 +176,9 @@ class LiveOptions:
     """``--client``: the profiles whose own requests CC-008 sends (all when empty)."""
     api_key_env: str = "PROVIDER_API_KEY"
     """The variable the key is read from: what findings tell the user to set, and reproduce lines use."""
+    workers: int = 1
+    """How many processes share the run's requests (xdist workers): a check that looks back at every request of
+    the run cannot conclude in one of them."""
 
 
 @dataclass(frozen=True)

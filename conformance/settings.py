@@ -62,6 +62,8 @@ class Settings:
     models: tuple[str, ...] = ()
     all_models: bool = False
     concurrency: int = 4
+    workers: int = 1
+    """How many processes share the run (xdist workers): each sees only its own share of the requests."""
     retries: int = 0
     request_timeout_s: float = 60.0
     run_budget_s: float = 900.0

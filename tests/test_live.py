@@ -247,6 +247,8 @@ def test_xdist_workers_share_one_fetch_and_one_merged_report(pytester: pytest.Py
     assert "reference/coder" in data["metrics"]["LAT-002"]
     assert data["metrics"]["LAT-001"]["manifest"]["fetch_ms"] > 0  # every metric, whichever worker measured it
     result.stdout.fnmatch_lines(["*manifest fetch: * ms", "*reference/coder: TTFT p50*"])
+    (ce_004,) = [r for r in data["results"] if r["id"] == "CE-004"]  # it would see only its own worker's requests
+    assert ce_004["outcome"] == "skipped" and "each of the 2 xdist workers sees only its own" in ce_004["message"]
 
 
 @pytest.mark.parametrize(
