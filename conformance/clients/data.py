@@ -96,7 +96,9 @@ user who configured no model at all and relied on discovery has no model then; t
 ``unreadable`` is measured up to the driver's bound (32 MiB, the suite's default): Kilo reads a body whole, so
 past that bound whether it survives a gigabyte is unverified. ``refused`` shows alone in the discover step;
 refuse-everything refuses the turn too. ``unauthorized`` is a key that may chat but not list models: Kilo sends the
-turn's own key to both, and only the list is refused."""
+turn's own key to both, and only the list is refused (measured with a 403; a 401 takes the same ``!response.ok``
+branch, Kilo-Org/kilocode packages/opencode/src/kilocode/provider/discover-models.ts
+@d22f4e4)."""
 
 
 SETUP = {
