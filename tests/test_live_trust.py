@@ -181,6 +181,27 @@ def test_a_dead_port_is_one_cannot_connect(pytester: pytest.Pytester, model: tup
     assert all(p["breaks"] == ["LST-001:unreachable"] for p in data["profiles"].values() if p["verdict"] == "breaks")
 
 
+@pytest.mark.parametrize(
+    ("fault", "deviation", "lst_002"),
+    [
+        ("model-list-no-data", "no-data", "skipped"),
+        ("model-list-html", "not-json", "skipped"),
+        ("model-list-forbidden", "unauthorized", "skipped"),
+        ("model-entry-no-object", "entry-object", "passed"),
+    ],
+)
+def test_each_model_list_deviation_is_named_by_lst_001_alone(
+    pytester: pytest.Pytester, fault: str, deviation: str, lst_002: str
+) -> None:
+    """A list with no list in it is LST-001's one finding: LST-002 has no ids to compare and says where to look."""
+    _, data = run(pytester, f"--reference-provider={fault}", "-k", "LST")
+    assert outcomes(data, "failed", "warned") == {"LST-001"}
+    assert [f["key"] for f in _results(data, "LST-001")[0]["findings"]] == [f"LST-001:{deviation}"]
+    [listed] = _results(data, "LST-002")
+    assert listed["outcome"] == lst_002
+    assert lst_002 == "passed" or "see LST-001" in listed["message"]
+
+
 def test_a_mistyped_model_is_named_with_what_the_endpoint_lists(
     pytester: pytest.Pytester, server: ReferenceServer, keyed: None
 ) -> None:

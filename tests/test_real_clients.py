@@ -80,11 +80,15 @@ def test_each_driver_works_on_the_clean_reference(
 DISCOVERY = [
     ("model-list-no-object", "works", '2 model(s) discovered: "reference/coder", "reference/mini"'),
     ("model-entry-without-id", "works", '2 model(s) discovered: "reference/coder", "reference/mini"'),
+    ("model-entry-no-object", "works", '2 model(s) discovered: "reference/coder", "reference/mini"'),
     ("bare-array-models", "degraded", "no model discovered: the body has no data array"),
     ("invalid-utf8", "degraded", '1 model(s) discovered ("\ufffd\ufffd\ufffd"), "reference/coder" not among them'),
     ("huge-body", "degraded", "no model discovered: the body is over 32 MiB: the driver stopped reading"),
     ("gzip-bomb", "degraded", "no model discovered: the body is over 32 MiB: the driver stopped reading"),
     ("refuse-everything", "degraded", "no model discovered: unexpected status 500"),
+    ("model-list-no-data", "degraded", "no model discovered: the body has no data array"),
+    ("model-list-html", "degraded", "no model discovered: SyntaxError: Unexpected token '<'"),
+    ("model-list-forbidden", "degraded", "no model discovered: unexpected status 403"),
 ]
 """What shipping Kilo's model discovery makes of each model list (the kilo-code reactions to LST-001's deviations,
 conformance/clients/data.py KILO_DISCOVERY), measured in the driver's discover step."""

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from conformance.catalogue import Observation, check
 from conformance.checks.chat import failed
+from conformance.client import Exchange
 from conformance.findings import Finding, Severity
 from conformance.live import (
     UNKNOWN_MODEL,
@@ -131,10 +132,13 @@ def _list_findings(raw: bytes, body: object, said: str) -> Said:
     return findings or [Observation(f"{len(entries)} models listed")]
 
 
-def _listed_ids(exchange) -> set[str]:
+def _listed_ids(exchange: Exchange) -> set[str] | None:
+    """The string ids the list holds (in ``data``, or a bare array), or ``None`` when it holds no list at all."""
     body = exchange.json
     data = body.get("data") if isinstance(body, dict) else body
-    return {m["id"] for m in data or [] if isinstance(m, dict) and isinstance(m.get("id"), str)}
+    if not isinstance(data, list):
+        return None
+    return {m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)}
 
 
 @check(
@@ -148,9 +152,10 @@ def _listed_ids(exchange) -> set[str]:
 )
 async def catalog_models_listed(subject: Subject, ctx: LiveContext) -> Said:
     exchange = await ctx.model_list()
-    if not exchange.ok:
+    listed = _listed_ids(exchange) if exchange.ok else None
+    if listed is None:
         raise NotApplicable("the model list could not be read (see LST-001)")
-    missing = sorted(set(ctx.target.catalog_ids) - _listed_ids(exchange))
+    missing = sorted(set(ctx.target.catalog_ids) - listed)
     if missing:
         return [
             Finding(

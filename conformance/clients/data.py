@@ -83,6 +83,10 @@ KILO_DISCOVERY: dict[str, tuple[str, str]] = {
     "refused": (D, "refuse-everything"),
     "wrong-object": (W, "model-list-no-object"),
     "entry-without-id": (W, "model-entry-without-id"),
+    "entry-object": (W, "model-entry-no-object"),
+    "no-data": (D, "model-list-no-data"),
+    "not-json": (D, "model-list-html"),
+    "unauthorized": (D, "model-list-forbidden"),
 }
 """Measured: the kilo-code driver's discover step (Kilo's GET new URL("models", baseURL + "/"), read as Kilo reads
 it) against each fault. Kilo catches every discovery failure and keeps the models the user configured, adding a
@@ -91,7 +95,10 @@ a list it cannot read loses the picker's models, never the turn, so it degrades 
 user who configured no model at all and relied on discovery has no model then; the verdict speaks of the turn.)
 ``unreadable`` is measured up to the driver's bound (32 MiB, the suite's default): Kilo reads a body whole, so
 past that bound whether it survives a gigabyte is unverified. ``refused`` shows alone in the discover step;
-refuse-everything refuses the turn too."""
+refuse-everything refuses the turn too. ``unauthorized`` is a key that may chat but not list models: Kilo sends the
+turn's own key to both, and only the list is refused (measured with a 403; a 401 takes the same ``!response.ok``
+branch, Kilo-Org/kilocode packages/opencode/src/kilocode/provider/discover-models.ts
+@d22f4e4)."""
 
 
 SETUP = {

@@ -160,8 +160,12 @@ def model_list(faults: frozenset[str], served: Models = MODELS) -> Any:
         for key, model in served.items()
         if not (key == "reference/mini" and "missing-model-in-list" in faults)
     ]
+    if "model-entry-no-object" in faults:
+        data = [{k: v for k, v in entry.items() if k != "object"} for entry in data]
     if "model-entry-without-id" in faults:
         data.append({"object": "model", "name": "Reference Nameless", "owned_by": OWNER})
     if "bare-array-models" in faults:
         return data
+    if "model-list-no-data" in faults:
+        return {"object": "list", "models": data}
     return {"data": data} if "model-list-no-object" in faults else {"object": "list", "data": data}

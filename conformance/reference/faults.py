@@ -104,6 +104,19 @@ FAULTS: dict[str, Fault] = _table(
     ("bare-array-models", ("LST-001",), "GET /v1/models returns a bare JSON array"),
     ("model-list-no-object", ("LST-001",), 'GET /v1/models leaves out "object": "list" (its data array is intact)'),
     ("model-entry-without-id", ("LST-001",), "GET /v1/models lists one more entry, which has a name and no id"),
+    (
+        "model-list-no-data",
+        ("LST-001",),
+        'GET /v1/models calls its array "models": {"object": "list", "models": [...]}',
+    ),
+    ("model-list-html", ("LST-001",), "GET /v1/models answers 200 with an HTML page (a sign-in page), not JSON"),
+    ("model-entry-no-object", ("LST-001",), 'the entries of GET /v1/models leave out "object": "model" (ids intact)'),
+    (
+        "model-list-forbidden",
+        ("LST-001",),
+        'GET /v1/models answers 403 "… Missing scopes: api.model.read." to the key chat accepts (a key that may '
+        "not list models)",
+    ),
     ("missing-model-in-list", ("LST-002",), "GET /v1/models omits reference/mini"),
     ("no-slash-tolerance", ("LST-003",), "paths with a trailing or doubled slash (/v1/, /v1//models) give 404"),
     ("html-404", ("LST-004",), "unknown paths give an HTML 404 page"),

@@ -59,6 +59,8 @@ from conformance.reference.limits import InFlightLimit, LimitStats
 
 REFERENCE_KEY = "sk-reference-key"
 RATE_LIMITS = frozenset({"rate-limit", "rate-limit-no-retry-after"})
+MISSING_SCOPE = "You have insufficient permissions for this operation. Missing scopes: api.model.read."
+"""What ``model-list-forbidden`` answers: OpenAI's words to a key that may call models but not list them."""
 _SLACK = 0.005
 """The largest share of a poll's timeout the kernel may add to it (a niced process's timer slack)."""
 BUFFERED_S = 3.0
@@ -234,6 +236,11 @@ class _Provider:
             return await hostile.never_answer()
         if "invalid-utf8" in self.faults:
             return hostile.invalid_utf8()
+        if "model-list-html" in self.faults:
+            return HTMLResponse(_page(catalog.NAME, "Sign in to see your models."))
+        if "model-list-forbidden" in self.faults:
+            refusal = chat.APIError(403, MISSING_SCOPE, type="permission_error")
+            return self._error(refusal, request.headers.get("authorization") or "")
         return JSONResponse(catalog.model_list(self.faults, self.served))
 
     async def models_dev(self, request: Request) -> Response:

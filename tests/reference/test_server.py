@@ -136,6 +136,10 @@ def media(response: httpx.Response) -> str:
     return response.headers["content-type"].split(";")[0]
 
 
+def statuses_and_media(response: httpx.Response) -> tuple[int, str]:
+    return response.status_code, media(response)
+
+
 def malformed(c: httpx.Client) -> httpx.Response:
     return c.post("/v1/chat/completions", content=b'{"model": "reference/coder", "messages": [')
 
@@ -786,6 +790,22 @@ PROBES: dict[str, tuple[Probe, Any, Any]] = {
         lambda c: ["id" in m for m in c.get("/v1/models").json()["data"]],
         [True] * len(MODELS),
         [True] * len(MODELS) + [False],
+    ),
+    "model-list-no-data": (lambda c: sorted(c.get("/v1/models").json()), ["data", "object"], ["models", "object"]),
+    "model-list-html": (
+        lambda c: statuses_and_media(c.get("/v1/models")),
+        (200, "application/json"),
+        (200, "text/html"),
+    ),
+    "model-entry-no-object": (
+        lambda c: [(m["id"], m.get("object")) for m in c.get("/v1/models").json()["data"]],
+        [(key, "model") for key in MODELS],
+        [(key, None) for key in MODELS],
+    ),
+    "model-list-forbidden": (
+        lambda c: statuses(c.get("/v1/models"), post(c)),
+        (200, 200),
+        (403, 200),
     ),
     "missing-model-in-list": (
         lambda c: [m["id"] for m in c.get("/v1/models").json()["data"]],
