@@ -4,6 +4,7 @@ field models.dev names carried on the wire (CX-003)."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -150,13 +151,20 @@ def recognising(exchange: Exchange) -> dict[str, bool]:
     }
 
 
+@functools.lru_cache(maxsize=8)
+def _overflow_prompt(words: int) -> str:
+    """The overflow prompt of ``words`` words, one string for every request of that size: each is up to megabytes,
+    a gateway's models share a few context sizes, and every exchange keeps its request for the findings."""
+    return filler(words) + OVERFLOW_QUESTION
+
+
 def overflow_request(model_id: str, words: int) -> dict[str, Any]:
     """One streamed request whose prompt is ``words`` words, as clients send a long conversation."""
     return {
         "model": model_id,
         "messages": [
             {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": filler(words) + OVERFLOW_QUESTION},
+            {"role": "user", "content": _overflow_prompt(words)},
         ],
         "stream": True,
         "stream_options": {"include_usage": True},
@@ -314,12 +322,15 @@ async def whole_characters(subject: Subject, ctx: LiveContext) -> Said:
 # CC-016: cached tokens
 
 
+CACHED_NOTES = f"{SYSTEM_PROMPT} Project notes: {filler(CACHED_PROMPT_WORDS)}"
+"""CC-016's system prompt: one string shared by all its requests."""
+
+
 def cached_request(model_id: str, **extra: Any) -> dict[str, Any]:
     """The same long prompt every time, so a provider with a prompt cache reads it from there."""
-    notes = f"{SYSTEM_PROMPT} Project notes: {filler(CACHED_PROMPT_WORDS)}"
     return {
         "model": model_id,
-        "messages": [{"role": "system", "content": notes}, {"role": "user", "content": USER_PROMPT}],
+        "messages": [{"role": "system", "content": CACHED_NOTES}, {"role": "user", "content": USER_PROMPT}],
         **extra,
     }
 
