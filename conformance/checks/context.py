@@ -217,6 +217,11 @@ async def context_overflow(subject: Subject, ctx: LiveContext) -> Said:
     ctx.progress(f"context overflow ({size / 2**20:.1f} MiB)")
     exchange = await ctx.chat(overflow_request(subject.name, words))
     sent = f"a prompt of {words} words ({size / 2**20:.1f} MiB) for limit.context {context:g}"
+    recognised = recognising(exchange) if exchange.status is not None and not exchange.ok else {}
+    missed = tuple(client for client, yes in recognised.items() if not yes)
+    if recognised and not missed:
+        return [Observation(f"{exchange.status} recognised as an overflow: {_who(recognised)}; {KIMI_COMPACTS}")]
+    # the evidence only for a finding: describing the exchange encodes its megabytes of prompt again
     shown, again = ctx.describe(exchange), _overflow_reproduce(ctx, exchange, words)
     fix = (
         'answer 400 {"error": {"message": "This model\'s maximum context length is N tokens. However, your messages '
@@ -248,10 +253,6 @@ async def context_overflow(subject: Subject, ctx: LiveContext) -> Said:
                 reproduce=again,
             )
         ]
-    recognised = recognising(exchange)
-    missed = tuple(client for client, yes in recognised.items() if not yes)
-    if not missed:
-        return [Observation(f"{exchange.status} recognised as an overflow: {_who(recognised)}; {KIMI_COMPACTS}")]
     cited = "; ".join(r.source for r in RECOGNISERS if r.client in missed)
     said = server_message(exchange) or exchange.text[:120] or "nothing"
     return [
