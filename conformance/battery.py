@@ -34,7 +34,7 @@ GROUP_ABOVE = 100
 """A check with more subjects than this is one item carrying every subject's result (a catalog of 20,000 models is
 8 items, not 160,000): pytest spends about half a millisecond on an item, a catalog check a few microseconds on a
 subject. So is a live check in one process (a gateway's 300 models: 56 items, not 13,810, whose bookkeeping took
-7 s after the last request); under xdist each live item stays one model, which ``scheduling`` sends to its
+6 to 10 s after the last request); under xdist each live item stays one model, which ``scheduling`` sends to its
 model's worker. The report keeps one entry per (check, subject), and ``-k`` still selects subjects inside the item."""
 SHOWN = 10
 """Findings a grouped item prints in full; the rest are counted, and every one is in the reports."""
