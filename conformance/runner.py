@@ -16,10 +16,12 @@ from conformance.live import CHARGED, LiveContext, LiveSetup, Memo, NotApplicabl
 from conformance.redact import Redactor
 from conformance.target import CatalogContext, Subject
 
-ITEMS_PER_SLOT = 4
+ITEMS_PER_SLOT = 8
 """Live items under way at once, per request slot (``--concurrency``): enough that a freed slot always has a
-request waiting, few enough that the run does not build every item's requests (a gateway's 14,000) before the
-first is sent, nor hold them all in memory while they wait."""
+request waiting and that an item sending requests one after another (a conversation) starts with the rest (at 4, a
+two-model battery at ``--concurrency=16`` took 0.3 s longer), few enough that the run does not build every item's
+requests (a gateway's 14,000) before the first is sent, nor hold them all in memory while they wait (at 16, a
+300-model gateway's peak was 280 MiB, at 8 223 MiB, at 4 186 MiB)."""
 
 
 def plan(context: CatalogContext, checks: Iterable[Check] | None = None) -> list[tuple[Check, Subject]]:
