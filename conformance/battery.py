@@ -20,6 +20,7 @@ from conformance.catalogue import Check, catalogue
 from conformance.collection import OwnItems
 from conformance.errors import UsageError
 from conformance.findings import Outcome, Result, Severity
+from conformance.live import Memo
 from conformance.redact import LogMasking
 from conformance.target import Subject
 
@@ -30,9 +31,11 @@ METRICS = "conformance-metrics"
 BY_SUBJECT = "conformance-by-subject"
 """The ``workerinput`` key that tells a worker every live item of a subject comes to it (``scheduling``)."""
 GROUP_ABOVE = 100
-"""A catalog check with more subjects than this is one item carrying every subject's result (a catalog of 20,000
-models is 8 items, not 160,000): pytest spends about half a millisecond on an item, the check a few microseconds on
-a subject. The report keeps one entry per (check, subject), and ``-k`` still selects subjects inside the item."""
+"""A check with more subjects than this is one item carrying every subject's result (a catalog of 20,000 models is
+8 items, not 160,000): pytest spends about half a millisecond on an item, a catalog check a few microseconds on a
+subject. So is a live check in one process (a gateway's 300 models: 56 items, not 13,810, whose bookkeeping took
+6 to 10 s after the last request); under xdist each live item stays one model, which ``scheduling`` sends to its
+model's worker. The report keeps one entry per (check, subject), and ``-k`` still selects subjects inside the item."""
 SHOWN = 10
 """Findings a grouped item prints in full; the rest are counted, and every one is in the reports."""
 
@@ -173,8 +176,13 @@ class ConformanceRun(OwnItems):
         return self.prepared.metrics
 
     def pytest_unconfigure(self) -> None:
+        """Stop the run, and let go of its exchanges and results: pytest collects garbage as it ends (this hook
+        runs before its own), and each pass walks every object still held (a gateway's 11,000 exchanges, 0.2 s)."""
         self.prepared.stop()
         self.log_masking.uninstall()
+        self.prepared.history.clear()
+        self.prepared.memo = Memo()
+        self.entries, self.live_results, self.built = [], None, None
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -221,7 +229,8 @@ class ConformanceRun(OwnItems):
         so ``--durations`` and JUnit charge the latency samples to LAT-002, not to the first live item."""
         made: pytest.TestReport = yield
         if made.when == "call" and isinstance(item, ConformanceItem) and item.check.live:
-            made.duration = self.timings.get((item.check.id, item.subjects[0].name), made.duration)
+            own = [self.timings[key] for s in item.subjects if (key := (item.check.id, s.name)) in self.timings]
+            made.duration = sum(own) if own else made.duration
         return made
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -361,12 +370,14 @@ class ConformanceCollector(pytest.Collector):
 
     def collect(self) -> list[pytest.Item]:
         run: ConformanceRun = self.config.pluginmanager.get_plugin("conformance-run")  # type: ignore[assignment]
+        spread = hasattr(self.config, "workerinput") or self.config.getoption("dist", "no") != "no"
         by_check: dict[str, tuple[Check, list[Subject]]] = {}
         for check, subject in run.plan:
             by_check.setdefault(check.id, (check, []))[1].append(subject)
         items: list[pytest.Item] = []
         for check, subjects in by_check.values():
-            groups = [subjects] if len(subjects) > GROUP_ABOVE and not check.live else [[s] for s in subjects]
+            grouped = len(subjects) > GROUP_ABOVE and not (check.live and spread)
+            groups = [subjects] if grouped else [[s] for s in subjects]
             for group in groups:
                 params = group[0].name if len(group) == 1 else f"{len(group)} subjects"
                 items.append(
@@ -382,7 +393,7 @@ class ConformanceCollector(pytest.Collector):
 
 
 class ConformanceItem(pytest.Item):
-    """One check on one subject, or (``grouped``) on every subject of a large catalog."""
+    """One check on one subject, or (``grouped``) on every subject of a large catalog or gateway."""
 
     def __init__(self, *, check: Check, subjects: tuple[Subject, ...], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -407,14 +418,14 @@ class ConformanceItem(pytest.Item):
             assert run.resolved.catalog is not None
             catalog = run.resolved.catalog
             return [runner.run(self.check, s, catalog, strict=run.settings.strict) for s in self.subjects]
-        (subject,) = self.subjects
-        result = run.live_result(self.check, subject, self.session)
+        results = [run.live_result(self.check, s, self.session) for s in self.subjects]
         figures = run.metrics.get(self.check.id, {})
-        if self.check.scope == "live-model":  # keyed by model: this item's model only
-            figures = {k: v for k, v in figures.items() if k == subject.name}
+        if self.check.scope == "live-model":  # keyed by model: this item's models only
+            names = {s.name for s in self.subjects}
+            figures = {k: v for k, v in figures.items() if k in names}
         if figures:
             self.user_properties.append((METRICS, json.dumps({self.check.id: figures})))
-        return [result]
+        return results
 
     def _said(self, results: list[Result]) -> str:
         """The findings of ``results`` as the item prints them: the first ``SHOWN`` in full, the rest counted."""

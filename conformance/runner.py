@@ -16,6 +16,13 @@ from conformance.live import CHARGED, LiveContext, LiveSetup, Memo, NotApplicabl
 from conformance.redact import Redactor
 from conformance.target import CatalogContext, Subject
 
+ITEMS_PER_SLOT = 8
+"""Live items under way at once, per request slot (``--concurrency``): enough that a freed slot always has a
+request waiting and that an item sending requests one after another (a conversation) starts with the rest (at 4, a
+two-model battery at ``--concurrency=16`` took 0.3 s longer), few enough that the run does not build every item's
+requests (a gateway's 14,000) before the first is sent, nor hold them all in memory while they wait (at 16, a
+300-model gateway's peak was 280 MiB, at 8 223 MiB, at 4 186 MiB)."""
+
 
 def plan(context: CatalogContext, checks: Iterable[Check] | None = None) -> list[tuple[Check, Subject]]:
     """Every (check, subject) item for ``context``, in catalogue order."""
@@ -183,18 +190,21 @@ async def _timed(
     strict: bool,
     counter: list[int],
     timings: dict[tuple[str, str], float] | None,
+    under_way: asyncio.Semaphore,
 ) -> Result:
-    """One item, its own time taken (for the item's duration, not the batch's), its end counted aloud."""
-    start, charged = time.monotonic(), []
-    CHARGED.set(charged)  # this item's own task: what it reads first of the preflight's requests is charged to it
-    try:
-        return await _run_live(check, subject, context, strict)
-    finally:
-        if timings is not None:
-            timings[(check.id, subject.name)] = time.monotonic() - start + sum(charged)
-        counter[0] += 1
-        if counter[1] > 1:
-            context.progress(f"live checks {counter[0]}/{counter[1]} done")
+    """One item once ``under_way`` lets it start, its own time taken (for the item's duration, not the batch's),
+    its end counted aloud."""
+    async with under_way:
+        start, charged = time.monotonic(), []
+        CHARGED.set(charged)  # this item's own task: what it reads first of the preflight's requests is charged to it
+        try:
+            return await _run_live(check, subject, context, strict)
+        finally:
+            if timings is not None:
+                timings[(check.id, subject.name)] = time.monotonic() - start + sum(charged)
+            counter[0] += 1
+            if counter[1] > 1:
+                context.progress(f"live checks {counter[0]}/{counter[1]} done")
 
 
 def _said_once(
@@ -223,11 +233,16 @@ async def _within(
     deadline: float | None,
     timings: dict[tuple[str, str], float] | None = None,
 ) -> dict[tuple[str, str], Result]:
-    """Run ``items`` concurrently until ``deadline``; what has not finished by then skips."""
+    """Run ``items`` concurrently, at most ``ITEMS_PER_SLOT`` per request slot under way (in order), until
+    ``deadline``; what has not finished by then skips."""
     counter = [0, len(items)]
     if len(items) > 1:
         context.progress(f"live checks 0/{len(items)} done")
-    tasks = {(c.id, s.name): asyncio.ensure_future(_timed(c, s, context, strict, counter, timings)) for c, s in items}
+    under_way = asyncio.Semaphore(ITEMS_PER_SLOT * max(context.settings.concurrency, 1))
+    tasks = {
+        (c.id, s.name): asyncio.ensure_future(_timed(c, s, context, strict, counter, timings, under_way))
+        for c, s in items
+    }
     if not tasks:
         return {}
     remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)

@@ -100,6 +100,31 @@ def test_all_models_of_a_gateway_within_its_rate_limit(
     assert stats.served >= 2 * GATEWAY  # each model's minimal request and its stream: it did see the traffic
 
 
+def test_in_one_process_a_live_check_over_a_gateway_is_one_item_and_k_still_chooses_models(
+    pytester: pytest.Pytester, gateway: ReferenceServer, keyed: None
+) -> None:
+    """Above 100 models a live check is one item carrying every model's result, as a large catalog's checks are:
+    pytest's bookkeeping of 300 items per check is not spent, the report keeps one entry per (check, model), and
+    ``-k`` narrows a check to a model inside its item."""
+    result, data = run(
+        pytester,
+        f"--provider-url={gateway.manifest_url}",
+        "--all-models",
+        "--concurrency=4",
+        "-v",
+        "-k",
+        "CS-004 or (CC-001 and reference/mini-300)",
+    )
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines([f"*conformance::CS-004?{GATEWAY} subjects? PASSED*"])
+    assert not any("conformance::CS-004[reference/" in line for line in result.stdout.lines)
+    pairs = Counter((r["id"], r["subject"]) for r in data["results"] if r["id"] in ("CS-004", "CC-001"))
+    assert set(pairs.values()) == {1}
+    assert {s for (check, s) in pairs if check == "CS-004"} == set(catalog.served(GATEWAY))
+    assert {s for (check, s) in pairs if check == "CC-001"} == {"reference/mini-300"}
+    assert outcomes(data, "failed", "warned", "error") == set()
+
+
 XDIST_GATEWAY = 24
 """Enough models to share between two workers: each worker collects every (check, model) item, so the 300 of the
 tests above would cost each process a collection many times longer than the run."""

@@ -4,6 +4,7 @@ field models.dev names carried on the wire (CX-003)."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -150,13 +151,20 @@ def recognising(exchange: Exchange) -> dict[str, bool]:
     }
 
 
+@functools.lru_cache(maxsize=8)
+def _overflow_prompt(words: int) -> str:
+    """The overflow prompt of ``words`` words, one string for every request of that size: each is up to megabytes,
+    a gateway's models share a few context sizes, and every exchange keeps its request for the findings."""
+    return filler(words) + OVERFLOW_QUESTION
+
+
 def overflow_request(model_id: str, words: int) -> dict[str, Any]:
     """One streamed request whose prompt is ``words`` words, as clients send a long conversation."""
     return {
         "model": model_id,
         "messages": [
             {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": filler(words) + OVERFLOW_QUESTION},
+            {"role": "user", "content": _overflow_prompt(words)},
         ],
         "stream": True,
         "stream_options": {"include_usage": True},
@@ -209,6 +217,11 @@ async def context_overflow(subject: Subject, ctx: LiveContext) -> Said:
     ctx.progress(f"context overflow ({size / 2**20:.1f} MiB)")
     exchange = await ctx.chat(overflow_request(subject.name, words))
     sent = f"a prompt of {words} words ({size / 2**20:.1f} MiB) for limit.context {context:g}"
+    recognised = recognising(exchange) if exchange.status is not None and not exchange.ok else {}
+    missed = tuple(client for client, yes in recognised.items() if not yes)
+    if recognised and not missed:
+        return [Observation(f"{exchange.status} recognised as an overflow: {_who(recognised)}; {KIMI_COMPACTS}")]
+    # the evidence only for a finding: describing the exchange encodes its megabytes of prompt again
     shown, again = ctx.describe(exchange), _overflow_reproduce(ctx, exchange, words)
     fix = (
         'answer 400 {"error": {"message": "This model\'s maximum context length is N tokens. However, your messages '
@@ -240,10 +253,6 @@ async def context_overflow(subject: Subject, ctx: LiveContext) -> Said:
                 reproduce=again,
             )
         ]
-    recognised = recognising(exchange)
-    missed = tuple(client for client, yes in recognised.items() if not yes)
-    if not missed:
-        return [Observation(f"{exchange.status} recognised as an overflow: {_who(recognised)}; {KIMI_COMPACTS}")]
     cited = "; ".join(r.source for r in RECOGNISERS if r.client in missed)
     said = server_message(exchange) or exchange.text[:120] or "nothing"
     return [
@@ -314,12 +323,15 @@ async def whole_characters(subject: Subject, ctx: LiveContext) -> Said:
 # CC-016: cached tokens
 
 
+CACHED_NOTES = f"{SYSTEM_PROMPT} Project notes: {filler(CACHED_PROMPT_WORDS)}"
+"""CC-016's system prompt: one string shared by all its requests."""
+
+
 def cached_request(model_id: str, **extra: Any) -> dict[str, Any]:
     """The same long prompt every time, so a provider with a prompt cache reads it from there."""
-    notes = f"{SYSTEM_PROMPT} Project notes: {filler(CACHED_PROMPT_WORDS)}"
     return {
         "model": model_id,
-        "messages": [{"role": "system", "content": notes}, {"role": "user", "content": USER_PROMPT}],
+        "messages": [{"role": "system", "content": CACHED_NOTES}, {"role": "user", "content": USER_PROMPT}],
         **extra,
     }
 
