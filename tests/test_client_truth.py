@@ -50,7 +50,7 @@ SLOW = {
     "responses-no-completed": "Codex retries the stream five times, with back-off",
     "responses-silent-failure": "Codex retries the stream five times, with back-off",
 }
-"""The faults whose items wait longest, measured: run first, so that the other worker does everything else beside
+"""The faults whose items wait longest, measured: run first, so that the other workers do everything else beside
 them instead of waiting for them at the end."""
 MEASURED = [*SLOW, CLEAN, *(name for name in FAULTS if name not in WAITS_OUT and name not in SLOW)]
 
