@@ -43,6 +43,7 @@ WAITS_OUT = {
 shows the suite's own bounds on them."""
 SAME = {"works": "works", "works-with-warnings": "works", "degraded": "degraded", "breaks": "breaks"}
 DRIVEN = [c for c in clients.CLIENTS if c.name in drivers.DRIVERS]
+WIRE = {c.name: c.wire for c in DRIVEN}
 SLOW = {
     "redirect-other-origin": "Kilo retries the redirect loop until its deadline, 30 s",
     "buffered-stream": "every stream is held back 3 s, for the battery and each driver's three requests",
@@ -94,10 +95,12 @@ def _explain(verdict: dict[str, Any]) -> str:
 
 def _turn(driver: Any, server: ReferenceServer) -> dict[str, Any]:
     """One agent turn by a driver against ``server``, or against a fresh server like it where the fault is spent
-    by use (a rate limit's one 429)."""
+    by use (a rate limit's one 429, on chat completions: every chat client must have met it)."""
     if server.config.faults & RATE_LIMITS:
         with ReferenceServer(server.config) as own:
-            return _ask(driver, own)
+            outcome = _ask(driver, own)
+        assert own.rate_limited or WIRE[driver.client] != "chat", f"{driver.client} never met its server's 429"
+        return outcome
     return _ask(driver, server)
 
 

@@ -132,6 +132,7 @@ def test_a_driver_breaks_where_its_library_does(
     assert result["outcome"] == "breaks", result
     broken = next(s for s in result["steps"] if s["outcome"] == "breaks")
     assert broken["name"] == step
+    assert result["steps"][-1] == broken  # the turn ends at its first break, as the agent's does
     assert said in broken["detail"] and said in result["error"]
 
 

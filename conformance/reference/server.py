@@ -561,6 +561,11 @@ class ReferenceServer:
         """How many replies (chat, Responses, Messages, Gemini) it has planned since it started."""
         return self._provider.replies if self._provider is not None else 0
 
+    @property
+    def rate_limited(self) -> bool:
+        """Whether a rate-limit fault's one 429 has been sent."""
+        return self._provider is not None and self._provider.rate_limited
+
     def __enter__(self) -> ReferenceServer:
         return self.start()
 
