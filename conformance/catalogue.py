@@ -11,6 +11,7 @@ import importlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from conformance.findings import Finding, Severity
@@ -85,6 +86,16 @@ class Check:
         if not self.live:
             return None
         return WIRE_APIS.get(self.id.split("-")[0], "chat")
+
+    @cached_property
+    def prerequisites(self) -> tuple[Check, ...]:
+        """The ``requires`` chain, the most basic check first: the order the runner asks them in."""
+        chain: list[Check] = []
+        check = self
+        while check.requires:
+            check = get(check.requires)
+            chain.append(check)
+        return tuple(reversed(chain))
 
     @property
     def sort_key(self) -> tuple[int, int]:

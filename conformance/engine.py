@@ -164,8 +164,10 @@ def prepare(
     resolved = resolve.build(sources, run_settings, options)
     catalog = runner.plan(resolved.catalog) if resolved.catalog else []
     live = runner.live_plan(resolved.live, blocked=resolved.live_blocked) if resolved.live else []
-    chosen = clients.narrowed(run_settings.clients)
-    plan = [(c, s) for c, s in catalog + live if not run_settings.clients or any(p.covers(c.id) for p in chosen)]
+    plan = catalog + live
+    if run_settings.clients:
+        chosen = clients.narrowed(run_settings.clients)
+        plan = [(c, s) for c, s in plan if any(p.covers(c.id) for p in chosen)]
     return Prepared(run_settings, http, resolved, redactor, plan, server)
 
 

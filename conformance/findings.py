@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -98,4 +98,3 @@ class Result:
     findings: tuple[Finding, ...] = ()
     note: str = ""
     """What a passing check observed (INFO mappings) or why a check was skipped."""
-    extra: dict[str, Any] = field(default_factory=dict)

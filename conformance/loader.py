@@ -26,7 +26,7 @@ cannot write (``1e400`` is read as Infinity, PD's schema accepts it, and no prot
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -315,14 +315,12 @@ MODEL_FIELDS: dict[str, Any] = {
 """The fields the client's model schema types (PD:47-85); every other field passes through unread."""
 
 
-def _has_type(value: Any, wanted: str) -> bool:
-    if wanted == "a string":
-        return isinstance(value, str)
-    if wanted == "a boolean":
-        return isinstance(value, bool)
-    if wanted == _NUMBER:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+_TYPE_TESTS: dict[str, Callable[[Any], bool]] = {
+    "a string": lambda value: isinstance(value, str),
+    "a boolean": lambda value: isinstance(value, bool),
+    _NUMBER: lambda value: isinstance(value, int | float) and not isinstance(value, bool),
+    "an array of strings": lambda value: isinstance(value, list) and all(isinstance(item, str) for item in value),
+}
 
 
 def _type_problem(name: str, where: str, found: Any, wanted: str) -> Problem:
@@ -351,24 +349,24 @@ def model_problems(model_id: str, entry: Any, *, pointer: str) -> Iterator[Probl
     for key, wanted in MODEL_FIELDS.items():
         if key not in entry:
             continue
-        value, where = entry[key], jsondoc.join(pointer, key)
+        value = entry[key]
         if isinstance(wanted, str):
-            if not _has_type(value, wanted):
-                yield _type_problem(key, where, value, wanted)
+            if not _TYPE_TESTS[wanted](value):
+                yield _type_problem(key, jsondoc.join(pointer, key), value, wanted)
             continue
         if not isinstance(value, dict):
-            yield _type_problem(key, where, value, "an object")
+            yield _type_problem(key, jsondoc.join(pointer, key), value, "an object")
             continue
         for inner, inner_wanted in wanted.items():
-            if inner in value and not _has_type(value[inner], inner_wanted):
-                item = value[inner]
-                if isinstance(item, list) and inner_wanted != _NUMBER:  # name the first item that is no string
-                    index = next(i for i, x in enumerate(item) if not isinstance(x, str))
-                    yield _type_problem(
-                        f"{key}.{inner}.{index}", jsondoc.join(where, inner, index), item[index], "a string"
-                    )
-                else:
-                    yield _type_problem(f"{key}.{inner}", jsondoc.join(where, inner), item, inner_wanted)
+            if inner not in value or _TYPE_TESTS[inner_wanted](item := value[inner]):
+                continue
+            if isinstance(item, list) and inner_wanted != _NUMBER:  # name the first item that is no string
+                index = next(i for i, x in enumerate(item) if not isinstance(x, str))
+                yield _type_problem(
+                    f"{key}.{inner}.{index}", jsondoc.join(pointer, key, inner, index), item[index], "a string"
+                )
+            else:
+                yield _type_problem(f"{key}.{inner}", jsondoc.join(pointer, key, inner), item, inner_wanted)
 
 
 def _lower_has_image(values: Any) -> bool:
@@ -378,7 +376,10 @@ def _lower_has_image(values: Any) -> bool:
 def _given(mapping: dict[str, Any], *keys: str) -> Any:
     """``a ?? b ?? …`` over the keys of ``mapping`` (JSON has no undefined: an absent key is the only nullish
     value a schema-valid entry can hold)."""
-    return next((mapping[k] for k in keys if mapping.get(k) is not None), None)
+    for key in keys:
+        if (value := mapping.get(key)) is not None:
+            return value
+    return None
 
 
 def map_model(model_id: str, entry: dict[str, Any]) -> ClientModel:
@@ -430,14 +431,19 @@ def fetch_problems(value: Any) -> Iterator[Problem]:
         yield from (p for p in manifest_problems(value, embedded=False) if p.stage == "fetch")
 
 
+def accept_extended(value: Any, *, pointer: str = "") -> dict[str, Any]:
+    """The model entries of a model list the client's schema accepts (PD:70-89), or ``LoaderError`` for the first
+    reason it would not."""
+    _raise_first(extended_problems(value, pointer=pointer))
+    models: dict[str, Any] = value.get("models", {})
+    for model_id, entry in models.items():
+        _raise_first(model_problems(model_id, entry, pointer=jsondoc.join(pointer, "models", model_id)))
+    return models
+
+
 def parse_extended(value: Any, *, pointer: str = "") -> dict[str, ClientModel]:
     """The models the client shows for a model list, or ``LoaderError``."""
-    _raise_first(extended_problems(value, pointer=pointer))
-    models: dict[str, ClientModel] = {}
-    for model_id, entry in value.get("models", {}).items():
-        _raise_first(model_problems(model_id, entry, pointer=jsondoc.join(pointer, "models", model_id)))
-        models[model_id] = map_model(model_id, entry)
-    return models
+    return {model_id: map_model(model_id, entry) for model_id, entry in accept_extended(value, pointer=pointer).items()}
 
 
 def embedded_shape_problems(value: Any) -> Iterator[Problem]:

@@ -220,12 +220,11 @@ def _manifest(fetched: Fetched, max_bytes: int) -> loader.Manifest | None:
         return None
 
 
-def _select(models: list[ModelInfo], settings: Settings) -> tuple[ModelInfo, ...]:
-    """The models to try: ``--model`` ids (with what the catalog says of them), all, or the first."""
-    if settings.models:
-        known = {m.id: m for m in models}
-        return tuple(known.get(model_id, ModelInfo(model_id)) for model_id in settings.models)
-    return tuple(models if settings.all_models else models[:1])
+def _select(ids: list[str], info: Callable[[str], ModelInfo], settings: Settings) -> tuple[ModelInfo, ...]:
+    """The models to try: ``--model`` ids, all, or the first; ``info`` reads what the catalog says of one, asked
+    only for these (a gateway's catalog lists thousands)."""
+    chosen = settings.models or (ids if settings.all_models else ids[:1])
+    return tuple(info(model_id) for model_id in chosen)
 
 
 def _registry(catalog: Any, only: str | None) -> dict[str, str]:
@@ -248,11 +247,12 @@ def _models_dev_provider(catalog: Any, provider_id: Any) -> Any:
     return catalog.get(provider_id) if isinstance(catalog, dict) and isinstance(provider_id, str) else None
 
 
-def _catalog_models(value: Any) -> list[ModelInfo]:
+def _catalog_models(value: Any) -> dict[str, dict[str, Any]]:
+    """The model entries of an extended list (or a models.dev provider) that are objects, by id."""
     entries = value.get("models") if isinstance(value, dict) else None
     if not isinstance(entries, dict):
-        return []
-    return [ModelInfo.from_entry(k, v) for k, v in entries.items() if isinstance(v, dict)]
+        return {}
+    return {k: v for k, v in entries.items() if isinstance(v, dict)}
 
 
 def build(sources: Sources, settings: Settings, options: LiveOptions) -> Resolved:
@@ -268,7 +268,7 @@ def build(sources: Sources, settings: Settings, options: LiveOptions) -> Resolve
         live = LiveSetup(
             LiveTarget(
                 target.base_url,
-                _select([ModelInfo(i) for i in ids], settings),
+                _select(ids, ModelInfo, settings),
                 given_url=target.given_url,
                 no_models=f"{none} (see LST-001), so there is no model to try; give --model to choose one",
             ),
@@ -328,6 +328,10 @@ def build(sources: Sources, settings: Settings, options: LiveOptions) -> Resolve
             sources, catalog, None, "the manifest does not load, so there is no baseUrl (see MAN-*, EMB-*)", secrets
         )
     models = _catalog_models(extended_part.value if extended_part else None)
+
+    def info(model_id: str) -> ModelInfo:
+        return ModelInfo.from_entry(model_id, models[model_id]) if model_id in models else ModelInfo(model_id)
+
     if manifest.models_data_source == "models_dev":
         unread = sources.models_dev is None or sources.models_dev.status != 200
         source = "the models.dev catalog could not be read: see MDV-001" if unread else "see MDV-001, MDV-002"
@@ -335,8 +339,8 @@ def build(sources: Sources, settings: Settings, options: LiveOptions) -> Resolve
         source = "see EXT-001, EXT-002"
     target = LiveTarget(
         manifest.base_url,
-        _select(models, settings),
-        tuple(m.id for m in models),
+        _select(list(models), info, settings),
+        tuple(models),
         dict(manifest.headers),
         fetch_ms,
         fetch_failed,

@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from conformance import preflight
-from conformance.catalogue import Check, Observation, catalogue, get
+from conformance.catalogue import Check, Observation, catalogue
 from conformance.client import Exchange, Http, HttpSettings
 from conformance.findings import Finding, Outcome, Result, Severity
 from conformance.live import CHARGED, LiveContext, LiveSetup, Memo, NotApplicable
@@ -38,15 +38,13 @@ def outcome_for(severity: Severity, *, strict: bool) -> Outcome:
 
 def _failed_prerequisite(check: Check, subject: Subject, context: CatalogContext) -> str | None:
     """The most basic check up the ``requires`` chain that has findings on ``subject``, if any."""
-    chain: list[Check] = []
-    while check.requires:
-        check = get(check.requires)
-        chain.append(check)
-    for prerequisite in reversed(chain):
+    passes = context.passes
+    for prerequisite in check.prerequisites:
         key = (prerequisite.id, prerequisite.scope, subject.name)
-        if key not in context.passes:
-            context.passes[key] = not any(isinstance(x, Finding) for x in prerequisite.func(subject, context))
-        if not context.passes[key]:
+        passed = passes.get(key)
+        if passed is None:
+            passed = passes[key] = not any(isinstance(x, Finding) for x in prerequisite.func(subject, context))
+        if not passed:
             return prerequisite.id
     return None
 
@@ -56,11 +54,10 @@ def run(check: Check, subject: Subject, context: CatalogContext, *, strict: bool
     if subject.blocked:
         return Result(check.id, subject.name, Outcome.SKIPPED, note=subject.blocked)
     try:
-        blocker = _failed_prerequisite(check, subject, context)
+        blocker = _failed_prerequisite(check, subject, context) if check.requires else None
         if blocker:
             return Result(check.id, subject.name, Outcome.SKIPPED, note=f"not checked: {blocker} must pass first")
         said = list(check.func(subject, context))
-        context.passes[(check.id, check.scope, subject.name)] = not any(isinstance(x, Finding) for x in said)
     except Exception as exc:
         return Result(
             check.id,
@@ -68,12 +65,16 @@ def run(check: Check, subject: Subject, context: CatalogContext, *, strict: bool
             Outcome.ERROR,
             note=f"the suite could not run this check ({type(exc).__name__}: {exc}); please report it",
         )
-    return _result(check, subject, said, strict)
+    result = _result(check, subject, said, strict)
+    context.passes[(check.id, check.scope, subject.name)] = not result.findings
+    return result
 
 
 def _result(check: Check, subject: Subject, said: list[Any], strict: bool) -> Result:
+    if not said:
+        return Result(check.id, subject.name, Outcome.PASSED)
     findings = tuple(x for x in said if isinstance(x, Finding))
-    note = " ".join(x.text for x in said if isinstance(x, Observation))
+    note = " ".join(x.text for x in said if isinstance(x, Observation)) if len(said) > len(findings) else ""
     if not findings:
         return Result(check.id, subject.name, Outcome.PASSED, note=note)
     return Result(check.id, subject.name, outcome_for(check.severity, strict=strict), findings, note)

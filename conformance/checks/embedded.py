@@ -143,7 +143,7 @@ def embedded_manifest(subject: Subject, ctx: CatalogContext) -> Iterator[Finding
     source="reference loader",
 )
 def embedded_models(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
-    yield from _loader_verdict(ctx.extended, lambda v: loader.parse_extended(v, pointer="/1"))
+    yield from _loader_verdict(ctx.extended, lambda v: loader.accept_extended(v, pointer="/1"))
 
 
 @check(

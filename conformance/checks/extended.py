@@ -178,7 +178,6 @@ def id_matches_key(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
 )
 def limits(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
     limit = subject.value.get("limit", {})
-    where = jsondoc.join(subject.pointer, "limit")
     for key in ("context", "output"):
         value = limit.get(key, ABSENT)
         if value is ABSENT:
@@ -189,7 +188,7 @@ def limits(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
             )
             yield Finding(
                 f"`limit.{key}` is missing: {consequence}",
-                jsondoc.join(where, key),
+                jsondoc.join(subject.pointer, "limit", key),
                 "a positive number of tokens",
                 ABSENT,
                 f"add limit.{key}",
@@ -197,7 +196,7 @@ def limits(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
         elif value <= 0:
             yield Finding(
                 f"`limit.{key}` is {value}",
-                jsondoc.join(where, key),
+                jsondoc.join(subject.pointer, "limit", key),
                 "a positive number of tokens",
                 value,
                 f"give the real {key} limit",
@@ -206,7 +205,7 @@ def limits(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
     if _number(context) and _number(output) and 0 < context < output:
         yield Finding(
             f"`limit.output` ({output}) is larger than `limit.context` ({context})",
-            jsondoc.join(where, "output"),
+            jsondoc.join(subject.pointer, "limit", "output"),
             f"at most {context}",
             output,
             "the output limit cannot exceed the context window",
@@ -224,11 +223,10 @@ def limits(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
 )
 def costs(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
     cost = subject.value.get("cost", ABSENT)
-    where = jsondoc.join(subject.pointer, "cost")
     if cost is ABSENT:
         yield Finding(
             "`cost` is missing: the client cannot show or track spend for this model",
-            where,
+            jsondoc.join(subject.pointer, "cost"),
             '{"input": …, "output": …} in USD per million tokens',
             ABSENT,
             "add cost.input and cost.output",
@@ -236,19 +234,19 @@ def costs(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
         return
     for key in ("input", "output"):
         value = cost.get(key, ABSENT)
-        here = jsondoc.join(where, key)
         if value is ABSENT:
-            yield Finding(f"`cost.{key}` is missing", here, "USD per million tokens", ABSENT, f"add cost.{key}")
+            said = (f"`cost.{key}` is missing", "USD per million tokens", f"add cost.{key}")
         elif value < 0:
-            yield Finding(f"`cost.{key}` is negative", here, "a price ≥ 0", value, "give the real price")
+            said = (f"`cost.{key}` is negative", "a price ≥ 0", "give the real price")
         elif 0 < value < PER_TOKEN_BELOW:
-            yield Finding(
+            said = (
                 f"`cost.{key}` = {value} looks like a price per token, not per million tokens",
-                here,
                 "USD per million tokens",
-                value,
                 f"multiply by 1,000,000 (= {value * 1e6:g})",
             )
+        else:
+            continue
+        yield Finding(said[0], jsondoc.join(subject.pointer, "cost", key), said[1], value, said[2])
 
 
 @check(
@@ -262,13 +260,12 @@ def costs(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
 )
 def modalities(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
     given = subject.value.get("modalities", {})
-    where = jsondoc.join(subject.pointer, "modalities")
     for key in ("input", "output"):
         for index, value in enumerate(given.get(key, [])):
             if value not in MODALITIES:
                 yield Finding(
                     f"unknown modality {value!r} in `modalities.{key}`",
-                    jsondoc.join(where, key, index),
+                    jsondoc.join(subject.pointer, "modalities", key, index),
                     f"one of {', '.join(MODALITIES)}",
                     value,
                     "use the models.dev modality names",
@@ -276,7 +273,7 @@ def modalities(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
     if "output" in given and "text" not in given["output"]:
         yield Finding(
             "`modalities.output` lacks 'text': a coding agent cannot chat with this model",
-            jsondoc.join(where, "output"),
+            jsondoc.join(subject.pointer, "modalities", "output"),
             "'text' among the outputs",
             given["output"],
             "list only chat models, or add 'text' if the model writes text",
@@ -315,20 +312,23 @@ def before(a: str, b: str) -> bool:
 def dates(subject: Subject, ctx: CatalogContext) -> Iterator[Finding]:
     for key in ("release_date", "last_updated"):
         value = subject.value.get(key)
-        where = jsondoc.join(subject.pointer, key)
-        if not isinstance(value, str):  # absent, or of the wrong type (EXT-011)
+        if not isinstance(value, str) or real_date(value):  # absent or of the wrong type (EXT-011), or good
             continue
         if not _DATE.fullmatch(value):
             yield Finding(
                 f"`{key}` {value!r} is not YYYY-MM or YYYY-MM-DD",
-                where,
+                jsondoc.join(subject.pointer, key),
                 "YYYY-MM(-DD)",
                 value,
                 "write the date as e.g. 2025-08-21",
             )
-        elif not real_date(value):
+        else:
             yield Finding(
-                f"`{key}` {value!r} is not a calendar date", where, "a real date", value, "check month and day"
+                f"`{key}` {value!r} is not a calendar date",
+                jsondoc.join(subject.pointer, key),
+                "a real date",
+                value,
+                "check month and day",
             )
     release, updated = subject.value.get("release_date"), subject.value.get("last_updated")
     if all(isinstance(v, str) and _DATE.fullmatch(v) for v in (release, updated)) and before(updated, release):
