@@ -8,7 +8,7 @@ from typing import Any
 
 from conformance.clients.data import CLIENTS
 from conformance.clients.model import UNVERIFIED, Client, Reaction, Request
-from conformance.clients.verdict import VERDICTS, Verdict, verdict
+from conformance.clients.verdict import VERDICTS, Verdict, ran, verdict, verdict_of_ran
 
 NAMES = tuple(c.name for c in CLIENTS)
 BY_NAME = {c.name: c for c in CLIENTS}
@@ -57,5 +57,5 @@ def says(check_id: str, key: str, only: Iterable[str] = ()) -> str:
 
 def verdicts(entries: Iterable[Mapping[str, Any]], names: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
     """Each chosen profile's verdict, as the JSON report holds it, from the report's result entries alone."""
-    entries = list(entries)
-    return {c.name: verdict(c, entries).to_json(c) for c in narrowed(names)}
+    by_check = ran(entries)
+    return {c.name: verdict_of_ran(c, by_check).to_json(c) for c in narrowed(names)}
