@@ -323,12 +323,12 @@ class ConformanceRun(OwnItems):
             return
         data = self.build_report()
         if self.settings.report_path:
-            with self.settings.report_path.open("w", encoding="utf-8") as out:
+            with self.settings.report_path.open("wb") as out:
                 out.writelines(report.json_lines(data))
         if self.settings.markdown_path:
-            self.settings.markdown_path.write_text(report.markdown(data), "utf-8")
+            self.settings.markdown_path.write_text(report.markdown(data), "utf-8", "backslashreplace")
         if self.settings.html_path:
-            self.settings.html_path.write_text(html_report.render(data), "utf-8")
+            self.settings.html_path.write_text(html_report.render(data), "utf-8", "backslashreplace")
         if self.settings.badge_path:
             self.settings.badge_path.write_text(json.dumps(report.badge(data)) + "\n", "utf-8")
 
@@ -357,6 +357,12 @@ def _worker_share(config: pytest.Config, run_settings: settings.Settings) -> set
     return run_settings
 
 
+def _param(subject: str) -> str:
+    """A subject as a node ID carries it: a lone surrogate (``"\\ud800"`` is valid JSON) escaped, since pytest
+    puts node IDs in an environment variable and UTF-8 output, which refuse one."""
+    return subject.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _item_id(parent: pytest.Collector, check_id: str, subject: str) -> Any:
     """The item's node ID in the structured form pytest >= 9.2 parses ``conformance::ID[subject]`` into, so
     ``--lf`` and ``--deselect`` match it; older pytest builds the same string from the name by itself."""
@@ -379,7 +385,7 @@ class ConformanceCollector(pytest.Collector):
             grouped = len(subjects) > GROUP_ABOVE and not (check.live and spread)
             groups = [subjects] if grouped else [[s] for s in subjects]
             for group in groups:
-                params = group[0].name if len(group) == 1 else f"{len(group)} subjects"
+                params = _param(group[0].name) if len(group) == 1 else f"{len(group)} subjects"
                 items.append(
                     ConformanceItem.from_parent(
                         self,
@@ -406,7 +412,7 @@ class ConformanceItem(pytest.Item):
 
     def single_name(self, subject: Subject) -> str:
         """The name this subject's own item would have: what ``-k`` is matched against inside a group."""
-        return f"{self.check.id}[{subject.name}]"
+        return f"{self.check.id}[{_param(subject.name)}]"
 
     @property
     def run(self) -> ConformanceRun:

@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+import orjson
+
 from conformance import __version__, clients, schemas
 from conformance.catalogue import Check
 from conformance.findings import Finding, Outcome, Result, show
@@ -98,19 +100,42 @@ def build(
     }
 
 
-def json_lines(report: Mapping[str, Any]) -> Iterator[str]:
-    """The JSON report as text, a piece at a time, indented, each result entry on one line: readable, and written
-    by the C encoder (``indent`` would take the pure-Python one, seconds for a catalog of 20,000 models)."""
-    encode = json.JSONEncoder(ensure_ascii=False).encode
+_BETWEEN_ENTRIES = (b'},{"id":', b'},\n    {"id":')
+"""Where one result entry ends and the next begins in the compact encoding of the list (``entry`` puts ``id``
+first), and the same with the next on its own line. Outside a string only two entries meet like this (inside
+one, its quotes are escaped; no object within an entry begins with ``id``)."""
+
+
+def _results_lines(entries: list[dict[str, Any]], chunk: int = 1000) -> Iterator[bytes]:
+    """The result entries as UTF-8, one per line: each ``chunk`` of them encoded at once by orjson and cut between
+    entries (a catalog of 20,000 models has 200,000 entries: 0.1 s, where the standard encoder takes 0.7 s)."""
+    for start in range(0, len(entries), chunk):
+        part = entries[start : start + chunk]
+        try:
+            text = orjson.dumps(part).replace(*_BETWEEN_ENTRIES)[1:-1]
+        except orjson.JSONEncodeError:  # a value orjson does not write (a lone surrogate): the standard encoder
+            text = b""
+        if text.count(b"\n") != len(part) - 1:
+            text = ",\n    ".join(map(json.dumps, part)).encode()
+        yield (b",\n    " if start else b"    ") + text
+
+
+def json_lines(report: Mapping[str, Any]) -> Iterator[bytes]:
+    """The JSON report as UTF-8, a piece at a time, indented, each result entry on one line: readable, and quick
+    to write for a catalog of 20,000 models (``indent`` would take the pure-Python encoder, seconds)."""
     for n, (key, value) in enumerate(report.items()):
-        yield ("{\n" if n == 0 else ",\n") + f"  {encode(key)}: "
+        yield (("{\n" if n == 0 else ",\n") + f"  {json.dumps(key)}: ").encode()
         if key == "results" and value:
-            yield "[\n"
-            yield from (f"    {encode(e)}" + (",\n" if i < len(value) - 1 else "\n") for i, e in enumerate(value))
-            yield "  ]"
+            yield b"[\n"
+            yield from _results_lines(value)
+            yield b"\n  ]"
         else:
-            yield json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
-    yield "\n}\n"
+            yield (
+                json.dumps(value, indent=2, ensure_ascii=False)
+                .replace("\n", "\n  ")
+                .encode("utf-8", "backslashreplace")
+            )
+    yield b"\n}\n"
 
 
 def schema_errors(report: Mapping[str, Any]) -> list[str]:

@@ -177,6 +177,17 @@ def test_bad_files_are_one_finding(pytester: pytest.Pytester, content: bytes, sa
     assert "Traceback" not in result.stdout.str()
 
 
+def test_a_model_id_with_a_lone_surrogate_is_checked_and_every_report_written(pytester: pytest.Pytester) -> None:
+    """``"\\ud800"`` is valid JSON and ``JSON.parse`` keeps it; pytest's node IDs and UTF-8 files cannot carry it."""
+    model_id = "acme/coder-\ud800"
+    write_json(pytester.path / "in.json", embedded(models={model_id: {**GOOD_MODEL, "id": model_id, "name": ""}}))
+    result, data = run(pytester, "--offline", "--provider-json=in.json", "--conformance-markdown=r.md")
+    assert result.ret == 0, result.stdout.str()
+    assert {r["subject"] for r in data["results"] if r["id"] == "EXT-003"} == {model_id}
+    assert "acme/coder-\\ud800" in Path(pytester.path, "r.md").read_text("utf-8")
+    assert "Traceback" not in result.stdout.str()
+
+
 def test_a_file_over_the_size_cap_is_refused_without_reading_it_all(pytester: pytest.Pytester) -> None:
     big = pytester.path / "big.json"
     with big.open("wb") as handle:
