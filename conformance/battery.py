@@ -183,6 +183,9 @@ class ConformanceRun(OwnItems):
         self.prepared.history.clear()
         self.prepared.memo = Memo()
         self.entries, self.live_results, self.built = [], None, None
+        self.plan = self.prepared.plan = []
+        if self.resolved.catalog is not None:
+            self.resolved.catalog.passes.clear()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
