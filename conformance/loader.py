@@ -354,8 +354,11 @@ def _type_problem(name: str, where: str, found: Any, wanted: str) -> Problem:
 
 def model_problems(model_id: str, entry: Any, *, pointer: str) -> Iterator[Problem]:
     """Every field of one model entry whose type makes the client's schema refuse the whole list (PD:70-85)."""
-    if _TYPES_HOLD(entry):
-        return
+    return iter(()) if _TYPES_HOLD(entry) else type_problems(model_id, entry, pointer=pointer)
+
+
+def type_problems(model_id: str, entry: Any, *, pointer: str) -> Iterator[Problem]:
+    """``model_problems`` field by field: what says why an entry is refused."""
     if not isinstance(entry, dict):
         yield Problem(
             f"model {model_id!r} is {json_type(entry)}, not an object",
