@@ -467,13 +467,15 @@ class ConformanceItem(pytest.Item):
             self.user_properties.append((PROPERTY, json.dumps(entries)))
         else:
             run.entries.extend(entries)
-        failed = [r for r in results if r.outcome in (Outcome.FAILED, Outcome.ERROR)]
+        seen = {r.outcome for r in results}
+        failing = seen & {Outcome.FAILED, Outcome.ERROR}
+        failed = [r for r in results if r.outcome in failing] if failing else []
         if failed:
             raise FindingFailure(self._said(failed))
-        warned = [r for r in results if r.outcome is Outcome.WARNED]
+        warned = [r for r in results if r.outcome is Outcome.WARNED] if Outcome.WARNED in seen else []
         if warned and self.check.severity is not Severity.INFO:  # a note is no warning
             warnings.warn_explicit(ConformanceWarning(self._said(warned)), ConformanceWarning, run.label, 0)
-        elif all(r.outcome is Outcome.SKIPPED for r in results):
+        elif seen == {Outcome.SKIPPED}:
             more = f" (and {len(results) - 1} more subjects)" if len(results) > 1 else ""
             pytest.skip(run.redactor.text(results[0].note) + more)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Severity(str, enum.Enum):
@@ -88,9 +88,9 @@ class Finding:
         return out
 
 
-@dataclass(frozen=True)
-class Result:
-    """The outcome of one (check, subject) item."""
+class Result(NamedTuple):
+    """The outcome of one (check, subject) item. A named tuple, not a frozen dataclass: a catalog of 20,000
+    models makes 200,000 of them, and a tuple is made in less than half the time."""
 
     check_id: str
     subject: str
