@@ -80,6 +80,7 @@ def test_the_readme_commands_name_real_options() -> None:
         "--loader-expectations",
         "--loader-fuzz",
         "--quick",
+        "--only",
         "--real-clients",
         "--format",
         "--durations",
