@@ -3,14 +3,19 @@ loader harness's recording server both need (real sockets, port 0 known at once,
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import threading
 import time
+from functools import cache
 from typing import Any
 
 GRACE_S = 1
 """How long in-flight responses get to finish when the server stops."""
 START_TIMEOUT_S = 10
+TICK_S = 0.1
+"""uvicorn's main loop ticks this often (its once-a-second work counts ten ticks)."""
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -32,6 +37,36 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+@cache
+def _server_class() -> Any:
+    import uvicorn  # here: the pytest plugins import their servers' modules on every run
+
+    class Server(uvicorn.Server):  # type: ignore[misc]
+        """uvicorn's server, whose main loop ends as soon as ``wake`` is called: uvicorn's own sleeps a tick
+        between looks at ``should_exit``, so every stop waited up to 0.1 s more (the suite starts hundreds)."""
+
+        _loop: asyncio.AbstractEventLoop | None = None
+        _woken: asyncio.Event | None = None
+
+        async def main_loop(self) -> None:
+            self._woken = asyncio.Event()
+            self._loop = asyncio.get_running_loop()
+            counter = 0
+            while not await self.on_tick(counter):
+                counter = (counter + 1) % 864000
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._woken.wait(), TICK_S)
+
+        def wake(self) -> None:
+            """Asked from another thread, after ``should_exit`` is set: the main loop looks at it now."""
+            loop, woken = self._loop, self._woken
+            if loop is not None and woken is not None:
+                with contextlib.suppress(RuntimeError):  # its loop has closed: it has stopped already
+                    loop.call_soon_threadsafe(woken.set)
+
+    return Server
+
+
 class Loopback:
     """``app`` on ``sockets`` until ``stop``; ``start`` returns once the sockets accept connections."""
 
@@ -41,9 +76,9 @@ class Loopback:
         self._thread: threading.Thread | None = None
 
     def start(self) -> Loopback:
-        import uvicorn  # here: the pytest plugins import their servers' modules on every run
+        import uvicorn
 
-        server = uvicorn.Server(
+        server = _server_class()(
             uvicorn.Config(
                 self.app,
                 log_config=None,
@@ -72,5 +107,6 @@ class Loopback:
         if self._server is None or self._thread is None:
             return
         self._server.should_exit = True
+        self._server.wake()
         self._thread.join()
         self._server = self._thread = None

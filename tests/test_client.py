@@ -386,13 +386,11 @@ def test_too_many_redirects_is_recorded(router: respx.MockRouter) -> None:
 def test_a_body_that_stalls_hits_the_timeout(router: respx.MockRouter) -> None:
     async def body() -> AsyncIterator[bytes]:
         yield b'{"data": '
-        await asyncio.sleep(5)
+        await asyncio.sleep(60)  # no clock is read: only the timeout can end the exchange with this error
         yield b"[]}"
 
     router.get(f"{API}/models").mock(side_effect=lambda request: httpx.Response(200, content=body()))
-    start = time.perf_counter()
     exchange = send(f"{API}/models", settings=HttpSettings(timeout_s=0.05))
-    assert time.perf_counter() - start < 2
     assert exchange.status == 200
     assert exchange.error == "the response did not finish within 0.05 s"
     assert not exchange.ended_cleanly

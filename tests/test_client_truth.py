@@ -10,11 +10,14 @@ The drivers run for the whole session (``driver_processes``: one process per cli
 costs a turn of each library, not a start of each; a fault's item waits only for its own slowest client (retry
 back-off, a deadline sat out). A rate-limit fault's server answers its first chat request 429, once in its life:
 the battery meets it on its own server, and each client on a fresh one of its own, so every chat client's
-reaction to a 429 is measured.
+reaction to a 429 is measured. The same goes for ``buffered-stream``, whose drivers' servers hold each stream back
+``DRIVER_HOLD_S`` rather than the battery's 3 s; where a client sits out its deadline (``SITS_OUT``), the drivers'
+deadline is ``SITS_OUT_S``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -41,15 +44,28 @@ WAITS_OUT = {
 }
 """Faults left out here because every driver would sit out its deadline on each of them; ``tests/test_hostile.py``
 shows the suite's own bounds on them."""
+DEADLINE_S = 30.0
+"""A driver's step deadline (each client's own is longer: Kilo's REQUEST_TIMEOUT_MS is 120 s to 300 s)."""
+SITS_OUT = frozenset({"redirect-other-origin"})
+"""Faults a client meets by retrying until its deadline (Kilo: a redirect loop it follows again and again): the
+drivers get ``SITS_OUT_S`` there, so the item waits a third as long for the same outcome."""
+SITS_OUT_S = 10.0
+"""Still far more than any step of a turn takes on a loaded machine (tens of milliseconds)."""
+DRIVER_HOLD_S = 0.5
+"""How long ``buffered-stream`` holds back each stream a driver asks for, on a server of its own: a client meets
+the same stream sent all at once; only the wait before it, far inside every client's timeout, is shorter (the
+battery's server holds 3 s, past what CS-010 judges)."""
 SAME = {"works": "works", "works-with-warnings": "works", "degraded": "degraded", "breaks": "breaks"}
 DRIVEN = [c for c in clients.CLIENTS if c.name in drivers.DRIVERS]
 WIRE = {c.name: c.wire for c in DRIVEN}
 SLOW = {
-    "redirect-other-origin": "Kilo retries the redirect loop until its deadline, 30 s",
-    "buffered-stream": "every stream is held back 3 s, for the battery and each driver's three requests",
-    "error-200": "clients retry the error they read, with back-off",
+    "redirect-other-origin": f"Kilo retries the redirect loop until its deadline, {SITS_OUT_S:g} s here",
+    "buffered-stream": "the battery's streams are held back 3 s each",
     "responses-no-completed": "Codex retries the stream five times, with back-off",
     "responses-silent-failure": "Codex retries the stream five times, with back-off",
+    "rate-limit": "clients wait out the 429's Retry-After",
+    "rate-limit-no-retry-after": "clients back off from a 429 without Retry-After",
+    "responses-error-stream": "Codex retries the failed stream, with back-off",
 }
 """The faults whose items wait longest, measured: run first, so that the other workers do everything else beside
 them instead of waiting for them at the end."""
@@ -94,26 +110,33 @@ def _explain(verdict: dict[str, Any]) -> str:
 
 
 def _turn(driver: Any, server: ReferenceServer) -> dict[str, Any]:
-    """One agent turn by a driver against ``server``, or against a fresh server like it where the fault is spent
-    by use (a rate limit's one 429, on chat completions: every chat client must have met it)."""
-    if server.config.faults & RATE_LIMITS:
+    """One agent turn by a driver against ``server``, or against a fresh server like it: where the fault is spent
+    by use (a rate limit's one 429, on chat completions: every chat client must have met it), and where it holds
+    streams back (``DRIVER_HOLD_S``)."""
+    faults = server.config.faults
+    if faults & RATE_LIMITS:
         with ReferenceServer(server.config) as own:
             outcome = _ask(driver, own)
         assert own.rate_limited or WIRE[driver.client] != "chat", f"{driver.client} never met its server's 429"
         return outcome
+    if "buffered-stream" in faults:
+        with ReferenceServer(dataclasses.replace(server.config, buffered_s=DRIVER_HOLD_S)) as own:
+            return _ask(driver, own)
     return _ask(driver, server)
 
 
 def _ask(driver: Any, server: ReferenceServer) -> dict[str, Any]:
     """The driver's turn, with the reference model's limits, tagged with the fault."""
     coder = MODELS[MODEL]
+    faults = server.config.faults
     request = drivers.make_request(
         server.base_url,
         MODEL,
         REFERENCE_KEY,
         reasoning=bool(coder.get("reasoning")),
         max_output=int(coder["limit"]["output"]),
-        tag=",".join(sorted(server.config.faults)) or CLEAN,
+        timeout_s=SITS_OUT_S if faults & SITS_OUT else DEADLINE_S,
+        tag=",".join(sorted(faults)) or CLEAN,
     )
     return driver.ask(request)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -55,11 +54,9 @@ def script(tmp_path: Path, name: str, source: str) -> list[str]:
 
 @pytest.mark.parametrize("behaviour", sorted(BEHAVIOURS))
 def test_a_misbehaving_loader_is_a_reply_that_says_what_it_did(tmp_path: Path, behaviour: str) -> None:
-    timeout = 0.5 if behaviour == "hang" else 5  # the others end by themselves, however loaded the machine
+    timeout = 0.5 if behaviour == "hang" else 60  # the others end by themselves, however loaded the machine
     command = protocol.LoaderCommand(script(tmp_path, behaviour, BEHAVIOURS[behaviour]), timeout_s=timeout, lines=False)
-    start = time.monotonic()
-    reply = command.ask(REQUEST)
-    assert time.monotonic() - start < 10
+    reply = command.ask(REQUEST)  # a hang not cut at its timeout would end in 60 s saying something else
     assert reply.response is None
     assert reply.problem is not None and reply.problem.startswith(SAYS[behaviour]), reply.problem
     if behaviour == "crash":

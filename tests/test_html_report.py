@@ -111,11 +111,17 @@ def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "report.html"
 
 
-def test_the_html_report_of_a_real_run_renders_what_a_reader_needs(report_page: Path) -> None:
+@pytest.fixture(scope="module")
+def report_dom(report_page: Path) -> str:
+    """The report page as Chromium rendered it at the default width: one browser start for the tests that read it."""
+    return rendered_dom(report_page, report_page.parent / "chromium-profile")
+
+
+def test_the_html_report_of_a_real_run_renders_what_a_reader_needs(report_page: Path, report_dom: str) -> None:
     text = report_page.read_text()
     assert not re.search(r"(src|href)=\"https?://", text), "the page must not load anything from the network"
     assert REFERENCE_KEY not in text
-    dom = rendered_dom(report_page, report_page.parent / "chromium-profile")
+    dom = report_dom
     assert re.search(r'data-profile="roo-code">.*?openai 6.49.0.*?breaks.*?CS-009', dom, re.S)
     assert re.search(r'data-profile="kilo-provider-defined">.*?unreleased PR loader.*?breaks.*?EXT-003', dom, re.S)
     assert "<dt>clients</dt><dd>breaks kilo-code, roo-code, cline, kimi-cli" in dom
@@ -126,8 +132,8 @@ def test_the_html_report_of_a_real_run_renders_what_a_reader_needs(report_page: 
     assert "the reference provider with faults: missing-done,empty-data-event" in dom
 
 
-def test_evidence_is_collapsed_whole_and_marks_the_part_at_fault(report_page: Path) -> None:
-    dom = rendered_dom(report_page, report_page.parent / "chromium-profile")
+def test_evidence_is_collapsed_whole_and_marks_the_part_at_fault(report_dom: str) -> None:
+    dom = report_dom
     im001 = re.search(r'data-check="IM-001">.*?</div>', dom, re.S)
     assert im001, "the refused image request is a finding"
     evidence = re.search(r'<details class="evidence"><summary>(.*?)</summary><pre>(.*?)</pre>', im001.group(), re.S)
@@ -138,8 +144,8 @@ def test_evidence_is_collapsed_whole_and_marks_the_part_at_fault(report_page: Pa
     assert ext003 and "<dt>found</dt><dd><code><mark>" in ext003.group()
 
 
-def test_latency_charts_have_axes_p50_p95_and_the_budget(report_page: Path) -> None:
-    dom = rendered_dom(report_page, report_page.parent / "chromium-profile")
+def test_latency_charts_have_axes_p50_p95_and_the_budget(report_dom: str) -> None:
+    dom = report_dom
     ttft = re.search(r'<svg role="img" aria-label="TTFT distribution".*?</svg>', dom, re.S)
     assert ttft, "a TTFT chart"
     chart = ttft.group()

@@ -6,6 +6,7 @@ SDK reads everything; with the ``gemini-*`` faults, what the SDK does is measure
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -13,17 +14,27 @@ from conformance.reference import gemini
 from conformance.reference.chat import REASONING_TEXT, REPLY_TEXT
 from conformance.reference.server import REFERENCE_KEY, ReferenceConfig, ReferenceServer
 
-genai = pytest.importorskip("google.genai")
-from google.genai import errors, types  # noqa: E402
-
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-TOOL = types.Tool(
-    function_declarations=[
-        types.FunctionDeclaration(name="get_weather", description="Weather", parameters_json_schema=SCHEMA)
-    ]
-)
-NO_AUTO_CALLS = types.AutomaticFunctionCallingConfig(disable=True)
-THOUGHTS = types.GenerateContentConfig(thinking_config=types.ThinkingConfig(include_thoughts=True))
+
+
+@pytest.fixture(scope="module")
+def genai() -> Any:
+    """The SDK, imported by the tests that drive it: at collection it would cost every xdist worker 1.4 s of CPU."""
+    return pytest.importorskip("google.genai")
+
+
+def tool_config(genai: Any) -> Any:
+    """Tools as kosong sends them (``parameters_json_schema``), with the SDK's automatic calling off."""
+    types = genai.types
+    declaration = types.FunctionDeclaration(name="get_weather", description="Weather", parameters_json_schema=SCHEMA)
+    return types.GenerateContentConfig(
+        tools=[types.Tool(function_declarations=[declaration])],
+        automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+    )
+
+
+def thoughts(genai: Any) -> Any:
+    return genai.types.GenerateContentConfig(thinking_config=genai.types.ThinkingConfig(include_thoughts=True))
 
 
 @pytest.fixture(scope="module")
@@ -32,43 +43,47 @@ def server() -> Iterator[ReferenceServer]:
         yield running
 
 
-def client(server: ReferenceServer, key: str = REFERENCE_KEY) -> genai.Client:
+def client(genai: Any, server: ReferenceServer, key: str = REFERENCE_KEY) -> Any:
     """A client as kosong builds it: ``genai.Client(http_options=HttpOptions(base_url=…), api_key=…)``."""
-    return genai.Client(api_key=key, http_options=types.HttpOptions(base_url=server.origin, api_version="v1beta"))
+    options = genai.types.HttpOptions(base_url=server.origin, api_version="v1beta")
+    return genai.Client(api_key=key, http_options=options)
 
 
 def serving(*faults: str) -> ReferenceServer:
     return ReferenceServer(ReferenceConfig(faults=frozenset(faults)))
 
 
-def answer(chunks: list[types.GenerateContentResponse]) -> tuple[str, str]:
+def answer(chunks: list[Any]) -> tuple[str, str]:
     """(thought text, answer text) of a stream, as kosong splits them: by ``part.thought``."""
     parts = [p for c in chunks for p in (c.candidates[0].content.parts or [])]
     return "".join(p.text for p in parts if p.thought), "".join(p.text or "" for p in parts if not p.thought)
 
 
-def test_the_sdk_reads_a_reply_with_its_finish_reason_and_usage(server: ReferenceServer) -> None:
-    sdk = client(server)  # held: the SDK closes its HTTP client when the Client object is collected
+def test_the_sdk_reads_a_reply_with_its_finish_reason_and_usage(genai: Any, server: ReferenceServer) -> None:
+    sdk = client(genai, server)  # held: the SDK closes its HTTP client when the Client object is collected
     reply = sdk.models.generate_content(model="reference/coder", contents="Say hello.")
     assert reply.text == REPLY_TEXT
-    assert reply.candidates[0].finish_reason == types.FinishReason.STOP
+    assert reply.candidates[0].finish_reason == genai.types.FinishReason.STOP
     usage = reply.usage_metadata
     assert usage.candidates_token_count == len(REPLY_TEXT.split())
     assert usage.total_token_count == usage.prompt_token_count + usage.candidates_token_count
 
 
-def test_the_sdk_streams_thoughts_then_text_with_the_usage_on_the_last_chunk(server: ReferenceServer) -> None:
-    sdk = client(server)
-    chunks = list(sdk.models.generate_content_stream(model="reference/coder", contents="Hi", config=THOUGHTS))
+def test_the_sdk_streams_thoughts_then_text_with_the_usage_on_the_last_chunk(
+    genai: Any, server: ReferenceServer
+) -> None:
+    sdk = client(genai, server)
+    chunks = list(sdk.models.generate_content_stream(model="reference/coder", contents="Hi", config=thoughts(genai)))
     assert answer(chunks) == (REASONING_TEXT, REPLY_TEXT)
     assert [c.usage_metadata is not None for c in chunks] == [False] * (len(chunks) - 1) + [True]
     assert chunks[-1].usage_metadata.thoughts_token_count == len(REASONING_TEXT.split())
-    assert [c.candidates[0].finish_reason for c in chunks][-1] == types.FinishReason.STOP
+    assert [c.candidates[0].finish_reason for c in chunks][-1] == genai.types.FinishReason.STOP
 
 
-def test_a_function_call_and_its_response_make_a_round_trip(server: ReferenceServer) -> None:
-    sdk = client(server)
-    config = types.GenerateContentConfig(tools=[TOOL], automatic_function_calling=NO_AUTO_CALLS)
+def test_a_function_call_and_its_response_make_a_round_trip(genai: Any, server: ReferenceServer) -> None:
+    sdk = client(genai, server)
+    config = tool_config(genai)
+    types = genai.types
     asked = types.Content(role="user", parts=[types.Part.from_text(text="Weather in Paris? Use the tool.")])
     first = sdk.models.generate_content(model="reference/mini", contents=[asked], config=config)
     (call,) = first.function_calls
@@ -79,69 +94,71 @@ def test_a_function_call_and_its_response_make_a_round_trip(server: ReferenceSer
     assert second.text == f'The tool returned {{"output": "Sunny"}} {REPLY_TEXT}'  # the result read back
 
 
-def test_the_sdk_lists_and_gets_the_models(server: ReferenceServer) -> None:
-    sdk = client(server)
+def test_the_sdk_lists_and_gets_the_models(genai: Any, server: ReferenceServer) -> None:
+    sdk = client(genai, server)
     assert [m.name for m in sdk.models.list()] == ["models/reference/coder", "models/reference/mini"]
     model = sdk.models.get(model="reference/mini")
     assert (model.display_name, model.output_token_limit) == ("Reference Mini", 4096)
 
 
-def kosong_like(server: ReferenceServer) -> genai.Client:
+def kosong_like(genai: Any, server: ReferenceServer) -> Any:
     """The client as kosong's ``GoogleGenAI`` builds it: a base URL and no ``api_version``, so the SDK's default."""
-    return genai.Client(api_key=REFERENCE_KEY, http_options=types.HttpOptions(base_url=server.origin))
+    return genai.Client(api_key=REFERENCE_KEY, http_options=genai.types.HttpOptions(base_url=server.origin))
 
 
-def test_the_sdks_default_version_path_is_served(server: ReferenceServer) -> None:
-    sdk = kosong_like(server)
+def test_the_sdks_default_version_path_is_served(genai: Any, server: ReferenceServer) -> None:
+    sdk = kosong_like(genai, server)
     chunks = list(sdk.models.generate_content_stream(model="reference/mini", contents="Hi"))
     assert answer(chunks) == ("", REPLY_TEXT)
 
 
-def test_a_v1beta_only_server_breaks_the_sdks_default_path() -> None:
-    with serving("gemini-v1beta-only") as broken, pytest.raises(errors.ClientError) as raised:
-        sdk = kosong_like(broken)
+def test_a_v1beta_only_server_breaks_the_sdks_default_path(genai: Any) -> None:
+    with serving("gemini-v1beta-only") as broken, pytest.raises(genai.errors.ClientError) as raised:
+        sdk = kosong_like(genai, broken)
         list(sdk.models.generate_content_stream(model="reference/mini", contents="Hi"))
     assert raised.value.code == 404
     assert "/v1/models/reference/mini:streamGenerateContent" in raised.value.message
 
 
-def test_a_vertex_client_reaches_the_same_api(server: ReferenceServer) -> None:
-    vertex = genai.Client(vertexai=True, api_key=REFERENCE_KEY, http_options=types.HttpOptions(base_url=server.origin))
+def test_a_vertex_client_reaches_the_same_api(genai: Any, server: ReferenceServer) -> None:
+    options = genai.types.HttpOptions(base_url=server.origin)
+    vertex = genai.Client(vertexai=True, api_key=REFERENCE_KEY, http_options=options)
     assert vertex.models.generate_content(model="reference/coder", contents="Hi").text == REPLY_TEXT
 
 
-def test_a_wrong_key_is_a_google_error_the_sdk_reads(server: ReferenceServer) -> None:
-    sdk = client(server, key="not-the-key")
-    with pytest.raises(errors.ClientError) as raised:
+def test_a_wrong_key_is_a_google_error_the_sdk_reads(genai: Any, server: ReferenceServer) -> None:
+    sdk = client(genai, server, key="not-the-key")
+    with pytest.raises(genai.errors.ClientError) as raised:
         sdk.models.generate_content(model="reference/coder", contents="Hi")
     assert (raised.value.code, raised.value.status) == (400, "INVALID_ARGUMENT")
     assert "API key not valid" in raised.value.message
 
 
-def test_the_sdk_breaks_on_a_done_marker() -> None:
-    with serving("gemini-stream-done-marker") as broken, pytest.raises(errors.UnknownApiResponseError):
-        sdk = client(broken)
+def test_the_sdk_breaks_on_a_done_marker(genai: Any) -> None:
+    with serving("gemini-stream-done-marker") as broken, pytest.raises(genai.errors.UnknownApiResponseError):
+        sdk = client(genai, broken)
         list(sdk.models.generate_content_stream(model="reference/coder", contents="Hi"))
 
 
-def test_the_sdk_silently_loses_a_stream_that_is_one_json_array() -> None:
+def test_the_sdk_silently_loses_a_stream_that_is_one_json_array(genai: Any) -> None:
     with serving("gemini-no-alt-sse") as broken:
-        sdk = client(broken)
+        sdk = client(genai, broken)
         chunks = list(sdk.models.generate_content_stream(model="reference/coder", contents="Hi"))
     assert [(c.candidates, c.text) for c in chunks] == [(None, None)]
 
 
-def test_the_sdk_breaks_on_arguments_sent_as_a_string() -> None:
-    config = types.GenerateContentConfig(tools=[TOOL], automatic_function_calling=NO_AUTO_CALLS)
+def test_the_sdk_breaks_on_arguments_sent_as_a_string(genai: Any) -> None:
+    config = tool_config(genai)
     with serving("gemini-args-string") as broken, pytest.raises(ValueError, match=r"functionCall\.args"):
-        sdk = client(broken)
+        sdk = client(genai, broken)
         sdk.models.generate_content(model="reference/mini", contents="Use the tool.", config=config)
 
 
-def test_the_sdk_is_degraded_by_thoughts_without_their_flag_and_by_missing_usage() -> None:
+def test_the_sdk_is_degraded_by_thoughts_without_their_flag_and_by_missing_usage(genai: Any) -> None:
     with serving("gemini-thoughts-as-text", "gemini-no-usage") as broken:
-        sdk = client(broken)
-        chunks = list(sdk.models.generate_content_stream(model="reference/coder", contents="Hi", config=THOUGHTS))
+        sdk = client(genai, broken)
+        stream = sdk.models.generate_content_stream(model="reference/coder", contents="Hi", config=thoughts(genai))
+        chunks = list(stream)
     assert answer(chunks) == ("", REASONING_TEXT + REPLY_TEXT)
     assert all(c.usage_metadata is None for c in chunks)
 

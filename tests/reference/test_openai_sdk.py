@@ -13,8 +13,6 @@ from conformance.reference.catalog import MODELS
 from conformance.reference.chat import REASONING_TEXT, REPLY_TEXT
 from conformance.reference.server import REFERENCE_KEY, ReferenceServer
 
-openai = pytest.importorskip("openai", reason="the openai SDK is not installed (pip install openai)")
-
 HELLO = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello."}]
 TOOLS: list[Any] = [
     {
@@ -40,7 +38,13 @@ def server() -> Iterator[ReferenceServer]:
 
 
 @pytest.fixture(scope="module")
-def client(server: ReferenceServer) -> Iterator[Any]:
+def openai() -> Any:
+    """The SDK, imported by the tests that drive it: at collection it would cost every xdist worker 1.1 s of CPU."""
+    return pytest.importorskip("openai", reason="the openai SDK is not installed (pip install openai)")
+
+
+@pytest.fixture(scope="module")
+def client(openai: Any, server: ReferenceServer) -> Iterator[Any]:
     with openai.OpenAI(base_url=server.base_url, api_key=REFERENCE_KEY, max_retries=0, timeout=10) as client:
         yield client
 
@@ -118,7 +122,7 @@ def test_streamed_tool_call_and_its_follow_up(client: Any) -> None:
     assert follow_up.choices[0].message.content == f"The tool returned # provider-conformance {REPLY_TEXT}"
 
 
-def test_errors_are_the_sdk_exceptions(client: Any, server: ReferenceServer) -> None:
+def test_errors_are_the_sdk_exceptions(openai: Any, client: Any, server: ReferenceServer) -> None:
     with pytest.raises(openai.NotFoundError) as not_found:
         client.chat.completions.create(model="no/such-model", messages=HELLO)
     assert not_found.value.code == "model_not_found"

@@ -25,6 +25,7 @@ import asyncio
 import random
 import sys
 from collections.abc import Awaitable, Callable
+from functools import cache
 from typing import Any
 
 import kosong
@@ -64,6 +65,15 @@ class GetWeather(CallableTool):
         return ToolOk(output=TOOL_OUTPUT)
 
 
+@cache
+def _toolset() -> SimpleToolset:
+    """The agent's toolset, built once per process as Kimi builds its agent's tools once per session (kosong checks
+    each tool's parameters against the JSON Schema meta-schema as it is built: most of a step's CPU, per step)."""
+    toolset = SimpleToolset()
+    toolset += GetWeather()
+    return toolset
+
+
 def _said(value: ToolReturnValue) -> str:
     """A tool's return value as the text of its tool message (its output, else its message)."""
     return value.output if isinstance(value.output, str) and value.output else value.message
@@ -96,10 +106,7 @@ class KimiCli:
     async def _step(
         self, request: Request, history: list[Message], *, system: str = SYSTEM, tools: bool = True
     ) -> kosong.StepResult:
-        toolset: SimpleToolset | EmptyToolset = EmptyToolset()
-        if tools:
-            toolset = SimpleToolset()
-            toolset += GetWeather()
+        toolset = _toolset() if tools else EmptyToolset()
         provider = self._provider(request)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
