@@ -68,6 +68,7 @@ CHAT_MEASURED: dict[str, tuple[str, str, str, str, str]] = {
     "CV-003:refused": ("refuse-reasoning-history", B, W, W, W),
     "CV-004:demanded": ("demand-reasoning-back", W, B, B, B),
     "CV-006:refused": ("reject-unknown-fields", W, B, B, W),
+    "CE-004": ("rate-limit-no-retry-after", W, W, W, W),
 }
 """Measured: one agent turn through each chat client's real library against the reference fault named, which
 produces that deviation alone. A deviation no fault produces alone (a refused streamed request, CS-001:refused,
