@@ -356,6 +356,12 @@ CLIENTS: tuple[Client, ...] = (
         (
             Fact("speaks the Responses API only", "openai/codex codex-rs"),
             Fact("the turn ends only at response.completed; response.failed is an error", "openai/codex codex-rs"),
+            Fact(
+                "a 429 ends the turn, Retry-After or not: a request is retried on 5xx and transport errors only "
+                "(no deviation of the provider's, so no verdict shows it)",
+                "openai/codex codex-rs/core/src/model_provider_info.rs @001cb8e; "
+                + _measured(CODEX_LIB, "rate-limit and rate-limit-no-retry-after"),
+            ),
         ),
         {
             **{key: reaction for key, reaction in SETUP.items() if key.startswith("RS-")},

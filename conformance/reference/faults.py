@@ -252,7 +252,8 @@ FAULTS: dict[str, Fault] = _table(
     (
         "rate-limit",
         (),
-        "the first authorised chat completion of the server's life gets 429 with Retry-After: 1 (a passing CE-004)",
+        "the first authorised request for a reply (chat completion, response, message or generation) of the "
+        "server's life gets 429 with Retry-After: 1 (a passing CE-004)",
     ),
     ("rate-limit-no-retry-after", ("CE-004",), "the same first-request 429, without Retry-After"),
     # the Responses API (POST /v1/responses)

@@ -280,9 +280,10 @@ class _Provider:
         try:
             if not self._has_key(_bearer(request)):
                 raise chat.APIError(401, "Incorrect API key provided.", code="invalid_api_key")
+            self._rate_limit()
             plan = responses.build_reply(await _json(request), self.faults, self.served)
         except chat.APIError as exc:
-            return JSONResponse(exc.body(), exc.status)
+            return JSONResponse(exc.body(), exc.status, headers=exc.headers)
         self.replies += 1
         created = int(time.time())
         if plan.stream and "responses-error-stream" in self.faults:
@@ -316,10 +317,11 @@ class _Provider:
                     raise chat.APIError(401, "Unauthorized: send the key as Authorization: Bearer <key>")
             elif not self._has_key(request.headers.get("x-api-key") or _bearer(request)):
                 raise chat.APIError(401, "invalid x-api-key")
+            self._rate_limit()
             version = request.headers.get("anthropic-version")
             plan = messages.build_reply(await _json(request), self.faults, version=version, models=self.served)
         except chat.APIError as exc:
-            return JSONResponse(messages.error_body(exc, self.faults), exc.status)
+            return JSONResponse(messages.error_body(exc, self.faults), exc.status, headers=exc.headers)
         self.replies += 1
         if plan.stream and "messages-stream-as-json" not in self.faults:
             frames = messages.stream_frames(plan, self.faults)
@@ -352,10 +354,11 @@ class _Provider:
                 return JSONResponse(gemini.model_entry(model, self.served))
             if found.method not in ("generateContent", "streamGenerateContent"):
                 raise chat.APIError(400, f"{found.method} is not served by the reference provider")
+            self._rate_limit()
             stream = found.method == "streamGenerateContent"
             plan = gemini.build_reply(model, await _json(request), faults, stream=stream, models=self.served)
         except chat.APIError as exc:
-            return JSONResponse(gemini.error_body(exc, faults), exc.status)
+            return JSONResponse(gemini.error_body(exc, faults), exc.status, headers=exc.headers)
         self.replies += 1
         sse = request.query_params.get("alt") == "sse" and "gemini-no-alt-sse" not in faults
         if stream and sse:
@@ -406,8 +409,9 @@ class _Provider:
         return hmac.compare_digest(key.strip().encode(), self.config.api_key.encode())
 
     def _rate_limit(self) -> None:
-        """With a rate-limit fault, the first authorised request of the app's life gets 429 (no await between the
-        test and the set, so concurrent requests cannot both get it)."""
+        """With a rate-limit fault, the first authorised request for a reply (a chat completion, a response, a
+        message or a generation) of the app's life gets 429 (no await between the test and the set, so concurrent
+        requests cannot both get it)."""
         if self.rate_limited or not self.faults & RATE_LIMITS:
             return
         self.rate_limited = True

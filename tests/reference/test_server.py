@@ -32,7 +32,7 @@ from conformance.reference.server import REFERENCE_KEY, ReferenceConfig, Referen
 from conformance.runner import evaluate
 from conformance.target import CatalogContext, Part
 from tests.reference.conversation_probes import CONVERSATION_PROBES
-from tests.reference.gemini_probes import GEMINI_PROBES
+from tests.reference.gemini_probes import GEMINI_PROBES, generate
 from tests.reference.test_wire_apis import (
     AN_TOOLS,
     ANTHROPIC,
@@ -548,6 +548,26 @@ def rate_limit_probe(c: httpx.Client) -> tuple[Any, ...]:
     """The first authorised request of the server's life (a wrong key does not count), then the next."""
     wrong, first, second = post(c, headers=WRONG_KEY), post(c), post(c)
     return wrong.status_code, first.status_code, first.headers.get("retry-after"), second.status_code
+
+
+@pytest.mark.parametrize(
+    ("ask", "error_type"),
+    [
+        (respond, lambda body: body["error"]["code"]),
+        (message, lambda body: body["error"]["type"]),
+        (generate, lambda body: body["error"]["status"]),
+    ],
+    ids=["responses", "messages", "gemini"],
+)
+def test_a_rate_limit_refuses_the_first_reply_on_every_wire_api(
+    ask: Callable[[httpx.Client], httpx.Response], error_type: Callable[[Any], str]
+) -> None:
+    """So each client's reaction to a 429 can be measured on the wire API it speaks, not on chat completions
+    alone: 429 in that API's own error shape, with Retry-After, then replies as usual."""
+    with ReferenceServer(ReferenceConfig(faults=frozenset({"rate-limit"}))) as server, client(server) as c:
+        first, second = ask(c), ask(c)
+    assert (first.status_code, first.headers.get("retry-after"), second.status_code) == (429, "1", 200)
+    assert error_type(first.json()) in ("rate_limit_exceeded", "rate_limit_error", "RESOURCE_EXHAUSTED")
 
 
 def errors(c: httpx.Client) -> list[httpx.Response]:
