@@ -90,20 +90,25 @@ def pytest_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
 
 
-def bytecode(folder: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """Environments for whole-process runs. ``fresh``: the plugin's modules, and those pytest rewrites, compiled
-    afresh each run (a copy of the package with no bytecode cache, ``PYTHONDONTWRITEBYTECODE`` set; the libraries
-    read what their install compiled), as on this machine before anything wrote a cache. ``cached``: Python's
-    default, a cache (kept in ``folder``, out of the repository and the venv: the caller's first run fills it)."""
-    package = ROOT / "conformance"
+def no_bytecode(folder: Path) -> dict[str, str]:
+    """An environment for whole-process runs in which the plugin's modules, and those pytest rewrites, are compiled
+    afresh each run (a copy of the package in ``folder`` with no bytecode cache, ``PYTHONDONTWRITEBYTECODE`` set;
+    the libraries read what their install compiled), as on this machine before anything wrote a cache."""
     copy = folder / "fresh"
-    shutil.copytree(package, copy / package.name, ignore=shutil.ignore_patterns("__pycache__", "node_modules"))
+    shutil.copytree(
+        ROOT / "conformance", copy / "conformance", ignore=shutil.ignore_patterns("__pycache__", "node_modules")
+    )
     for data in ("schemas", "fixtures", "examples"):
         (copy / data).symlink_to(ROOT / data)
-    fresh = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(copy)}
+    return {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(copy)}
+
+
+def bytecode(folder: Path) -> dict[str, str]:
+    """An environment for whole-process runs with Python's default, a bytecode cache (kept in ``folder``, out of
+    the repository and the venv: the caller's first run fills it)."""
     cached = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     cached["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
-    return fresh, cached
+    return cached
 
 
 def catalog(repeats: int) -> list[Row]:
@@ -117,7 +122,7 @@ def catalog(repeats: int) -> list[Row]:
         tiny = Path(empty, "tiny.json")
         tiny.write_text(json.dumps({"p": {"id": "p", "name": "P", "npm": "x", "env": ["K"], "doc": "d", "models": {}}}))
         tiny_run, whole_run = pytest_command(f"--models-dev={tiny}"), pytest_command(f"--models-dev={API_JSON}")
-        fresh, warm = bytecode(Path(empty))
+        fresh, warm = no_bytecode(Path(empty)), bytecode(Path(empty))
         e2e = paired(tiny_run, whole_run, max(1, repeats // 2), Path(empty), fresh)
         process(whole_run, Path(empty), warm)
         cached = paired(tiny_run, whole_run, max(1, repeats // 2), Path(empty), warm)
@@ -168,7 +173,7 @@ def embedded(repeats: int) -> list[Row]:
         Path(folder, "large.json").write_text(text)
         Path(folder, "two.json").write_text(json.dumps([manifest, {"models": dict(list(models.items())[:2])}]))
         two = pytest_command("--offline", "--provider-json=two.json", "--conformance-report=two-report.json")
-        _, warm = bytecode(Path(folder))
+        warm = bytecode(Path(folder))
         process(two, Path(folder), warm)
         whole = paired(
             two,

@@ -551,23 +551,23 @@ def rate_limit_probe(c: httpx.Client) -> tuple[Any, ...]:
 
 
 @pytest.mark.parametrize(
-    ("ask", "error_type"),
+    ("ask", "error_type", "expected"),
     [
-        (respond, lambda body: body["error"]["code"]),
-        (message, lambda body: body["error"]["type"]),
-        (generate, lambda body: body["error"]["status"]),
+        (respond, lambda body: body["error"]["code"], "rate_limit_exceeded"),
+        (message, lambda body: body["error"]["type"], "rate_limit_error"),
+        (generate, lambda body: body["error"]["status"], "RESOURCE_EXHAUSTED"),
     ],
     ids=["responses", "messages", "gemini"],
 )
 def test_a_rate_limit_refuses_the_first_reply_on_every_wire_api(
-    ask: Callable[[httpx.Client], httpx.Response], error_type: Callable[[Any], str]
+    ask: Callable[[httpx.Client], httpx.Response], error_type: Callable[[Any], str], expected: str
 ) -> None:
     """So each client's reaction to a 429 can be measured on the wire API it speaks, not on chat completions
     alone: 429 in that API's own error shape, with Retry-After, then replies as usual."""
     with ReferenceServer(ReferenceConfig(faults=frozenset({"rate-limit"}))) as server, client(server) as c:
         first, second = ask(c), ask(c)
     assert (first.status_code, first.headers.get("retry-after"), second.status_code) == (429, "1", 200)
-    assert error_type(first.json()) in ("rate_limit_exceeded", "rate_limit_error", "RESOURCE_EXHAUSTED")
+    assert error_type(first.json()) == expected
 
 
 def errors(c: httpx.Client) -> list[httpx.Response]:
